@@ -1,0 +1,1 @@
+"""Built-in vendor connectors (each registers through the podium.connectors entry-point group)."""

@@ -1,0 +1,115 @@
+"""Ticketmatic connector: declarations on ``RestConnector``; the SDK does HTTP, paging and retries.
+
+Sources (see README.md): tm-go ``ticketmatic/client.go`` (base URL, HMAC signing, 429 +
+Retry-After), ``ticketmatic/types.go`` (query objects, record shapes) and the per-resource
+``operations.go`` files (endpoints, ``{data, nbrofresults, lookup}`` envelope).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from requests.auth import AuthBase
+
+from podium.errors import ConfigError
+from podium.sdk.auth import HmacAuth
+from podium.sdk.connector import StreamSpec
+from podium.sdk.paginators import OffsetPaginator
+from podium.sdk.rest import RestConnector, RestStream
+
+from connectors.ticketmatic.streams import TicketmaticRecords, cursor_of, query
+
+DEFAULT_BASE_URL = "https://apps.ticketmatic.com"
+API_VERSION = "1"
+
+
+def _paginator(limit: int = 100) -> Any:
+    return lambda: OffsetPaginator(limit, total_path="nbrofresults")
+
+
+def signing_message(account: str) -> Any:
+    """Ticketmatic signs ``accesskey + accountname + ts`` (tm-go ``Sign``), not the request itself."""
+    return lambda key, ts, request: f"{key}{account}{ts}"
+
+
+class TicketmaticConnector(RestConnector):
+    """Events, contacts and orders (one canonical ticket per ticket in an order) from Ticketmatic."""
+
+    name = "ticketmatic"
+    version = "0.1.0"
+    title = "Ticketmatic (ticketing + CRM)"
+    # Ticketmatic documents no request budget for reads; stay well below the web-sales rate limiter.
+    requests_per_second = 5.0
+
+    config_spec: ClassVar[dict[str, Any]] = {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "Ticketmatic",
+        "type": "object",
+        "required": ["account", "access_key", "secret_key"],
+        "additionalProperties": True,
+        "properties": {
+            "account": {"type": "string", "pattern": "^[A-Za-z0-9_-]+$",
+                        "description": "Ticketmatic account short name ({accountname} in the API path)"},
+            "base_url": {"type": "string", "format": "uri", "default": DEFAULT_BASE_URL,
+                         "description": "API server; the path /api/1/{account} is appended"},
+            "page_size": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100},
+            "requests_per_second": {"type": "number", "exclusiveMinimum": 0},
+            "access_key": {"type": "string", "minLength": 1, "secret": True, "x-connection-field": "login",
+                           "description": "API access key"},
+            "secret_key": {"type": "string", "minLength": 1, "secret": True, "x-connection-field": "password",
+                           "description": "API secret key (signs every request)"},
+        },
+    }
+
+    rest_streams = (
+        RestStream(
+            StreamSpec("events", "event", "id", TicketmaticRecords("data", lookup_keys=("locations", "pricetypes")),
+                       cursor="lastupdatets", description="GET /events (output=withlookup)"),
+            path="events", paginator=_paginator(),
+            # EventQuery.orderby supports only name/startts: the default order is kept.
+            params=query(output="withlookup"), cursor_value=cursor_of,
+        ),
+        RestStream(
+            StreamSpec("contacts", "contact", "id", TicketmaticRecords("data"), cursor="lastupdatets",
+                       description="GET /contacts (incl. archived = deleted contacts as tombstones)"),
+            path="contacts", paginator=_paginator(),
+            params=query(orderby="lastupdatets", includearchived="true"), cursor_value=cursor_of,
+        ),
+        RestStream(
+            StreamSpec("orders", "ticket", "orderid",
+                       TicketmaticRecords("data", lookup_keys=("pricetypes", "saleschannels")),
+                       cursor="lastupdatets", description="GET /orders: one canonical ticket per order ticket"),
+            path="orders", paginator=_paginator(),
+            params=query(orderby="lastupdatets", orderby_asc="true", includearchived="true", output="withlookup"),
+            cursor_value=cursor_of,
+        ),
+    )
+
+    def __init__(self, config: Any, context: Any) -> None:
+        super().__init__(config, context)
+        for key in ("account", "access_key", "secret_key"):
+            if not self.config.get(key):
+                raise ConfigError(f"ticketmatic: setting '{key}' is required")
+        size = int(self.config.get("page_size", 100))
+        if size != 100:
+            self.rest_streams = tuple(  # type: ignore[misc]
+                RestStream(s.spec, s.path, _paginator(size), s.params, s.cursor_value, s.extra)
+                for s in type(self).rest_streams)
+
+    def base_url(self) -> str:
+        base = str(self.config.get("base_url") or DEFAULT_BASE_URL).rstrip("/")
+        return f"{base}/api/{API_VERSION}/{self.config['account']}"
+
+    def auth(self) -> AuthBase:
+        account = str(self.config["account"])
+        return HmacAuth(str(self.config["access_key"]), str(self.config["secret_key"]),
+                        message=signing_message(account),
+                        header="TM-HMAC-SHA256 key={key} ts={ts} sign={sign}")
+
+    @classmethod
+    def sandbox_class(cls) -> Any:
+        from connectors.ticketmatic.sandbox import TicketmaticSandbox
+
+        return TicketmaticSandbox
+
+

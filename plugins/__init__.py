@@ -1,0 +1,1 @@
+"""Airflow-side adapters of Podium Hub (the core in ``podium/`` never imports Airflow)."""

@@ -1,0 +1,118 @@
+"""The raw archive: every page any connector reads is stored as served (gzip), so an operator can
+see exactly what the vendor sent and replay it.
+
+Layout: ``{house}/{connector}/{stream}/{YYYY-MM-DD}/{run}/{seq:05d}.{suffix}.gz`` in a local folder
+(default ``var/archive``) or an S3 bucket (``PODIUM_ARCHIVE_URL=s3://bucket/prefix``, endpoint from
+``PODIUM_ARCHIVE_S3_ENDPOINT`` for S3-compatible stores). Retention: ``PODIUM_ARCHIVE_RETENTION_DAYS``
+(default 90), applied by ``prune``.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import shutil
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from podium.errors import ConfigError
+from podium.paths import var_dir
+
+
+class Archive:
+    """Write-once store of raw pages."""
+
+    def __init__(self, url: str | None = None, *, retention_days: int | None = None,
+                 s3_client: Any = None) -> None:
+        self.url = url or os.environ.get("PODIUM_ARCHIVE_URL") or (var_dir() / "archive").as_uri()
+        self.retention_days = retention_days if retention_days is not None else int(
+            os.environ.get("PODIUM_ARCHIVE_RETENTION_DAYS", "90"))
+        parts = urlsplit(self.url)
+        self.scheme = parts.scheme
+        if self.scheme == "file":
+            self.root = Path(parts.path)
+        elif self.scheme == "s3":
+            self.bucket, self.prefix = parts.netloc, parts.path.strip("/")
+            self._s3 = s3_client
+        elif self.scheme == "none":
+            pass
+        else:
+            raise ConfigError(f"PODIUM_ARCHIVE_URL: unsupported scheme '{self.scheme}' (file, s3, none)")
+
+    @property
+    def s3(self) -> Any:
+        if self._s3 is None:
+            import boto3
+
+            self._s3 = boto3.client("s3", endpoint_url=os.environ.get("PODIUM_ARCHIVE_S3_ENDPOINT") or None)
+        return self._s3
+
+    @property
+    def enabled(self) -> bool:
+        return self.scheme != "none"
+
+    @staticmethod
+    def key(house: str, connector: str, stream: str, run_id: str, seq: int, suffix: str,
+            day: date | None = None) -> str:
+        day = day or datetime.now(UTC).date()
+        return f"{house}/{connector}/{stream}/{day.isoformat()}/{run_id}/{seq:05d}.{suffix}.gz"
+
+    def put(self, house: str, connector: str, stream: str, run_id: str, seq: int, suffix: str,
+            data: bytes) -> str | None:
+        """Store one raw page; returns its URI (None when archiving is off)."""
+        if not self.enabled:
+            return None
+        key = self.key(house, connector, stream, run_id, seq, suffix)
+        body = gzip.compress(data, compresslevel=5, mtime=0)
+        if self.scheme == "file":
+            path = self.root / key
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp")
+            tmp.write_bytes(body)
+            tmp.replace(path)
+            return path.as_uri()
+        full = f"{self.prefix}/{key}" if self.prefix else key
+        self.s3.put_object(Bucket=self.bucket, Key=full, Body=body, ContentEncoding="gzip")
+        return f"s3://{self.bucket}/{full}"
+
+    def get(self, uri: str) -> bytes:
+        """The raw bytes of an archived page."""
+        parts = urlsplit(uri)
+        if parts.scheme == "file":
+            return gzip.decompress(Path(parts.path).read_bytes())
+        if parts.scheme == "s3":
+            body = self.s3.get_object(Bucket=parts.netloc, Key=parts.path.lstrip("/"))["Body"].read()
+            return gzip.decompress(body)
+        raise ConfigError(f"cannot read archive URI {uri}")
+
+    def prune(self, today: date | None = None) -> int:
+        """Delete archived pages older than the retention; returns how many day folders/objects went."""
+        cutoff = (today or datetime.now(UTC).date()) - timedelta(days=self.retention_days)
+        removed = 0
+        if self.scheme == "file":
+            for day_dir in self.root.glob("*/*/*/*"):
+                try:
+                    day = date.fromisoformat(day_dir.name)
+                except ValueError:
+                    continue
+                if day < cutoff:
+                    shutil.rmtree(day_dir)
+                    removed += 1
+        elif self.scheme == "s3":
+            paginator = self.s3.get_paginator("list_objects_v2")
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix):
+                old = []
+                for obj in page.get("Contents", []):
+                    parts = obj["Key"].split("/")
+                    day_part = parts[-3] if len(parts) >= 3 else ""
+                    try:
+                        if date.fromisoformat(day_part) < cutoff:
+                            old.append({"Key": obj["Key"]})
+                    except ValueError:
+                        continue
+                if old:
+                    self.s3.delete_objects(Bucket=self.bucket, Delete={"Objects": old})
+                    removed += len(old)
+        return removed

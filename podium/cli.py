@@ -1,0 +1,347 @@
+"""``podium``: the command line of Podium Hub.
+
+Tables and progress go to stderr/stdout through rich; machine output (``--json``, ``map``,
+``export``) is plain JSON lines on stdout so that it pipes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from podium.errors import ConfigError, PodiumError
+
+out = Console()
+err = Console(stderr=True)
+
+
+def _fail(message: str, code: int = 2) -> None:
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    sys.exit(code)
+
+
+def _store() -> Any:
+    from podium.store import Store
+
+    return Store.from_env()
+
+
+@click.group()
+@click.option("-v", "--verbose", count=True, help="More log output (-v info, -vv debug).")
+def main(verbose: int) -> None:
+    """Podium Hub: sync arts and culture houses' vendor systems into one canonical model."""
+    level = logging.WARNING - 10 * min(verbose, 2)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    from podium.secrets import install_log_redaction
+
+    install_log_redaction()
+
+
+@main.command("connectors")
+@click.option("--json", "as_json", is_flag=True, help="JSON output.")
+def connectors_cmd(as_json: bool) -> None:
+    """List the installed connectors, their versions and streams."""
+    from podium.registry import all_connectors
+
+    rows = [{"name": name, "version": cls.version, "title": cls.title,
+             "streams": [{"name": s.name, "entity": s.entity, "primary_key": s.primary_key, "cursor": s.cursor}
+                         for s in cls.streams]}
+            for name, cls in all_connectors().items()]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    table = Table(title="Installed connectors")
+    for column in ("connector", "version", "streams → entity"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(row["name"], row["version"], ", ".join(f"{s['name']} → {s['entity']}" for s in row["streams"]))
+    out.print(table)
+
+
+@main.command("spec")
+@click.argument("connector")
+def spec_cmd(connector: str) -> None:
+    """Print a connector's config schema (JSON Schema; secret fields carry "secret": true)."""
+    from podium.registry import get_connector
+
+    try:
+        click.echo(json.dumps(get_connector(connector).config_spec, indent=2))
+    except ConfigError as exc:
+        _fail(str(exc))
+
+
+def _load_house(house: str) -> Any:
+    from podium.config import find_house
+
+    try:
+        return find_house(house)
+    except ConfigError as exc:
+        _fail(str(exc))
+
+
+@main.command("check")
+@click.option("--house", "house_ref", required=True, help="House config file (or key in PODIUM_HOUSES_DIR).")
+@click.option("--connector", default=None, help="Only this connector.")
+def check_cmd(house_ref: str, connector: str | None) -> None:
+    """Validate a house config and prove each enabled connector's settings and credentials."""
+    from podium.engine import build_connector
+    from podium.secrets import redact
+
+    house = _load_house(house_ref)
+    names = [connector] if connector else [n for n, c in house.connectors.items() if c.enabled]
+    failed = 0
+    for name in names:
+        try:
+            instance = build_connector(house, name)
+            try:
+                instance.check()
+            finally:
+                instance.close()
+            out.print(f"[green]✔[/] {house.key} × {name}: ok")
+        except PodiumError as exc:
+            failed += 1
+            out.print(f"[red]✘[/] {house.key} × {name}: [{exc.error_class}] {redact(str(exc))}", highlight=False)
+    sys.exit(1 if failed else 0)
+
+
+@main.command("map")
+@click.argument("connector")
+@click.argument("stream")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--house", default="demo", help="House key used for canonical ids.")
+@click.option("--timezone", default="Europe/Brussels", help="Time zone of naive vendor times.")
+def map_cmd(connector: str, stream: str, file: str, house: str, timezone: str) -> None:
+    """Map FILE (a page or document as the vendor serves it): canonical JSON lines on stdout,
+    rejected records with their reason on stderr. Exit 0 all valid, 3 some rejected, 2 unreadable."""
+    from podium.engine import map_document
+
+    try:
+        data = Path(file).read_bytes()
+    except OSError as exc:
+        _fail(f"cannot read {file}: {exc.strerror}")
+    try:
+        records, dead = map_document(connector, stream, data, house=house, timezone=timezone)
+    except PodiumError as exc:
+        _fail(f"{file}: {exc}")
+    for record in records:
+        click.echo(json.dumps(record, ensure_ascii=False, sort_keys=True))
+    for letter in dead:
+        click.echo(json.dumps({"rejected": letter.source_id, "reason": letter.reason,
+                               "schema_path": letter.schema_path, "instance_path": letter.instance_path},
+                              ensure_ascii=False), err=True)
+    sys.exit(3 if dead else 0)
+
+
+def _report_table(reports: list[Any]) -> Table:
+    table = Table(title="Sync report")
+    for column in ("house", "connector", "stream", "status", "read", "inserted", "updated", "unchanged",
+                   "rejected", "deleted", "seconds", "error"):
+        table.add_column(column, justify="right" if column in ("read", "inserted", "updated", "unchanged",
+                                                              "rejected", "deleted", "seconds") else "left")
+    for report in reports:
+        if report.error_class and not report.streams:
+            table.add_row(report.house, report.connector, "—", "[red]failed[/]", *[""] * 7,
+                          f"[{report.error_class}] {report.error}")
+        for s in report.streams:
+            status = {"succeeded": "[green]ok[/]", "failed": "[red]failed[/]"}.get(s.status, s.status)
+            if s.status == "succeeded" and s.rejected:
+                status = "[yellow]ok, rejections[/]"
+            table.add_row(report.house, report.connector, s.stream, status, str(s.read), str(s.inserted),
+                          str(s.updated), str(s.unchanged), str(s.rejected), str(s.deleted), f"{s.seconds:.2f}",
+                          f"[{s.error_class}] {s.error}" if s.error_class else "")
+    return table
+
+
+@main.command("sync")
+@click.option("--house", "house_ref", default=None, help="House config file or key (default: every house).")
+@click.option("--connector", default=None, help="Only this connector.")
+@click.option("--stream", "streams", multiple=True, help="Only these streams.")
+@click.option("--full-refresh", is_flag=True, help="Ignore the saved state and read everything.")
+@click.option("--json", "as_json", is_flag=True, help="Print the reports as JSON.")
+def sync_cmd(house_ref: str | None, connector: str | None, streams: tuple[str, ...], full_refresh: bool,
+             as_json: bool) -> None:
+    """Sync a house's enabled connectors (or every house's) into the store, and print a report."""
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from podium.config import load_houses
+    from podium.engine import StreamReport, run_sync
+
+    try:
+        houses = [_load_house(house_ref)] if house_ref else load_houses()
+    except ConfigError as exc:
+        _fail(str(exc))
+    store = _store()
+    reports = []
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err,
+                  transient=True, disable=as_json or not err.is_terminal) as progress:
+        for house in houses:
+            names = [connector] if connector else [n for n, c in house.connectors.items() if c.enabled]
+            for name in names:
+                task = progress.add_task(f"{house.key} × {name}", total=None)
+
+                def show(stream: str, report: StreamReport, task: Any = task, name: str = name,
+                         key: str = house.key) -> None:
+                    progress.update(task, description=f"{key} × {name} × {stream}: {report.read} read, "
+                                                      f"{report.inserted} new, {report.rejected} rejected")
+                reports.append(run_sync(house, name, store=store, full_refresh=full_refresh,
+                                        streams=list(streams) or None, progress=show))
+                progress.remove_task(task)
+    if as_json:
+        click.echo(json.dumps([r.as_dict() for r in reports], indent=2))
+    else:
+        out.print(_report_table(reports))
+    sys.exit(1 if any(r.status == "failed" for r in reports) else 0)
+
+
+@main.command("sandbox")
+@click.argument("connector")
+@click.option("--port", type=int, default=None, help="Port (default: the connector's documented demo port).")
+@click.option("--host", default="127.0.0.1", show_default=True)
+def sandbox_cmd(connector: str, port: int | None, host: str) -> None:
+    """Run a connector's vendor sandbox in the foreground."""
+    from podium.registry import get_connector
+
+    try:
+        sandbox_class = get_connector(connector).sandbox_class()
+    except (ConfigError, NotImplementedError) as exc:
+        _fail(str(exc))
+    sandbox = sandbox_class()
+    port = port if port is not None else getattr(sandbox_class, "default_port", 0)
+    err.print(f"{connector} sandbox on http://{host}:{port} (Ctrl-C to stop)")
+    try:
+        sandbox.serve_forever(host=host, port=port)
+    except KeyboardInterrupt:
+        pass
+
+
+@main.command("status")
+@click.option("--house", default=None, help="Only this house key.")
+@click.option("--json", "as_json", is_flag=True, help="JSON output.")
+def status_cmd(house: str | None, as_json: bool) -> None:
+    """Per house × connector × stream: last run, state, counts and open dead letters."""
+    rows = _store().status(house)
+    if as_json:
+        click.echo(json.dumps(rows, indent=2, default=str))
+        return
+    table = Table(title="Podium Hub sync status")
+    for column in ("house", "connector", "stream", "last run", "status", "read", "ins", "upd", "same",
+                   "rejected", "dead letters", "state", "error"):
+        table.add_column(column)
+    for r in rows:
+        status = {"succeeded": "[green]ok[/]", "failed": "[red]failed[/]",
+                  "interrupted": "[yellow]interrupted[/]"}.get(r["status"], r["status"])
+        state = json.dumps(r["state"], default=str) if r["state"] else "—"
+        table.add_row(r["house"], r["connector"], r["stream"], (r["started_at"] or "")[:19], status,
+                      str(r["read"]), str(r["inserted"]), str(r["updated"]), str(r["unchanged"]),
+                      str(r["rejected"]), str(r["dead_letters_open"]), state[:48],
+                      f"[{r['error_class']}] {(r['error'] or '')[:60]}" if r["error_class"] else "")
+    out.print(table)
+
+
+@main.command("export")
+@click.option("--house", default=None, help="Only this house key.")
+@click.option("--entity", type=click.Choice(["event", "contact", "ticket"]), default=None)
+def export_cmd(house: str | None, entity: str | None) -> None:
+    """The stored canonical records as JSON lines, sorted by id."""
+    for record in _store().export(house=house, entity=entity):
+        click.echo(json.dumps(record, ensure_ascii=False, sort_keys=True))
+
+
+@main.group("deadletters")
+def deadletters_cmd() -> None:
+    """Records that could not become canonical."""
+
+
+@deadletters_cmd.command("list")
+@click.option("--house", default=None)
+@click.option("--connector", default=None)
+@click.option("--stream", default=None)
+@click.option("--all", "show_all", is_flag=True, help="Include replayed ones.")
+@click.option("--json", "as_json", is_flag=True)
+@click.option("--limit", type=int, default=200, show_default=True)
+def deadletters_list(house: str | None, connector: str | None, stream: str | None, show_all: bool,
+                     as_json: bool, limit: int) -> None:
+    """List dead letters with their reasons."""
+    rows = _store().dead_letters(house=house, connector=connector, stream=stream,
+                                 status=None if show_all else "open", limit=limit)
+    if as_json:
+        for row in rows:
+            click.echo(json.dumps(row, default=str, ensure_ascii=False))
+        return
+    table = Table(title=f"Dead letters ({len(rows)})")
+    for column in ("id", "house", "connector", "stream", "source id", "status", "reason", "raw page"):
+        table.add_column(column)
+    for r in rows:
+        table.add_row(str(r["id"]), r["house"], r["connector"], r["stream"], r["source_id"] or "—", r["status"],
+                      r["reason"][:90], r["archive_uri"] or "—")
+    out.print(table)
+
+
+@deadletters_cmd.command("replay")
+@click.option("--house", default=None)
+@click.option("--connector", default=None)
+@click.option("--stream", default=None)
+def deadletters_replay(house: str | None, connector: str | None, stream: str | None) -> None:
+    """Map open dead letters again with today's mappings; store those that pass now."""
+    from podium.config import load_houses
+    from podium.engine import replay_dead_letters
+
+    try:
+        houses = {h.key: h for h in load_houses()} if Path(os.environ.get("PODIUM_HOUSES_DIR", "houses")).exists() else {}
+    except ConfigError:
+        houses = {}
+    counts = replay_dead_letters(_store(), house=house, connector=connector, stream=stream, houses=houses)
+    out.print(f"replayed {counts['replayed']}, still rejected {counts['still_rejected']}, "
+              f"not replayable {counts['not_replayable']}")
+
+
+@main.group("fleet")
+def fleet_cmd() -> None:
+    """Fleet tooling."""
+
+
+@fleet_cmd.command("generate")
+@click.option("--houses", "count", type=int, default=248, show_default=True)
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), required=True)
+@click.option("--seed", type=int, default=1, show_default=True)
+def fleet_generate(count: int, out_dir: str, seed: int) -> None:
+    """Write a realistic fleet of house configs (the real mix of the 248 Flemish houses)."""
+    from podium.fleet import generate_fleet
+
+    paths = generate_fleet(count, Path(out_dir), seed=seed)
+    out.print(f"wrote {len(paths)} house configs to {out_dir}")
+
+
+@main.group("archive")
+def archive_cmd() -> None:
+    """The raw archive of vendor pages."""
+
+
+@archive_cmd.command("prune")
+def archive_prune() -> None:
+    """Delete archived pages older than PODIUM_ARCHIVE_RETENTION_DAYS (default 90)."""
+    from podium.archive import Archive
+
+    archive = Archive()
+    out.print(f"removed {archive.prune()} archived day folders/objects older than {archive.retention_days} days")
+
+
+@archive_cmd.command("show")
+@click.argument("uri")
+def archive_show(uri: str) -> None:
+    """Print an archived raw page as the vendor sent it."""
+    from podium.archive import Archive
+
+    sys.stdout.buffer.write(Archive().get(uri))
+
+
+if __name__ == "__main__":
+    main()

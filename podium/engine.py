@@ -1,0 +1,327 @@
+"""The sync engine: transport → parse → map → validate → store, for one house × connector.
+
+Each page a connector yields is archived raw, mapped with the stream's compiled mapping, validated
+against the canonical schema, and committed together with the state that follows it (one
+transaction). Invalid records become dead letters with the reason; the sync goes on and counts
+them. The same engine runs under ``podium sync`` and inside the Airflow task.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from podium import canonical
+from podium.archive import Archive
+from podium.config import HouseConfig
+from podium.errors import (
+    AuthError,
+    BadDataError,
+    ConfigError,
+    PodiumError,
+    RateLimitedError,
+    VendorDownError,
+    classify,
+)
+from podium.ids import canonical_id
+from podium.mapping import CompiledMapping, MappingContext, load_mapping
+from podium.registry import get_connector
+from podium.sdk.connector import Connector, Page, SyncContext
+from podium.secrets import redact, resolve_credentials
+from podium.store import DeadLetter, Store, StoredRecord, content_hash, dumps
+
+log = logging.getLogger("podium.engine")
+
+ERROR_TYPES: dict[str, type[PodiumError]] = {
+    "config": ConfigError, "auth": AuthError, "vendor_down": VendorDownError,
+    "rate_limited": RateLimitedError, "bad_data": BadDataError,
+}
+
+
+@dataclass
+class StreamReport:
+    stream: str
+    entity: str
+    status: str = "running"
+    pages: int = 0
+    read: int = 0
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+    deleted: int = 0
+    seconds: float = 0.0
+    error_class: str | None = None
+    error: str | None = None
+
+
+@dataclass
+class SyncReport:
+    """Counts only: no personal data and no secret ever goes in here (it is shown in the UI/XCom)."""
+
+    house: str
+    connector: str
+    run_id: str
+    streams: list[StreamReport] = field(default_factory=list)
+    error_class: str | None = None
+    error: str | None = None
+
+    @property
+    def status(self) -> str:
+        if self.error_class or any(s.status == "failed" for s in self.streams):
+            return "failed"
+        if self.rejected:
+            return "succeeded_with_rejections"
+        return "succeeded"
+
+    @property
+    def rejected(self) -> int:
+        return sum(s.rejected for s in self.streams)
+
+    @property
+    def changed_entities(self) -> set[str]:
+        return {s.entity for s in self.streams if s.inserted or s.updated or s.deleted}
+
+    @property
+    def failed_stream(self) -> StreamReport | None:
+        return next((s for s in self.streams if s.status == "failed"), None)
+
+    def first_error(self) -> tuple[str | None, str | None, str | None]:
+        """(stream, error class, message) of the first failure."""
+        if self.error_class:
+            return None, self.error_class, self.error
+        failed = self.failed_stream
+        return (failed.stream, failed.error_class, failed.error) if failed else (None, None, None)
+
+    def as_dict(self) -> dict[str, Any]:
+        stream, error_class, error = self.first_error()
+        return {
+            "house": self.house, "connector": self.connector, "run_id": self.run_id, "status": self.status,
+            "error_class": error_class, "error": error, "failed_stream": stream,
+            "rejected": self.rejected, "changed_entities": sorted(self.changed_entities),
+            "streams": {s.stream: {k: v for k, v in asdict(s).items() if k != "stream"} for s in self.streams},
+        }
+
+    def raise_for_failure(self) -> None:
+        """Raise the error class's exception, naming house, connector and stream."""
+        stream, error_class, error = self.first_error()
+        if error_class is None:
+            return
+        where = f"{self.house} × {self.connector}" + (f" × {stream}" if stream else "")
+        raise ERROR_TYPES.get(error_class, PodiumError)(f"{where}: [{error_class}] {error}")
+
+
+@dataclass
+class PageResult:
+    records: list[StoredRecord]
+    dead: list[DeadLetter]
+    read: int
+
+
+class PageProcessor:
+    """Map + validate one page (the hot path: no I/O here)."""
+
+    def __init__(self, mapping: CompiledMapping, ctx: MappingContext, entity: str, primary_key: str) -> None:
+        self.mapping, self.ctx, self.entity, self.primary_key = mapping, ctx, entity, primary_key
+        self.validator = canonical.is_valid
+
+    def _link(self, record: dict[str, Any]) -> None:
+        # A ticket's event/contact from the same vendor resolve to deterministic canonical ids.
+        for ref, entity in (("event", "event"), ("contact", "contact")):
+            target = record.get(ref)
+            if isinstance(target, dict) and target.get("source_id") and "id" not in target:
+                target["id"] = canonical_id(self.ctx.house, self.ctx.system, entity, str(target["source_id"]))
+
+    def process(self, page: Page) -> PageResult:
+        records: list[StoredRecord] = []
+        dead: list[DeadLetter] = []
+        entity, is_valid, link = self.entity, self.validator, self.entity == "ticket"
+        for raw in page.records:
+            mapped, errors = self.mapping.map(raw, self.ctx)
+            raw_id = raw.get(self.primary_key) if isinstance(raw, dict) else None
+            for error in errors:
+                dead.append(DeadLetter(reason=f"mapping: {error}", source_id=error.source_id or _sid(raw_id),
+                                       schema_path=None, instance_path=getattr(error, "path", None) or None, raw=raw))
+            for record in mapped:
+                if link:
+                    self._link(record)
+                if not is_valid(entity, record):
+                    violations = canonical.validate(entity, record)
+                    first = violations[0]
+                    dead.append(DeadLetter(
+                        reason="invalid canonical record: " + "; ".join(str(v) for v in violations[:5]),
+                        source_id=record.get("source", {}).get("id") or _sid(raw_id),
+                        schema_path=first.schema_path, instance_path=first.instance_path, raw=raw))
+                    continue
+                data = dumps(record)
+                records.append(StoredRecord(
+                    id=record["id"], entity=entity, source_system=self.ctx.system,
+                    source_id=record["source"]["id"], deleted=record["deleted"], modified=record.get("modified"),
+                    data=data, hash=content_hash(data)))
+        for reason, raw in page.errors:
+            dead.append(DeadLetter(reason=f"decode: {reason}", raw=raw))
+        return PageResult(records, dead, len(page.records))
+
+
+def _sid(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def build_connector(house: HouseConfig, name: str) -> Connector:
+    """Resolve the house's credential references and construct the connector."""
+    cls = get_connector(name)
+    config = house.connector(name)
+    where = f"{house.path}: connectors.{name}.credentials"
+    secrets = resolve_credentials(config.credentials, cls.secret_fields(), where=where)
+    return cls({**config.settings, **secrets}, SyncContext(house=house.key, timezone=house.tz))
+
+
+ProgressFn = Callable[[str, StreamReport], None]
+
+
+def run_sync(house: HouseConfig, connector: str, *, store: Store | None = None, archive: Archive | None = None,
+             full_refresh: bool = False, streams: Iterable[str] | None = None, trigger: str = "cli",
+             progress: ProgressFn | None = None) -> SyncReport:
+    """Sync one house × connector; never raises for vendor or data trouble — the report says it."""
+    store = store or Store.from_env()
+    store.migrate()
+    archive = archive or Archive()
+    run_id = str(uuid.uuid4())
+    report = SyncReport(house=house.key, connector=connector, run_id=run_id)
+    try:
+        cls = get_connector(connector)
+        config = house.connector(connector)
+        selected = list(streams or config.streams or [s.name for s in cls.streams])
+        specs = [cls.stream(name) for name in selected]
+        instance = build_connector(house, connector)
+    except PodiumError as exc:
+        report.error_class, report.error = exc.error_class, redact(str(exc))
+        log.error("%s × %s: cannot start: [%s] %s", house.key, connector, report.error_class, report.error)
+        return report
+    store.close_interrupted_runs(house.key, connector)
+    ctx = MappingContext(house=house.key, system=cls.name, timezone=house.tz)
+    try:
+        for spec in specs:
+            stream_report = StreamReport(stream=spec.name, entity=spec.entity)
+            report.streams.append(stream_report)
+            _sync_stream(instance, spec.name, store, archive, ctx, run_id, house, full_refresh, trigger,
+                         stream_report, progress)
+    finally:
+        instance.close()
+    return report
+
+
+def _sync_stream(instance: Connector, stream: str, store: Store, archive: Archive, ctx: MappingContext,
+                 run_id: str, house: HouseConfig, full_refresh: bool, trigger: str, report: StreamReport,
+                 progress: ProgressFn | None) -> None:
+    cls = type(instance)
+    spec = cls.stream(stream)
+    started = time.perf_counter()
+    run = store.start_stream_run(run_id, house.key, cls.name, stream, spec.entity, trigger)
+    try:
+        mapping = load_mapping(cls.mappings_dir(), cls.name, stream)
+        processor = PageProcessor(mapping, ctx, spec.entity, spec.primary_key)
+        state: Mapping[str, Any] | None = None if full_refresh else store.get_state(house.key, cls.name, stream)
+        for seq, page in enumerate(instance.read(stream, state)):
+            uri = None
+            if page.raw is not None:
+                uri = archive.put(house.key, cls.name, stream, run_id, seq, page.raw_suffix, page.raw)
+            result = processor.process(page)
+            store.commit_page(run, result.records, result.dead, page.state, read=result.read, archive_uri=uri)
+            _copy_counts(run.counts, report, seq + 1)
+            if result.dead:
+                log.warning("%s × %s × %s: page %s: %d record(s) rejected to dead letters",
+                            house.key, cls.name, stream, page.label or seq, len(result.dead))
+            if progress is not None:
+                progress(stream, report)
+        report.status = "succeeded"
+        store.finish_stream_run(run, "succeeded")
+    except Exception as exc:  # noqa: BLE001 — every failure is classified and reported, none is lost
+        report.status = "failed"
+        report.error_class = classify(exc)
+        report.error = redact(str(exc)) or type(exc).__name__
+        store.finish_stream_run(run, "failed", report.error_class, report.error)
+        log.error("%s × %s × %s failed: [%s] %s", house.key, cls.name, stream, report.error_class, report.error)
+        if report.error_class == "internal":
+            log.exception("internal error (a bug in podium or the connector)")
+    finally:
+        report.seconds = round(time.perf_counter() - started, 3)
+
+
+def _copy_counts(counts: Any, report: StreamReport, pages: int) -> None:
+    report.pages = pages
+    for name in ("read", "inserted", "updated", "unchanged", "rejected", "deleted"):
+        setattr(report, name, getattr(counts, name))
+
+
+def map_document(connector: str, stream: str, data: bytes, house: str = "demo",
+                 timezone: str = "Europe/Brussels") -> tuple[list[dict[str, Any]], list[DeadLetter]]:
+    """``podium map``: decode a document as the vendor serves it, map and validate (no store, no I/O)."""
+    from zoneinfo import ZoneInfo
+
+    cls = get_connector(connector)
+    spec = cls.stream(stream)
+    mapping = load_mapping(cls.mappings_dir(), cls.name, stream)
+    ctx = MappingContext(house=house, system=cls.name, timezone=ZoneInfo(timezone))
+    records, errors = [], []
+    from podium.parsing.base import RecordError
+
+    for item in spec.decoder.decode(data):
+        if isinstance(item, RecordError):
+            errors.append((item.reason, item.raw))
+        else:
+            records.append(item)
+    page = Page(records=records, state={}, errors=errors)
+    result = PageProcessor(mapping, ctx, spec.entity, spec.primary_key).process(page)
+    return [_loads(r.data) for r in result.records], result.dead
+
+
+def _loads(data: bytes) -> dict[str, Any]:
+    import orjson
+
+    return orjson.loads(data)  # type: ignore[no-any-return]
+
+
+def replay_dead_letters(store: Store, *, house: str | None = None, connector: str | None = None,
+                        stream: str | None = None, houses: Mapping[str, HouseConfig] | None = None) -> dict[str, int]:
+    """Map the open dead letters again with today's mappings; store the ones that now pass."""
+    from zoneinfo import ZoneInfo
+
+    import orjson
+
+    counts = {"replayed": 0, "still_rejected": 0, "not_replayable": 0}
+    letters = store.dead_letters(house=house, connector=connector, stream=stream, status="open")
+    groups: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+    for letter in letters:
+        groups.setdefault((letter["house"], letter["connector"], letter["stream"]), []).append(letter)
+    for (house_key, name, stream_name), items in groups.items():
+        cls = get_connector(name)
+        spec = cls.stream(stream_name)
+        tz = houses[house_key].tz if houses and house_key in houses else ZoneInfo("Europe/Brussels")
+        ctx = MappingContext(house=house_key, system=cls.name, timezone=tz)
+        processor = PageProcessor(load_mapping(cls.mappings_dir(), cls.name, stream_name), ctx, spec.entity,
+                                  spec.primary_key)
+        run = store.start_stream_run(str(uuid.uuid4()), house_key, name, stream_name, spec.entity, "replay")
+        replayed, again = [], []
+        records: list[StoredRecord] = []
+        for letter in items:
+            raw = orjson.loads(letter["raw"]) if letter["raw"] else None
+            if not isinstance(raw, dict) or letter["reason"].startswith("decode:"):
+                counts["not_replayable"] += 1
+                continue
+            result = processor.process(Page(records=[raw], state={}))
+            if result.dead:
+                again.append(letter["id"])
+                counts["still_rejected"] += 1
+            else:
+                records.extend(result.records)
+                replayed.append(letter["id"])
+                counts["replayed"] += 1
+        store.commit_page(run, records, [], None, read=len(replayed))
+        store.mark_dead_letters(replayed, "replayed")
+        store.finish_stream_run(run, "succeeded")
+    return counts

@@ -1,0 +1,308 @@
+"""The fleet: every house config at once, for generation (demos, benchmarks) and for DAG parsing.
+
+``generate_fleet`` writes a realistic, seeded fleet of house configs plus the fleet-level
+``_fleet.yaml`` (per-connector schedule, pool slots, owner, retries). ``fleet_index`` and
+``fleet_groups`` are the *fast* readers the Airflow DAG files call at parse time: they read only
+the few keys orchestration needs, with the C YAML loader and no JSON Schema validation — the full
+validation (``podium.config.load_house``) runs inside each sync task, where a broken house fails
+alone instead of breaking the parse of the whole fleet.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from podium.paths import houses_dir as _default_houses_dir
+
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+FLEET_FILE = "_fleet.yaml"
+CONNECTORS = ("ticketmatic", "yesplan", "recreatex", "cdbxml", "uwp", "uitdatabank")
+# The seed fleet's mix for 248 houses; other sizes keep the same proportions.
+KIND_MIX = {"cultuurcentrum": 68, "gemeenschapscentrum": 111, "kunstenorganisatie": 69}
+
+# Fleet-level orchestration defaults: one schedule and one pool per connector. Pool slots bound how
+# many houses talk to one vendor at the same moment, whatever the fleet size.
+DEFAULT_FLEET: dict[str, Any] = {
+    "owner": "podium-ops",
+    "retries": 3,
+    "retry_delay_minutes": 2,
+    "max_retry_delay_minutes": 30,
+    "execution_timeout_minutes": 60,
+    "connectors": {
+        "ticketmatic": {"schedule": "@hourly", "pool_slots": 8, "owner": "podium-ticketing"},
+        "yesplan": {"schedule": "15 */2 * * *", "pool_slots": 4, "owner": "podium-planning"},
+        "recreatex": {"schedule": "30 * * * *", "pool_slots": 4, "owner": "podium-ticketing"},
+        "cdbxml": {"schedule": "0 5 * * *", "pool_slots": 2, "owner": "podium-publication"},
+        "uwp": {"schedule": "45 */3 * * *", "pool_slots": 4, "owner": "podium-publication"},
+        "uitdatabank": {"schedule": "0 */4 * * *", "pool_slots": 6, "owner": "podium-publication"},
+    },
+}
+
+
+@dataclass(frozen=True)
+class SyncGroup:
+    """Houses that sync one connector on one schedule: exactly one Airflow DAG."""
+
+    connector: str
+    schedule: str | None
+    houses: tuple[str, ...]
+    dag_id: str
+    pool: str
+    pool_slots: int
+    owner: str
+    custom_schedule: bool = False  # True when houses override the fleet's schedule for this connector
+    settings: dict[str, Any] = field(default_factory=dict, compare=False)
+
+
+def _read_yaml(path: Path) -> Any:
+    with path.open("rb") as handle:
+        return yaml.load(handle, Loader=_LOADER)
+
+
+def _folder(houses_dir: str | os.PathLike[str] | None) -> Path:
+    return Path(houses_dir) if houses_dir is not None else _default_houses_dir()
+
+
+def load_fleet_settings(houses_dir: str | os.PathLike[str] | None = None) -> dict[str, Any]:
+    """``_fleet.yaml`` merged over the defaults (a fleet without the file gets the defaults)."""
+    path = _folder(houses_dir) / FLEET_FILE
+    raw = _read_yaml(path) if path.exists() else None
+    raw = raw if isinstance(raw, dict) else {}
+    merged = {**DEFAULT_FLEET, **{k: v for k, v in raw.items() if k != "connectors"}}
+    connectors = {name: dict(spec) for name, spec in DEFAULT_FLEET["connectors"].items()}
+    for name, spec in (raw.get("connectors") or {}).items():
+        connectors[name] = {**connectors.get(name, {}), **(spec or {})}
+    merged["connectors"] = connectors
+    return merged
+
+
+def _house_entries(folder: Path) -> list[tuple[str, str, str | None]]:
+    """(house key, connector, house-level schedule override) for every enabled connector."""
+    entries: list[tuple[str, str, str | None]] = []
+    for path in sorted(folder.glob("*.y*ml")):
+        if path.name.startswith("_"):
+            continue
+        try:
+            data = _read_yaml(path)
+        except yaml.YAMLError:
+            continue  # the task's full validation reports it; parsing must not fail the fleet
+        if not isinstance(data, dict) or not isinstance(data.get("connectors"), dict):
+            continue
+        key = str(data.get("house") or path.stem)
+        for name, spec in data["connectors"].items():
+            spec = spec if isinstance(spec, dict) else {}
+            if spec.get("enabled", True) is False:
+                continue
+            entries.append((key, str(name), spec.get("schedule")))
+    return entries
+
+
+def fleet_index(houses_dir: str | os.PathLike[str] | None = None) -> dict[str, list[str]]:
+    """Connector -> sorted keys of the houses that enable it. Fast: no schema validation."""
+    index: dict[str, list[str]] = {}
+    for house, connector, _ in _house_entries(_folder(houses_dir)):
+        index.setdefault(connector, []).append(house)
+    return {name: sorted(houses) for name, houses in sorted(index.items())}
+
+
+def schedule_slug(schedule: str) -> str:
+    """A DAG-id-safe name for a schedule: ``@daily`` -> ``daily``, ``*/15 * * * *`` -> ``x_15_x_x_x_x``."""
+    return re.sub(r"[^a-z0-9]+", "_", schedule.lower().replace("*", "x")).strip("_") or "none"
+
+
+def fleet_groups(houses_dir: str | os.PathLike[str] | None = None) -> list[SyncGroup]:
+    """One group per (connector, schedule): houses that keep the fleet schedule share one group;
+    houses that set their own ``schedule`` are grouped by it. Pools stay per vendor across groups."""
+    folder = _folder(houses_dir)
+    fleet = load_fleet_settings(folder)
+    by_key: dict[tuple[str, str | None], list[str]] = {}
+    for house, connector, override in _house_entries(folder):
+        spec = fleet["connectors"].get(connector, {})
+        default = spec.get("schedule")
+        schedule = default if override in (None, default) else str(override)
+        by_key.setdefault((connector, schedule), []).append(house)
+    groups = []
+    for (connector, schedule), houses in sorted(by_key.items(), key=lambda kv: (kv[0][0], kv[0][1] or "")):
+        spec = fleet["connectors"].get(connector, {})
+        custom = schedule != spec.get("schedule")
+        dag_id = f"podium_sync_{connector}" + (f"__{schedule_slug(schedule or 'manual')}" if custom else "")
+        groups.append(SyncGroup(
+            connector=connector, schedule=schedule, houses=tuple(sorted(houses)), dag_id=dag_id,
+            pool=f"podium_{connector}", pool_slots=int(spec.get("pool_slots", 4)),
+            owner=str(spec.get("owner", fleet["owner"])), custom_schedule=custom,
+            settings={k: fleet[k] for k in ("retries", "retry_delay_minutes", "max_retry_delay_minutes",
+                                            "execution_timeout_minutes")},
+        ))
+    return groups
+
+
+def house_path(key: str, houses_dir: str | os.PathLike[str] | None = None) -> Path:
+    """The config file of house ``key`` (``<key>.yaml``, as the config loader requires)."""
+    folder = _folder(houses_dir)
+    for suffix in (".yaml", ".yml"):
+        candidate = folder / f"{key}{suffix}"
+        if candidate.exists():
+            return candidate
+    return folder / f"{key}.yaml"
+
+
+# -- generation ---------------------------------------------------------------------------------
+
+_TOWNS = (
+    "Aalst", "Aarschot", "Asse", "Beersel", "Beringen", "Bilzen", "Blankenberge", "Boom", "Bornem",
+    "Brasschaat", "Bree", "Brugge", "Deinze", "Dendermonde", "Diest", "Diksmuide", "Dilbeek", "Eeklo",
+    "Essen", "Evergem", "Geel", "Genk", "Gent", "Geraardsbergen", "Gistel", "Grimbergen", "Haacht",
+    "Halle", "Hamme", "Harelbeke", "Hasselt", "Heist-op-den-Berg", "Herentals", "Herzele", "Heusden-Zolder",
+    "Hoboken", "Hoogstraten", "Houthalen-Helchteren", "Ieper", "Izegem", "Kalmthout", "Kapellen",
+    "Kasterlee", "Knokke-Heist", "Kontich", "Kortrijk", "Kuurne", "Lanaken", "Landen", "Lebbeke",
+    "Lede", "Leuven", "Lier", "Lokeren", "Lommel", "Londerzeel", "Maaseik", "Maasmechelen", "Machelen",
+    "Maldegem", "Mechelen", "Menen", "Merelbeke", "Middelkerke", "Mol", "Mortsel", "Nijlen", "Ninove",
+    "Oostende", "Oudenaarde", "Overijse", "Peer", "Poperinge", "Puurs", "Riemst", "Roeselare", "Ronse",
+    "Schilde", "Schoten", "Sint-Genesius-Rode", "Sint-Niklaas", "Sint-Truiden", "Stabroek", "Strombeek",
+    "Temse", "Tielt", "Tienen", "Tongeren", "Torhout", "Turnhout", "Veurne", "Vilvoorde", "Waregem",
+    "Westerlo", "Wetteren", "Wevelgem", "Willebroek", "Zaventem", "Zele", "Zelzate", "Zemst", "Zonhoven",
+    "Zottegem", "Zwevegem", "Zwijndrecht", "Berchem", "Borgerhout", "Deurne", "Ekeren", "Merksem", "Wilrijk", "Kessel-Lo",
+    "Heverlee", "Wilsele", "Ledeberg", "Gentbrugge", "Sint-Amandsberg", "Mariakerke", "Drongen",
+    "Oostakker", "Wondelgem", "Zwijnaarde", "Assebroek", "Sint-Kruis", "Sint-Andries", "Sint-Michiels",
+    "Heule", "Marke", "Bissegem", "Kuringen", "Kermt", "Stevoort", "Wezemaal", "Rotselaar", "Boortmeerbeek",
+    "Keerbergen", "Tremelo", "Begijnendijk", "Scherpenheuvel", "Tessenderlo", "Ham", "Leopoldsburg",
+    "Balen", "Dessel", "Retie", "Arendonk", "Ravels", "Oud-Turnhout", "Beerse", "Vosselaar", "Lille",
+    "Olen", "Laakdal", "Meerhout", "Kortenberg", "Bertem", "Huldenberg", "Tervuren", "Wezembeek-Oppem",
+)
+# Brussels' Dutch-speaking houses are gemeenschapscentra, never cultuurcentra.
+_BRUSSELS = (
+    "Anderlecht", "Elsene", "Etterbeek", "Jette", "Laken", "Neder-Over-Heembeek", "Oudergem", "Schaarbeek",
+    "Sint-Gillis", "Sint-Jans-Molenbeek", "Sint-Lambrechts-Woluwe", "Ukkel", "Vorst", "Watermaal-Bosvoorde",
+    "Evere", "Ganshoren", "Haren", "Koekelberg", "Sint-Joost-ten-Node", "Sint-Pieters-Woluwe",
+)
+# Houses every generated fleet starts with, so demos and docs can name them.
+_ANCHORS = {"cultuurcentrum": ("Hasselt", "Turnhout", "Strombeek", "Mechelen"),
+            "gemeenschapscentrum": ("Anderlecht", "Jette"),
+            "kunstenorganisatie": ("Brugge", "Leuven")}
+_KUNSTEN_FORMS = (
+    "Theater {t}", "Muziekcentrum {t}", "Kunstencentrum {t}", "Dansgezelschap {t}", "Stadsschouwburg {t}",
+    "Concertzaal {t}", "Jeugdtheater {t}", "Figurentheater {t}", "Kamerorkest {t}", "Filmhuis {t}",
+)
+_KIND_PREFIX = {"cultuurcentrum": ("cc", "Cultuurcentrum {t}"),
+                "gemeenschapscentrum": ("gc", "Gemeenschapscentrum {t}"),
+                "kunstenorganisatie": ("ko", None)}
+# Probability that a house of a kind enables a connector (ticketing is one of ticketmatic/recreatex).
+_MIX = {
+    "cultuurcentrum": {"ticketing": (0.7, 0.3), "yesplan": 0.8, "uitdatabank": 1.0, "cdbxml": 0.3, "uwp": 0.4},
+    "gemeenschapscentrum": {"ticketing": (0.25, 0.6), "yesplan": 0.15, "uitdatabank": 1.0, "cdbxml": 0.2,
+                            "uwp": 0.5},
+    "kunstenorganisatie": {"ticketing": (0.85, 0.05), "yesplan": 0.7, "uitdatabank": 0.9, "cdbxml": 0.15,
+                           "uwp": 0.2},
+}
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+def _kind_counts(n_houses: int) -> dict[str, int]:
+    total = sum(KIND_MIX.values())
+    counts = {kind: n_houses * share // total for kind, share in KIND_MIX.items()}
+    leftovers = sorted(KIND_MIX, key=lambda k: (n_houses * KIND_MIX[k]) % total, reverse=True)
+    for kind in leftovers[: n_houses - sum(counts.values())]:
+        counts[kind] += 1
+    return counts
+
+
+def _connector_block(vendor: str, key: str, overrides: dict[str, Any] | None) -> dict[str, Any]:
+    """Settings by vendor, credentials by Airflow connection id (never inline)."""
+    account = key.replace("-", "")
+    settings: dict[str, Any] = {
+        "ticketmatic": {"account": account},
+        "yesplan": {"base_url": f"https://{account}.yesplan.be"},
+        "recreatex": {"database": account},
+        "cdbxml": {"bucket": "podium-cdbxml", "prefix": f"{key}/"},
+        "uwp": {"organization": account},
+        "uitdatabank": {"organizer_id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"https://podium-hub.be/{key}"))},
+    }[vendor]
+    settings.update(overrides or {})
+    return {"settings": settings, "credentials": {"conn_id": f"{vendor}_{key.replace('-', '_')}"}}
+
+
+def _pick_connectors(kind: str, rng: random.Random) -> list[str]:
+    mix = _MIX[kind]
+    chosen: list[str] = []
+    tm, rx = mix["ticketing"]
+    roll = rng.random()
+    if roll < tm:
+        chosen.append("ticketmatic")
+        if rng.random() < 0.08:
+            chosen.append("recreatex")  # room rental and ledger in Recreatex, tickets in Ticketmatic
+    elif roll < tm + rx:
+        chosen.append("recreatex")
+    for vendor in ("yesplan", "uitdatabank", "cdbxml", "uwp"):
+        if rng.random() < mix[vendor]:
+            chosen.append(vendor)
+    for filler in ("uitdatabank", "uwp", "cdbxml"):
+        if len(chosen) >= 2:
+            break
+        if filler not in chosen:
+            chosen.append(filler)
+    return [c for c in CONNECTORS if c in chosen]
+
+
+def generate_fleet(n_houses: int, out_dir: Path, seed: int = 1, *,
+                   settings: dict[str, dict[str, Any]] | None = None) -> list[Path]:
+    """Write ``n_houses`` seeded, realistic house configs and ``_fleet.yaml`` into ``out_dir``.
+
+    For 248 houses the mix is the seed's: 68 cultuurcentra, 111 gemeenschapscentra and 69
+    kunstenorganisaties, each enabling 2-6 connectors. ``settings`` overrides a vendor's settings for
+    every house (e.g. ``{"ticketmatic": {"base_url": sandbox.url}}`` to point the fleet at sandboxes).
+    Returns the house files written (not ``_fleet.yaml``).
+    """
+    rng = random.Random(seed)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    settings = settings or {}
+    written: list[Path] = []
+    used: set[str] = set()
+    for kind, count in _kind_counts(n_houses).items():
+        prefix, name_form = _KIND_PREFIX[kind]
+        pool = list(_TOWNS) + (list(_BRUSSELS) if kind == "gemeenschapscentrum" else [])
+        rng.shuffle(pool)
+        anchors = _ANCHORS[kind]
+        towns = list(anchors) + [t for t in pool if t not in anchors]
+        for i in range(count):
+            town = towns[i % len(towns)]
+            form = name_form or ("Stadsschouwburg {t}" if i == 0 else rng.choice(_KUNSTEN_FORMS))
+            name = form.format(t=town)
+            key = f"{prefix}-{_slug(town)}"
+            if kind == "kunstenorganisatie":
+                key = f"{prefix}-{_slug(form.split(' ')[0])}-{_slug(town)}"
+            base_key, n = key, 2
+            while key in used:
+                key, n = f"{base_key}-{n}", n + 1
+            used.add(key)
+            connectors: dict[str, Any] = {}
+            for vendor in _pick_connectors(kind, rng):
+                block = _connector_block(vendor, key, settings.get(vendor))
+                if vendor == "ticketmatic" and kind == "kunstenorganisatie" and rng.random() < 0.15:
+                    block = {"schedule": "*/15 * * * *", **block}  # busy box office: a tighter schedule
+                if rng.random() < 0.03:
+                    block = {"enabled": False, **block}  # contract paused: config kept, not synced
+                connectors[vendor] = block
+            doc = {"house": key, "name": name, "kind": kind, "timezone": "Europe/Brussels",
+                   "contact": f"integraties@{key}.example.be", "connectors": connectors}
+            path = out_dir / f"{key}.yaml"
+            path.write_text(yaml.dump(doc, Dumper=_DUMPER, sort_keys=False, allow_unicode=True), encoding="utf-8")
+            written.append(path)
+    (out_dir / FLEET_FILE).write_text(
+        "# Fleet-level orchestration (read by dags/): one schedule and one vendor pool per connector.\n"
+        "# A house may set connectors.<name>.schedule to get its own DAG for that schedule.\n"
+        + yaml.dump(DEFAULT_FLEET, Dumper=_DUMPER, sort_keys=False), encoding="utf-8")
+    return sorted(written)

@@ -1,0 +1,295 @@
+"""The listed transforms a mapping may use. Each is ``factory(arg) -> fn(value, ctx)``.
+
+A transform gets a non-empty value and returns the converted value, or raises ``ValueError``
+with a message the dead letter shows. ``TRANSFORMS`` is the registry; an unknown name in a
+mapping fails at compile time with the list of known names.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import phonenumbers
+
+Fn = Callable[[Any, Any], Any]
+Factory = Callable[[Any], Fn]
+
+LANGS = ("nl", "fr", "de", "en")
+_LANG_ALIASES = {"nederlands": "nl", "dutch": "nl", "vlaams": "nl", "frans": "fr", "français": "fr",
+                 "francais": "fr", "french": "fr", "duits": "de", "deutsch": "de", "german": "de",
+                 "engels": "en", "english": "en"}
+_COUNTRIES = {"belgie": "BE", "belgië": "BE", "belgium": "BE", "belgique": "BE", "belgien": "BE",
+              "nederland": "NL", "netherlands": "NL", "pays-bas": "NL", "frankrijk": "FR", "france": "FR",
+              "duitsland": "DE", "deutschland": "DE", "germany": "DE", "luxemburg": "LU", "luxembourg": "LU"}
+
+
+def _parse_datetime(value: Any) -> datetime:
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, int | float):
+        return datetime.fromtimestamp(float(value) / (1000 if value > 1e11 else 1), UTC)
+    text = str(value).strip()
+    if text.endswith("Z"):
+        text = text[:-1] + "+00:00"
+    text = text.replace(" ", "T", 1) if "T" not in text and " " in text else text
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        pass
+    for fmt in ("%d/%m/%Y %H:%M", "%d/%m/%Y %H:%M:%S", "%d-%m-%Y %H:%M", "%d/%m/%Y", "%d-%m-%Y", "%Y%m%dT%H%M%S"):
+        try:
+            return datetime.strptime(str(value).strip(), fmt)
+        except ValueError:
+            continue
+    raise ValueError(f"not a date-time: {value!r}")
+
+
+def _house_tz(ctx: Any) -> ZoneInfo:
+    return ctx.timezone if ctx is not None else ZoneInfo("Europe/Brussels")
+
+
+def _local_dt(value: Any, ctx: Any, naive: Any = None) -> datetime:
+    parsed = _parse_datetime(value)
+    if parsed.tzinfo is None:
+        if str(naive or "").lower() == "utc":  # vendors that serve naive UTC (e.g. Ticketmatic)
+            return parsed.replace(tzinfo=UTC)
+        # fold=0: in the repeated autumn hour take the first (summer-time) occurrence, as vendors mean.
+        parsed = parsed.replace(tzinfo=_house_tz(ctx))
+    return parsed
+
+
+def local_datetime(naive: Any) -> Fn:
+    """A vendor time -> ISO 8601 with the house's offset.
+
+    Naive values are house-local wall-clock times; with the argument ``utc`` they are read as UTC.
+    """
+    def fn(value: Any, ctx: Any) -> str:
+        parsed = _local_dt(value, ctx, naive)
+        if str(naive or "").lower() == "utc":
+            parsed = parsed.astimezone(_house_tz(ctx))
+        return parsed.isoformat()
+    return fn
+
+
+def utc_datetime(naive: Any) -> Fn:
+    """Any vendor time -> UTC ISO 8601 with ``Z`` (naive = house time zone, or UTC with argument ``utc``)."""
+    def fn(value: Any, ctx: Any) -> str:
+        return _local_dt(value, ctx, naive).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return fn
+
+
+def to_date(_: Any) -> Fn:
+    """A date or date-time -> ``YYYY-MM-DD``."""
+    def fn(value: Any, ctx: Any) -> str:
+        if isinstance(value, date) and not isinstance(value, datetime):
+            return value.isoformat()
+        text = str(value).strip()
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+            return date.fromisoformat(text).isoformat()
+        return _parse_datetime(text).date().isoformat()
+    return fn
+
+
+def year(_: Any) -> Fn:
+    """A year, or the year of a date -> int."""
+    def fn(value: Any, ctx: Any) -> int:
+        text = str(value).strip()
+        if re.fullmatch(r"\d{4}", text):
+            return int(text)
+        return _parse_datetime(text).year
+    return fn
+
+
+def string(_: Any) -> Fn:
+    """Any scalar -> str (integers stay without '.0')."""
+    def fn(value: Any, ctx: Any) -> str:
+        if isinstance(value, float) and value.is_integer():
+            return str(int(value))
+        if isinstance(value, dict | list):
+            raise ValueError(f"expected a scalar, got {type(value).__name__}")
+        return str(value).strip()
+    return fn
+
+
+def integer(_: Any) -> Fn:
+    """-> int (refuses fractions)."""
+    def fn(value: Any, ctx: Any) -> int:
+        if isinstance(value, bool):
+            raise ValueError(f"not an integer: {value!r}")
+        number = Decimal(str(value).strip())
+        if number != number.to_integral_value():
+            raise ValueError(f"not an integer: {value!r}")
+        return int(number)
+    return fn
+
+
+def number(_: Any) -> Fn:
+    """-> float (accepts '12,50' as well as '12.50')."""
+    def fn(value: Any, ctx: Any) -> float:
+        if isinstance(value, bool):
+            raise ValueError(f"not a number: {value!r}")
+        if isinstance(value, int | float):
+            return float(value)
+        return float(str(value).strip().replace(",", "."))
+    return fn
+
+
+def cents(_: Any) -> Fn:
+    """An amount in cents -> main unit (euros)."""
+    def fn(value: Any, ctx: Any) -> float:
+        return float(Decimal(str(value).strip()) / 100)
+    return fn
+
+
+def boolean(_: Any) -> Fn:
+    """true/false, 1/0, yes/no, ja/nee -> bool."""
+    truthy, falsy = {"true", "1", "yes", "ja", "y", "j", "oui"}, {"false", "0", "no", "nee", "n", "non"}
+    def fn(value: Any, ctx: Any) -> bool:
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in truthy:
+            return True
+        if text in falsy:
+            return False
+        raise ValueError(f"not a boolean: {value!r}")
+    return fn
+
+
+def trim(_: Any) -> Fn:
+    """Strip surrounding white space (and collapse inner runs)."""
+    return lambda v, ctx: " ".join(str(v).split())
+
+
+def lower(_: Any) -> Fn:
+    """Trim and lower-case (e-mail addresses)."""
+    return lambda v, ctx: str(v).strip().lower()
+
+
+def upper(_: Any) -> Fn:
+    """Trim and upper-case."""
+    return lambda v, ctx: str(v).strip().upper()
+
+
+def phone_e164(region: Any) -> Fn:
+    """A phone number -> E.164 where parseable (default region BE), else as given."""
+    default_region = str(region or "BE")
+    def fn(value: Any, ctx: Any) -> str:
+        text = str(value).strip()
+        try:
+            parsed = phonenumbers.parse(text, default_region)
+        except phonenumbers.NumberParseException:
+            return text
+        if not phonenumbers.is_possible_number(parsed):
+            return text
+        return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    return fn
+
+
+def language(_: Any) -> Fn:
+    """'NL', 'nl-BE', 'Nederlands' -> nl; a language outside nl/fr/de/en is an error."""
+    def fn(value: Any, ctx: Any) -> str:
+        text = str(value).strip().lower()
+        code = _LANG_ALIASES.get(text, text.split("-")[0].split("_")[0])
+        if code not in LANGS:
+            raise ValueError(f"unsupported language {value!r} (nl, fr, de, en)")
+        return code
+    return fn
+
+
+def lang_map(arg: Any) -> Fn:
+    """Text -> language map.
+
+    A plain string becomes ``{arg or 'nl': text}``; a dict is filtered to nl/fr/de/en; a list of
+    ``{lang, value}``-like items (keys given as ``arg: {lang: key, text: key}``) is folded.
+    """
+    default_lang = arg if isinstance(arg, str) else "nl"
+    lang_key = arg.get("lang", "lang") if isinstance(arg, dict) else "lang"
+    text_key = arg.get("text", "value") if isinstance(arg, dict) else "value"
+    def fn(value: Any, ctx: Any) -> dict[str, str]:
+        if isinstance(value, dict) and lang_key not in value:
+            return {k.lower(): " ".join(str(v).split()) for k, v in value.items()
+                    if k.lower() in LANGS and v is not None and str(v).strip()}
+        if isinstance(value, list | dict):
+            items = value if isinstance(value, list) else [value]
+            out: dict[str, str] = {}
+            for item in items:
+                if isinstance(item, dict) and item.get(lang_key) and item.get(text_key):
+                    lang = str(item[lang_key]).lower()[:2]
+                    if lang in LANGS:
+                        out.setdefault(lang, " ".join(str(item[text_key]).split()))
+            return out
+        return {default_lang: " ".join(str(value).split())}
+    return fn
+
+
+def country(_: Any) -> Fn:
+    """'België', 'be', 'Belgium' -> BE (ISO 3166 alpha-2)."""
+    def fn(value: Any, ctx: Any) -> str:
+        text = str(value).strip()
+        if len(text) == 2 and text.isalpha():
+            return text.upper()
+        code = _COUNTRIES.get(text.lower())
+        if code is None:
+            raise ValueError(f"unknown country {value!r}")
+        return code
+    return fn
+
+
+def strip_html(_: Any) -> Fn:
+    """Remove tags and collapse white space (descriptions stored as HTML)."""
+    tag = re.compile(r"<[^>]+>")
+    return lambda v, ctx: " ".join(tag.sub(" ", str(v)).split())
+
+
+def split(separator: Any) -> Fn:
+    """'a;b' -> ['a', 'b'] (separator given as the argument, default ';')."""
+    sep = str(separator or ";")
+    return lambda v, ctx: [p.strip() for p in str(v).split(sep) if p.strip()]
+
+
+def as_list(_: Any) -> Fn:
+    """A single value -> [value]; a list stays a list (XML elements that may repeat)."""
+    return lambda v, ctx: v if isinstance(v, list) else [v]
+
+
+def first(_: Any) -> Fn:
+    """A list -> its first element (a scalar passes)."""
+    return lambda v, ctx: (v[0] if v else None) if isinstance(v, list) else v
+
+
+def text(_: Any) -> Fn:
+    """An XML node (``{'#text': …, '@attr': …}``) or scalar -> its text."""
+    def fn(value: Any, ctx: Any) -> Any:
+        if isinstance(value, dict):
+            return value.get("#text")
+        return value
+    return fn
+
+
+def url_segment(index: Any) -> Fn:
+    """A URL or path -> one of its segments (default the last): JSON-LD ``@id`` URIs -> the vendor id."""
+    position = int(index) if index is not None else -1
+    def fn(value: Any, ctx: Any) -> str:
+        if not isinstance(value, str):
+            raise ValueError(f"expected a URL, got {type(value).__name__}")
+        segments = [part for part in value.split("?")[0].split("#")[0].split("/") if part]
+        try:
+            return segments[position]
+        except IndexError:
+            raise ValueError(f"no segment {position} in {value!r}") from None
+    return fn
+
+
+TRANSFORMS: dict[str, Factory] = {
+    "string": string, "int": integer, "number": number, "cents": cents, "bool": boolean,
+    "trim": trim, "lower": lower, "upper": upper, "local_datetime": local_datetime,
+    "utc_datetime": utc_datetime, "date": to_date, "year": year, "phone_e164": phone_e164,
+    "language": language, "lang_map": lang_map, "country": country, "strip_html": strip_html,
+    "split": split, "list": as_list, "first": first, "text": text, "url_segment": url_segment,
+}

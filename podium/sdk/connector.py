@@ -1,0 +1,108 @@
+"""The connector contract: what every connector, built-in or third-party, declares and does.
+
+A connector declares its config spec (JSON Schema, secret fields marked ``"secret": true``), its
+streams (name, canonical entity, primary key, cursor, how a served page decodes into records),
+``check()``, and ``read()``: pages of raw vendor records, each with the state checkpoint that is
+true once that page is stored. The engine commits a page's records and its state in one
+transaction, so a sync killed anywhere resumes exactly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+from zoneinfo import ZoneInfo
+
+from podium.errors import ConfigError
+from podium.paths import MAPPINGS_DIR
+from podium.parsing import Decoder
+
+
+@dataclass(frozen=True)
+class StreamSpec:
+    """What one stream reads: declared, never computed."""
+
+    name: str
+    entity: str  # canonical entity: event | contact | ticket
+    primary_key: str  # the vendor field that identifies a record
+    decoder: Decoder  # how one served page/document becomes raw records
+    cursor: str | None = None  # the vendor field incremental reads follow, if any
+    description: str = ""
+
+
+@dataclass
+class Page:
+    """One unit of work: raw records as served, and the state to store with them."""
+
+    records: list[dict[str, Any]]
+    state: dict[str, Any]
+    raw: bytes | None = None  # the bytes as the vendor served them (archived gzip)
+    raw_suffix: str = "json"  # file suffix for the archive: json, xml, csv
+    label: str = ""  # human-readable position: "offset=200", "file=x.csv"
+    errors: list[tuple[str, Any]] = field(default_factory=list)  # (reason, raw) for undecodable parts
+
+
+@dataclass
+class SyncContext:
+    """What a connector instance knows about the house it reads for."""
+
+    house: str
+    timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("Europe/Brussels"))
+
+
+class Connector:
+    """Base class of every connector. Subclasses declare; the SDK's shared pieces do the work."""
+
+    name: ClassVar[str]
+    version: ClassVar[str] = "0.1.0"
+    title: ClassVar[str] = ""
+    # JSON Schema (draft 2020-12) of settings + secrets; secret properties carry "secret": true and,
+    # optionally, "x-connection-field" naming the Airflow connection attribute that holds them.
+    config_spec: ClassVar[dict[str, Any]]
+    streams: ClassVar[tuple[StreamSpec, ...]]
+    # Default rate budget against this vendor, per process (requests per second).
+    requests_per_second: ClassVar[float] = 10.0
+
+    def __init__(self, config: Mapping[str, Any], context: SyncContext) -> None:
+        self.config = dict(config)
+        self.context = context
+
+    # -- declarations --------------------------------------------------------------------------
+    @classmethod
+    def stream(cls, name: str) -> StreamSpec:
+        """The stream called ``name``; an unknown name lists the known ones."""
+        for spec in cls.streams:
+            if spec.name == name:
+                return spec
+        known = ", ".join(s.name for s in cls.streams)
+        raise ConfigError(f"connector '{cls.name}' has no stream '{name}' (known: {known})")
+
+    @classmethod
+    def secret_fields(cls) -> dict[str, str]:
+        """Secret field name -> the connection attribute that carries it (login/password/extra)."""
+        props = cls.config_spec.get("properties", {})
+        return {name: prop.get("x-connection-field", name) for name, prop in props.items() if prop.get("secret")}
+
+    @classmethod
+    def mappings_dir(cls) -> Path:
+        """Where this connector's mapping files live (third-party plugins override this)."""
+        return MAPPINGS_DIR / cls.name
+
+    @classmethod
+    def sandbox_class(cls) -> Any:
+        """The vendor sandbox class for ``podium sandbox`` and the conformance suite."""
+        raise NotImplementedError(f"connector '{cls.name}' ships no sandbox")
+
+    # -- behaviour -----------------------------------------------------------------------------
+    def check(self) -> None:
+        """Prove the settings and credentials work; raise AuthError/ConfigError with a clear message."""
+        raise NotImplementedError
+
+    def read(self, stream: str, state: Mapping[str, Any] | None) -> Iterator[Page]:
+        """Yield pages of raw records from ``state`` on; each page carries the state after it."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release sessions and files."""

@@ -1,0 +1,127 @@
+"""The HTTP client every REST (and SOAP) connector shares.
+
+One ``requests.Session`` per connector instance (connection reuse), timeouts on every call,
+auth from ``auth.py``, every status judged by the error table, retries by the tenacity factory
+(``Retry-After`` honoured), and the per-connector rate limiter. Error messages are redacted: no
+URL query value and no registered secret ever reaches an exception.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urljoin, urlsplit, urlunsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+from requests.auth import AuthBase
+from tenacity import Retrying
+
+from podium.errors import VendorDownError
+from podium.sdk.auth import RefreshableAuth
+from podium.sdk.error_table import ErrorAction, ErrorRule, rule_for
+from podium.sdk.ratelimit import RateLimiter
+from podium.sdk.retry import RetryableError, parse_retry_after, retrying
+from podium.secrets import redact
+
+log = logging.getLogger("podium.http")
+
+DEFAULT_TIMEOUT = (10.0, 60.0)  # connect, read
+
+
+def safe_url(url: str) -> str:
+    """The URL without its query string (query values may carry keys)."""
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+
+
+def new_session(pool_size: int = 4) -> requests.Session:
+    """A session with a bounded connection pool and no environment proxies/netrc surprises."""
+    session = requests.Session()
+    adapter = HTTPAdapter(pool_connections=pool_size, pool_maxsize=pool_size, max_retries=0)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    session.trust_env = False
+    return session
+
+
+class HttpClient:
+    """Send requests to one vendor; raise the error table's exception when a call cannot succeed."""
+
+    def __init__(self, base_url: str, *, auth: AuthBase | None = None,
+                 timeout: float | tuple[float, float] = DEFAULT_TIMEOUT,
+                 error_overrides: Mapping[int, ErrorRule] | None = None,
+                 retry: Retrying | None = None, rate_limiter: RateLimiter | None = None,
+                 session: requests.Session | None = None, headers: Mapping[str, str] | None = None) -> None:
+        self.base_url = base_url.rstrip("/") + "/"
+        self.auth = auth
+        self.timeout = timeout
+        self.error_overrides = dict(error_overrides or {})
+        self.retry = retry or retrying()
+        self.rate_limiter = rate_limiter
+        self.session = session or new_session()
+        if headers:
+            self.session.headers.update(headers)
+        self.requests_sent = 0
+
+    def url(self, path_or_url: str) -> str:
+        """Absolute URL for a path relative to the base URL (absolute URLs pass through)."""
+        if path_or_url.startswith(("http://", "https://")):
+            return path_or_url
+        return urljoin(self.base_url, path_or_url.lstrip("/"))
+
+    def request(self, method: str, path_or_url: str, *, params: Mapping[str, Any] | None = None,
+                **kwargs: Any) -> requests.Response:
+        """Send with retries; return a successful (or IGNOREd) response, else raise a PodiumError."""
+        url = self.url(path_or_url)
+        refreshed = False
+        while True:
+            response = self.retry(self._attempt, method, url, params, kwargs)
+            if (response.status_code == 401 and not refreshed and isinstance(self.auth, RefreshableAuth)
+                    and self.auth.refresh()):
+                refreshed = True  # one new token, one more try: a second 401 is final
+                continue
+            rule = rule_for(response.status_code, self.error_overrides)
+            if rule.action in (ErrorAction.SUCCESS, ErrorAction.IGNORE):
+                return response
+            raise self._error(rule, response, method, url)
+
+    def get(self, path_or_url: str, *, params: Mapping[str, Any] | None = None, **kwargs: Any) -> requests.Response:
+        """GET with retries."""
+        return self.request("GET", path_or_url, params=params, **kwargs)
+
+    def _attempt(self, method: str, url: str, params: Mapping[str, Any] | None,
+                 kwargs: dict[str, Any]) -> requests.Response:
+        if self.rate_limiter is not None:
+            self.rate_limiter.acquire()
+        self.requests_sent += 1
+        try:
+            options = {"timeout": self.timeout, **kwargs}
+            response = self.session.request(method, url, params=params, auth=self.auth, **options)
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            log.warning("%s %s failed: %s", method, safe_url(url), type(exc).__name__)
+            raise RetryableError(str(exc), VendorDownError(
+                f"{method} {safe_url(url)}: vendor unreachable ({type(exc).__name__})")) from None
+        rule = rule_for(response.status_code, self.error_overrides)
+        if rule.action is ErrorAction.RATE_LIMITED:
+            wait = parse_retry_after(response.headers.get("Retry-After"))
+            log.warning("%s %s: 429, waiting %s s", method, safe_url(url), wait if wait is not None else "backoff")
+            raise RetryableError("rate limited", self._error(rule, response, method, url), retry_after=wait)
+        if rule.action is ErrorAction.RETRY:
+            log.warning("%s %s: %s, retrying", method, safe_url(url), response.status_code)
+            raise RetryableError("retry", self._error(rule, response, method, url))
+        return response
+
+    @staticmethod
+    def _error(rule: ErrorRule, response: requests.Response, method: str, url: str) -> Exception:
+        detail = response.text[:300].strip().replace("\n", " ") if response.content else ""
+        message = f"{method} {safe_url(url)}: {rule.message or response.status_code}"
+        if detail:
+            message += f" — vendor said: {detail}"
+        error_type = rule.error or VendorDownError
+        return error_type(redact(message))
+
+    def close(self) -> None:
+        """Close the session's pooled connections."""
+        self.session.close()

@@ -1,0 +1,230 @@
+"""Paginators: how to get from one page to the next.
+
+A position is plain JSON (``{"params": {...}}`` or ``{"url": ...}``) so that it can be stored in
+the sync state and a killed sync resumes on the exact page. Each paginator has two methods:
+``start`` (the first position) and ``next`` (the following one, or None). The base class detects
+loops: a vendor that serves the same next position twice fails the stream instead of spinning.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import requests
+
+from podium.errors import BadDataError, ConfigError
+from podium.parsing.json import dig
+
+Position = dict[str, Any]
+
+
+class Paginator:
+    """Base paginator with loop detection."""
+
+    def __init__(self) -> None:
+        self._seen: set[str] = set()
+
+    def start(self, params: dict[str, Any]) -> Position:
+        """The first position for a read with these query parameters."""
+        return self._remember({"params": dict(params)})
+
+    def next(self, position: Position, response: requests.Response | None, document: Any,
+             record_count: int) -> Position | None:
+        """The position after ``position`` (None: that was the last page)."""
+        nxt = self._next(position, response, document, record_count)
+        return None if nxt is None else self._remember(nxt)
+
+    def resume(self, position: Position) -> Position:
+        """Continue from a stored position."""
+        return self._remember(position)
+
+    def _next(self, position: Position, response: requests.Response | None, document: Any,
+              record_count: int) -> Position | None:
+        raise NotImplementedError
+
+    def _remember(self, position: Position) -> Position:
+        key = json.dumps(position, sort_keys=True, default=str)
+        if key in self._seen:
+            raise BadDataError(f"pagination loop: the vendor served position {key} twice")
+        self._seen.add(key)
+        return position
+
+
+class OffsetPaginator(Paginator):
+    """``limit``/``offset`` paging; stops at ``total_path`` when the vendor gives a total, else on a short page."""
+
+    def __init__(self, limit: int = 100, *, limit_param: str = "limit", offset_param: str = "offset",
+                 total_path: str | None = None) -> None:
+        super().__init__()
+        self.limit, self.limit_param, self.offset_param, self.total_path = limit, limit_param, offset_param, total_path
+
+    def start(self, params: dict[str, Any]) -> Position:
+        return super().start({**params, self.limit_param: self.limit, self.offset_param: 0})
+
+    def _next(self, position: Position, response: requests.Response | None, document: Any,
+              record_count: int) -> Position | None:
+        params = position["params"]
+        offset = int(params.get(self.offset_param, 0)) + int(params.get(self.limit_param, self.limit))
+        total = dig(document, self.total_path) if (self.total_path and document is not None) else None
+        if total is not None:
+            if offset >= int(total):
+                return None
+        elif document is not None and record_count < int(params.get(self.limit_param, self.limit)):
+            return None
+        # An undecodable page (document None) still advances: the next offset is known.
+        return {"params": {**params, self.offset_param: offset}}
+
+
+class WindowedOffsetPaginator(OffsetPaginator):
+    """Offset paging under a result window, sorted ascending on a cursor field.
+
+    Search engines cap ``offset + limit`` (Elasticsearch's ``max_result_window``, e.g. UiTdatabank's
+    10,000). Before a page would cross ``window`` the read restarts at offset 0 with the lower-bound
+    filter ``bound_param`` set to the last cursor value seen. The bound is inclusive, so the restart
+    skips the records with that value already read (``tail`` in the position) and no record is lost
+    or served twice, as long as ties keep their order. The position stays plain JSON for resume.
+    """
+
+    def __init__(self, limit: int = 100, *, window: int = 10_000, bound_param: str, records_path: str,
+                 cursor_path: str, cursor_key: Callable[[Any], str] | None = None,
+                 limit_param: str = "limit", offset_param: str = "offset",
+                 total_path: str | None = None) -> None:
+        super().__init__(limit, limit_param=limit_param, offset_param=offset_param, total_path=total_path)
+        if limit > window:
+            raise ConfigError(f"page size {limit} is larger than the result window {window}")
+        self.window, self.bound_param = window, bound_param
+        self.records_path, self.cursor_path = records_path, cursor_path
+        self.cursor_key = cursor_key or str
+
+    def _next(self, position: Position, response: requests.Response | None, document: Any,
+              record_count: int) -> Position | None:
+        tail = self._tail(position.get("tail"), document)
+        nxt = super()._next(position, response, document, record_count)
+        if nxt is None:
+            return None
+        params = nxt["params"]
+        offset, limit = int(params[self.offset_param]), int(params.get(self.limit_param, self.limit))
+        if offset + limit <= self.window:
+            return {**nxt, "tail": tail}
+        if tail is None:
+            raise BadDataError(f"result window of {self.window} reached without a '{self.cursor_path}' "
+                               "value to move the lower bound to")
+        if tail.get("unsorted"):
+            raise BadDataError(f"results are not sorted ascending on '{self.cursor_path}': the result "
+                               "window cannot be moved without losing records")
+        if tail["count"] + limit > self.window:
+            raise BadDataError(f"more than {self.window - limit} records share {self.cursor_path}="
+                               f"{tail['value']}: the result window cannot move past them")
+        moved = {**params, self.bound_param: tail["value"], self.offset_param: tail["count"]}
+        return {"params": moved, "tail": tail}
+
+    def _tail(self, tail: dict[str, Any] | None, document: Any) -> dict[str, Any] | None:
+        """The last cursor value read and how many records in a row carried it."""
+        items = dig(document, self.records_path) if document is not None else None
+        tail = dict(tail) if tail else None
+        for item in items if isinstance(items, list) else []:
+            raw = dig(item, self.cursor_path) if isinstance(item, dict) else None
+            try:
+                value = self.cursor_key(raw) if raw is not None else None
+            except (TypeError, ValueError):
+                value = None  # an unreadable cursor is the mapping's problem, not the paging's
+            if value is None:
+                continue
+            if tail is not None and value == tail["value"]:
+                tail["count"] += 1
+                continue
+            unsorted = bool(tail and (tail.get("unsorted") or value < tail["value"]))
+            tail = {"value": value, "count": 1, **({"unsorted": True} if unsorted else {})}
+        return tail
+
+
+class PageNumberPaginator(Paginator):
+    """``page``/``size`` paging, from ``first_page``; stops at ``total_pages_path`` or on a short page."""
+
+    def __init__(self, size: int = 100, *, page_param: str = "page", size_param: str = "size",
+                 first_page: int = 1, total_pages_path: str | None = None) -> None:
+        super().__init__()
+        self.size, self.page_param, self.size_param = size, page_param, size_param
+        self.first_page, self.total_pages_path = first_page, total_pages_path
+
+    def start(self, params: dict[str, Any]) -> Position:
+        return super().start({**params, self.page_param: self.first_page, self.size_param: self.size})
+
+    def _next(self, position: Position, response: requests.Response | None, document: Any,
+              record_count: int) -> Position | None:
+        params = position["params"]
+        page = int(params[self.page_param])
+        total_pages = dig(document, self.total_pages_path) if (self.total_pages_path and document) else None
+        if total_pages is not None and page - self.first_page + 1 >= int(total_pages):
+            return None
+        if total_pages is None and document is not None and record_count < int(params[self.size_param]):
+            return None
+        return {"params": {**params, self.page_param: page + 1}}
+
+
+class JsonNextLinkPaginator(Paginator):
+    """The body carries the next page's URL at ``next_path`` (e.g. Yesplan's ``pagination.next``)."""
+
+    def __init__(self, next_path: str = "pagination.next") -> None:
+        super().__init__()
+        self.next_path = next_path
+
+    def _next(self, position: Position, response: requests.Response | None, document: Any,
+              record_count: int) -> Position | None:
+        if document is None:
+            raise BadDataError("undecodable page: the next-page link cannot be read, the stream stops here")
+        url = dig(document, self.next_path)
+        return {"url": str(url)} if url else None
+
+
+class LinkHeaderPaginator(Paginator):
+    """RFC 8288 ``Link: <…>; rel="next"`` header (GitHub/Flexmail style)."""
+
+    def __init__(self, rel: str = "next") -> None:
+        super().__init__()
+        self.rel = rel
+
+    def _next(self, position: Position, response: requests.Response | None, document: Any,
+              record_count: int) -> Position | None:
+        if response is None:
+            return None
+        link = response.links.get(self.rel)
+        return {"url": link["url"]} if link and link.get("url") else None
+
+
+class CursorPaginator(Paginator):
+    """An opaque token in the body (``token_path``) sent back as query parameter ``param``."""
+
+    def __init__(self, token_path: str, param: str) -> None:
+        super().__init__()
+        self.token_path, self.param = token_path, param
+
+    def _next(self, position: Position, response: requests.Response | None, document: Any,
+              record_count: int) -> Position | None:
+        if document is None:
+            raise BadDataError("undecodable page: the cursor token cannot be read, the stream stops here")
+        token = dig(document, self.token_path)
+        if not token:
+            return None
+        return {"params": {**position.get("params", {}), self.param: token}}
+
+
+PAGINATOR_MAP: dict[str, type[Paginator]] = {
+    "offset": OffsetPaginator,
+    "windowed_offset": WindowedOffsetPaginator,
+    "page_number": PageNumberPaginator,
+    "next_link": JsonNextLinkPaginator,
+    "link_header": LinkHeaderPaginator,
+    "cursor": CursorPaginator,
+}
+
+
+def make_paginator(name: str, **kwargs: Any) -> Paginator:
+    """Build a paginator by kind name; an unknown name lists the known ones."""
+    try:
+        cls = PAGINATOR_MAP[name]
+    except KeyError:
+        raise ConfigError(f"unknown paginator '{name}' (known: {', '.join(sorted(PAGINATOR_MAP))})") from None
+    return cls(**kwargs)

@@ -1,0 +1,338 @@
+"""Store operations. The one rule: a page's records, its dead letters, the run's counts and the
+sync state that follows the page commit in ONE transaction, so a sync killed at any point and run
+again ends with exactly the store an uninterrupted sync gives.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, and_, bindparam, create_engine, event, func, insert, select, update
+from sqlalchemy.engine import Connection
+
+from podium.paths import var_dir
+from podium.store.tables import canonical_records, dead_letters, sync_runs, sync_state
+
+_MIGRATIONS = Path(__file__).parent / "migrations"
+_IN_CHUNK = 500  # ids per IN (...) query: well under every backend's parameter limit
+
+
+def dumps(value: Any) -> bytes:
+    """Canonical JSON bytes: sorted keys, so equal records give equal bytes (and hashes)."""
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS, default=str)
+
+
+def content_hash(data: bytes) -> str:
+    """The content hash of a record's canonical JSON."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class StoredRecord:
+    """A validated canonical record ready for the store."""
+
+    id: str
+    entity: str
+    source_system: str
+    source_id: str
+    deleted: bool
+    modified: str | None
+    data: bytes  # canonical JSON (sorted keys)
+    hash: str
+
+
+@dataclass
+class DeadLetter:
+    """A record (or a part of a page) that could not become canonical."""
+
+    reason: str
+    source_id: str | None = None
+    schema_path: str | None = None
+    instance_path: str | None = None
+    raw: Any = None
+
+
+@dataclass
+class PageCounts:
+    read: int = 0
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+    deleted: int = 0
+
+    def add(self, other: PageCounts) -> None:
+        for name in ("read", "inserted", "updated", "unchanged", "rejected", "deleted"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
+@dataclass
+class StreamRun:
+    id: str
+    run_id: str
+    house: str
+    connector: str
+    stream: str
+    entity: str
+    counts: PageCounts = field(default_factory=PageCounts)
+
+
+def default_url() -> str:
+    """``PODIUM_DB_URL``, else the embedded SQLite file ``var/podium.db``."""
+    return os.environ.get("PODIUM_DB_URL") or f"sqlite:///{var_dir() / 'podium.db'}"
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    # WAL lets `podium status` read while a sync writes; NORMAL is durable at every commit in WAL mode
+    # except on power loss, where the last commits roll back together with their state (still consistent).
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+class Store:
+    """The store, bound to one database."""
+
+    def __init__(self, url: str | None = None, *, engine: Engine | None = None) -> None:
+        self.url = url or default_url()
+        self.engine = engine or create_engine(self.url, future=True, pool_pre_ping=True)
+        if self.engine.dialect.name == "sqlite":
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        self._migrated = False
+
+    @classmethod
+    def from_env(cls) -> Store:
+        """The store named by ``PODIUM_DB_URL`` (default: embedded SQLite), migrated."""
+        store = cls()
+        store.migrate()
+        return store
+
+    # -- schema ---------------------------------------------------------------------------------
+    def migrate(self) -> None:
+        """Bring the schema to the newest Alembic revision (idempotent)."""
+        if self._migrated:
+            return
+        config = Config()
+        config.set_main_option("script_location", str(_MIGRATIONS))
+        with self.engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+        self._migrated = True
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    # -- runs -----------------------------------------------------------------------------------
+    def close_interrupted_runs(self, house: str, connector: str) -> int:
+        """Runs left 'running' by a killed sync become 'interrupted' (their pages stay committed)."""
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                update(sync_runs)
+                .where(and_(sync_runs.c.house == house, sync_runs.c.connector == connector,
+                            sync_runs.c.status == "running"))
+                .values(status="interrupted", finished_at=now(), error_class="interrupted",
+                        error="the sync process stopped before finishing; the next run resumed from its state"))
+            return result.rowcount or 0
+
+    def start_stream_run(self, run_id: str, house: str, connector: str, stream: str, entity: str,
+                         trigger: str = "cli") -> StreamRun:
+        run = StreamRun(str(uuid.uuid4()), run_id, house, connector, stream, entity)
+        with self.engine.begin() as conn:
+            conn.execute(insert(sync_runs).values(
+                id=run.id, run_id=run_id, house=house, connector=connector, stream=stream, entity=entity,
+                trigger=trigger, status="running", started_at=now(), pages=0, read=0, inserted=0, updated=0,
+                unchanged=0, rejected=0, deleted=0))
+        return run
+
+    def finish_stream_run(self, run: StreamRun, status: str, error_class: str | None = None,
+                          error: str | None = None) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(update(sync_runs).where(sync_runs.c.id == run.id).values(
+                status=status, finished_at=now(), error_class=error_class, error=error))
+
+    # -- state ----------------------------------------------------------------------------------
+    def get_state(self, house: str, connector: str, stream: str) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(sync_state.c.state).where(and_(
+                sync_state.c.house == house, sync_state.c.connector == connector,
+                sync_state.c.stream == stream))).first()
+        return orjson.loads(row[0]) if row else None
+
+    def _put_state(self, conn: Connection, run: StreamRun, state: dict[str, Any]) -> None:
+        values = {"state": dumps(state).decode(), "run_id": run.run_id, "updated_at": now()}
+        key = and_(sync_state.c.house == run.house, sync_state.c.connector == run.connector,
+                   sync_state.c.stream == run.stream)
+        if conn.execute(update(sync_state).where(key).values(**values)).rowcount == 0:
+            conn.execute(insert(sync_state).values(house=run.house, connector=run.connector, stream=run.stream,
+                                                   **values))
+
+    def reset_state(self, house: str, connector: str, stream: str | None = None) -> None:
+        """Forget where a sync stands (the next sync reads everything again)."""
+        condition = and_(sync_state.c.house == house, sync_state.c.connector == connector)
+        if stream:
+            condition = and_(condition, sync_state.c.stream == stream)
+        with self.engine.begin() as conn:
+            conn.execute(sync_state.delete().where(condition))
+
+    # -- the page transaction -------------------------------------------------------------------
+    def commit_page(self, run: StreamRun, records: Sequence[StoredRecord], dead: Sequence[DeadLetter],
+                    state: dict[str, Any] | None, *, read: int, archive_uri: str | None = None) -> PageCounts:
+        """Upsert the page's records, add its dead letters, count, and store the state: one transaction."""
+        counts = PageCounts(read=read, rejected=len(dead))
+        unique: dict[str, StoredRecord] = {}
+        for record in records:
+            unique[record.id] = record  # a record served twice in one page: the later one wins
+        stamp = now()
+        with self.engine.begin() as conn:
+            existing = self._existing_hashes(conn, list(unique))
+            inserts, updates = [], []
+            for record in unique.values():
+                old = existing.get(record.id)
+                if old == record.hash:
+                    counts.unchanged += 1
+                    continue
+                row = {"content_hash": record.hash, "data": record.data.decode(), "deleted": record.deleted,
+                       "modified": record.modified, "last_run_id": run.run_id, "updated_at": stamp}
+                if record.deleted:
+                    counts.deleted += 1
+                if old is None:
+                    if not record.deleted:
+                        counts.inserted += 1
+                    inserts.append({"id": record.id, "house": run.house, "entity": record.entity,
+                                    "source_system": record.source_system, "source_id": record.source_id,
+                                    "first_run_id": run.run_id, **row})
+                else:
+                    if not record.deleted:
+                        counts.updated += 1
+                    updates.append({"b_id": record.id, **row})
+            if inserts:
+                conn.execute(insert(canonical_records), inserts)
+            if updates:
+                conn.execute(update(canonical_records).where(canonical_records.c.id == bindparam("b_id"))
+                             .values({k: bindparam(k) for k in updates[0] if k != "b_id"}), updates)
+            if dead:
+                conn.execute(insert(dead_letters), [{
+                    "stream_run_id": run.id, "house": run.house, "connector": run.connector, "stream": run.stream,
+                    "source_id": d.source_id, "reason": d.reason, "schema_path": d.schema_path,
+                    "instance_path": d.instance_path, "raw": None if d.raw is None else dumps(d.raw).decode(),
+                    "archive_uri": archive_uri, "status": "open", "created_at": stamp} for d in dead])
+            conn.execute(update(sync_runs).where(sync_runs.c.id == run.id).values(
+                pages=sync_runs.c.pages + 1, read=sync_runs.c.read + counts.read,
+                inserted=sync_runs.c.inserted + counts.inserted, updated=sync_runs.c.updated + counts.updated,
+                unchanged=sync_runs.c.unchanged + counts.unchanged,
+                rejected=sync_runs.c.rejected + counts.rejected, deleted=sync_runs.c.deleted + counts.deleted,
+                **({"archive_uri": archive_uri.rsplit("/", 1)[0]} if archive_uri else {})))
+            if state is not None:
+                self._put_state(conn, run, state)
+        run.counts.add(counts)
+        return counts
+
+    def _existing_hashes(self, conn: Connection, ids: list[str]) -> dict[str, str]:
+        found: dict[str, str] = {}
+        for start in range(0, len(ids), _IN_CHUNK):
+            chunk = ids[start:start + _IN_CHUNK]
+            found.update(conn.execute(select(canonical_records.c.id, canonical_records.c.content_hash)
+                                      .where(canonical_records.c.id.in_(chunk))).tuples())
+        return found
+
+    # -- reading --------------------------------------------------------------------------------
+    def export(self, house: str | None = None, entity: str | None = None) -> Iterator[dict[str, Any]]:
+        """Stored canonical records sorted by id (what a house or a test compares)."""
+        query = select(canonical_records.c.data).order_by(canonical_records.c.id)
+        if house:
+            query = query.where(canonical_records.c.house == house)
+        if entity:
+            query = query.where(canonical_records.c.entity == entity)
+        with self.engine.connect() as conn:
+            for (data,) in conn.execution_options(yield_per=2000).execute(query):
+                yield orjson.loads(data)
+
+    def get_record(self, record_id: str) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(canonical_records.c.data).where(canonical_records.c.id == record_id)).first()
+        return orjson.loads(row[0]) if row else None
+
+    def count_records(self, house: str | None = None, entity: str | None = None) -> int:
+        query = select(func.count()).select_from(canonical_records)
+        if house:
+            query = query.where(canonical_records.c.house == house)
+        if entity:
+            query = query.where(canonical_records.c.entity == entity)
+        with self.engine.connect() as conn:
+            return int(conn.execute(query).scalar_one())
+
+    def status(self, house: str | None = None) -> list[dict[str, Any]]:
+        """Per house × connector × stream: last run, its counts, the state, open dead letters."""
+        latest = (select(sync_runs.c.house, sync_runs.c.connector, sync_runs.c.stream,
+                         func.max(sync_runs.c.started_at).label("started_at"))
+                  .group_by(sync_runs.c.house, sync_runs.c.connector, sync_runs.c.stream).subquery())
+        query = select(sync_runs).join(latest, and_(
+            sync_runs.c.house == latest.c.house, sync_runs.c.connector == latest.c.connector,
+            sync_runs.c.stream == latest.c.stream, sync_runs.c.started_at == latest.c.started_at))
+        if house:
+            query = query.where(sync_runs.c.house == house)
+        dead_query = (select(dead_letters.c.house, dead_letters.c.connector, dead_letters.c.stream, func.count())
+                      .where(dead_letters.c.status == "open")
+                      .group_by(dead_letters.c.house, dead_letters.c.connector, dead_letters.c.stream))
+        with self.engine.connect() as conn:
+            runs = [dict(r._mapping) for r in conn.execute(query.order_by(
+                sync_runs.c.house, sync_runs.c.connector, sync_runs.c.stream))]
+            open_dead = {(h, c, s): n for h, c, s, n in conn.execute(dead_query)}
+            states = {(h, c, s): st for h, c, s, st in conn.execute(
+                select(sync_state.c.house, sync_state.c.connector, sync_state.c.stream, sync_state.c.state))}
+        rows = []
+        for run in runs:
+            key = (run["house"], run["connector"], run["stream"])
+            rows.append({
+                "house": run["house"], "connector": run["connector"], "stream": run["stream"],
+                "entity": run["entity"], "last_run": run["run_id"], "status": run["status"],
+                "started_at": run["started_at"].isoformat() if run["started_at"] else None,
+                "finished_at": run["finished_at"].isoformat() if run["finished_at"] else None,
+                "read": run["read"], "inserted": run["inserted"], "updated": run["updated"],
+                "unchanged": run["unchanged"], "rejected": run["rejected"], "deleted": run["deleted"],
+                "error_class": run["error_class"], "error": run["error"],
+                "state": orjson.loads(states[key]) if key in states else None,
+                "dead_letters_open": open_dead.get(key, 0),
+            })
+        return rows
+
+    def runs(self, run_id: str) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(select(sync_runs).where(sync_runs.c.run_id == run_id))]
+
+    # -- dead letters ---------------------------------------------------------------------------
+    def dead_letters(self, *, house: str | None = None, connector: str | None = None, stream: str | None = None,
+                     status: str | None = "open", limit: int | None = None) -> list[dict[str, Any]]:
+        query = select(dead_letters).order_by(dead_letters.c.id)
+        for column, value in ((dead_letters.c.house, house), (dead_letters.c.connector, connector),
+                              (dead_letters.c.stream, stream), (dead_letters.c.status, status)):
+            if value is not None:
+                query = query.where(column == value)
+        if limit:
+            query = query.limit(limit)
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(query)]
+
+    def mark_dead_letters(self, ids: Iterable[int], status: str) -> None:
+        ids = list(ids)
+        if not ids:
+            return
+        with self.engine.begin() as conn:
+            conn.execute(update(dead_letters).where(dead_letters.c.id.in_(ids)).values(
+                status=status, replayed_at=now()))

@@ -1,0 +1,96 @@
+"""The store's tables (SQLAlchemy Core). Alembic migrations in ``migrations/`` create them."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+# One row per canonical record, keyed by (house, entity, source system, source id); ``id`` is the
+# deterministic canonical id derived from that key. ``content_hash`` lets an unchanged record be
+# recognised without rewriting it.
+canonical_records = Table(
+    "canonical_records", metadata,
+    Column("id", String(36), primary_key=True),
+    Column("house", String(64), nullable=False),
+    Column("entity", String(16), nullable=False),
+    Column("source_system", String(64), nullable=False),
+    Column("source_id", String(255), nullable=False),
+    Column("content_hash", String(64), nullable=False),
+    Column("data", Text, nullable=False),
+    Column("deleted", Boolean, nullable=False, default=False),
+    Column("modified", String(32)),
+    Column("first_run_id", String(36)),
+    Column("last_run_id", String(36)),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("house", "entity", "source_system", "source_id", name="uq_canonical_source"),
+    Index("ix_canonical_house_entity", "house", "entity"),
+)
+
+# Where each (house, connector, stream) stands: committed with the page it follows.
+sync_state = Table(
+    "sync_state", metadata,
+    Column("house", String(64), primary_key=True),
+    Column("connector", String(64), primary_key=True),
+    Column("stream", String(64), primary_key=True),
+    Column("state", Text, nullable=False),
+    Column("run_id", String(36)),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+# One row per stream of a sync run; counts grow page by page in the page's transaction.
+sync_runs = Table(
+    "sync_runs", metadata,
+    Column("id", String(36), primary_key=True),
+    Column("run_id", String(36), nullable=False),
+    Column("house", String(64), nullable=False),
+    Column("connector", String(64), nullable=False),
+    Column("stream", String(64), nullable=False),
+    Column("entity", String(16), nullable=False),
+    Column("trigger", String(32), nullable=False, default="cli"),
+    Column("status", String(32), nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True)),
+    Column("pages", Integer, nullable=False, default=0),
+    Column("read", Integer, nullable=False, default=0),
+    Column("inserted", Integer, nullable=False, default=0),
+    Column("updated", Integer, nullable=False, default=0),
+    Column("unchanged", Integer, nullable=False, default=0),
+    Column("rejected", Integer, nullable=False, default=0),
+    Column("deleted", Integer, nullable=False, default=0),
+    Column("error_class", String(32)),
+    Column("error", Text),
+    Column("archive_uri", Text),
+    Index("ix_sync_runs_hcs", "house", "connector", "stream", "started_at"),
+)
+
+# Records that could not become canonical: the reason, the failing schema path, the raw record.
+dead_letters = Table(
+    "dead_letters", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("stream_run_id", String(36), nullable=False),
+    Column("house", String(64), nullable=False),
+    Column("connector", String(64), nullable=False),
+    Column("stream", String(64), nullable=False),
+    Column("source_id", String(255)),
+    Column("reason", Text, nullable=False),
+    Column("schema_path", Text),
+    Column("instance_path", Text),
+    Column("raw", Text),
+    Column("archive_uri", Text),
+    Column("status", String(16), nullable=False, default="open"),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("replayed_at", DateTime(timezone=True)),
+    Index("ix_dead_letters_hcs", "house", "connector", "stream", "status"),
+)
