@@ -11,13 +11,12 @@ from typing import Any, ClassVar
 
 from requests.auth import AuthBase
 
+from connectors.ticketmatic.streams import TicketmaticRecords, cursor_of, query
 from podium.errors import ConfigError
 from podium.sdk.auth import HmacAuth
 from podium.sdk.connector import StreamSpec
 from podium.sdk.paginators import OffsetPaginator
 from podium.sdk.rest import RestConnector, RestStream
-
-from connectors.ticketmatic.streams import TicketmaticRecords, cursor_of, query
 
 DEFAULT_BASE_URL = "https://apps.ticketmatic.com"
 API_VERSION = "1"
@@ -92,7 +91,7 @@ class TicketmaticConnector(RestConnector):
                 raise ConfigError(f"ticketmatic: setting '{key}' is required")
         size = int(self.config.get("page_size", 100))
         if size != 100:
-            self.rest_streams = tuple(  # type: ignore[misc]
+            self.rest_streams = tuple(  # type: ignore[misc,assignment]
                 RestStream(s.spec, s.path, _paginator(size), s.params, s.cursor_value, s.extra)
                 for s in type(self).rest_streams)
 

@@ -10,9 +10,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from connectors.ticketmatic.streams import parse_tm_time
 from podium.mapping.engine import MappingContext, MappingError
 
 LANGS = ("nl", "fr", "de", "en")
+_TAG = re.compile(r"<[^>]+>")
 
 # Event.currentstatus (tm-go types.go "A single Event"): Draft 19001, Active 19002, Closed 19003.
 EVENT_DRAFT, EVENT_ACTIVE, EVENT_CLOSED = 19001, 19002, 19003
@@ -43,15 +45,18 @@ def _text(value: Any) -> str | None:
 
 
 def _lang_map(raw: dict[str, Any], field: str, default_lang: str = "nl") -> dict[str, str]:
-    """``field`` (account language) + ``translations["<field><lang>"]`` (tap-ticketmatic: namefr, nameen)."""
+    """``field`` (account language) + ``translations["<field><lang>"]`` (tap-ticketmatic: namefr, nameen).
+
+    HTML (event descriptions are rich text) is reduced to its text.
+    """
     out: dict[str, str] = {}
-    base = _text(raw.get(field))
+    base = _text(_TAG.sub(" ", str(raw.get(field) or "")))
     if base:
         out[default_lang] = base
     translations = raw.get("translations") or {}
     if isinstance(translations, dict):
         for lang in LANGS:
-            value = _text(translations.get(f"{field}{lang}"))
+            value = _text(_TAG.sub(" ", str(translations.get(f"{field}{lang}") or "")))
             if value and lang not in out:
                 out[lang] = value
     return out
@@ -64,6 +69,7 @@ def event(raw: dict[str, Any], ctx: MappingContext) -> list[dict[str, Any]]:
     rec["@_title"] = _lang_map(raw, "name")
     rec["@_description"] = _lang_map(raw, "description")
     rec["@_production"] = _id(raw.get("productionid"))
+    rec["@_venue_id"] = _id(raw.get("locationid"))
     location = _lookup(raw, "locations", raw.get("locationid"))
     street = " ".join(p for p in (location.get("street1"), location.get("street2")) if p)
     rec["@_venue_address"] = {k: v for k, v in {
@@ -146,7 +152,10 @@ def _consents(raw: dict[str, Any]) -> list[dict[str, Any]]:
         entry: dict[str, Any] = {"channel": "email", "purpose": f"optin:{optin.get('optinid')}",
                                  "granted": optin["status"] == OPTIN_IN, "source": "ticketmatic optin"}
         if optin.get("lastupdatets"):
-            entry["at"] = optin["lastupdatets"]
+            try:
+                entry["at"] = parse_tm_time(optin["lastupdatets"]).strftime("%Y-%m-%dT%H:%M:%SZ")
+            except ValueError:
+                raise MappingError(f"optins: lastupdatets {optin['lastupdatets']!r} is not a timestamp") from None
         out.append(entry)
     return out
 

@@ -121,11 +121,11 @@ class YesplanSandbox(Sandbox):
         for loc in locations:
             loc["url"] = f"{base}/location/{loc['id']}"
         statuses = {name: {"url": "", "id": _object_id(rng), "name": name, "_type": "status"} for name in STATUSES}
-        for status in statuses.values():
-            status["url"] = f"{base}/status/{status['id']}"
+        for resource in statuses.values():
+            resource["url"] = f"{base}/status/{resource['id']}"
         profiles = {name: {"url": "", "id": _object_id(rng), "name": name, "_type": "profile"} for name in PROFILES}
-        for profile in profiles.values():
-            profile["url"] = f"{base}/profile/{profile['id']}"
+        for resource in profiles.values():
+            resource["url"] = f"{base}/profile/{resource['id']}"
         owner = {"url": "", "id": _object_id(rng), "name": "planning", "_type": "user"}
         owner["url"] = f"{base}/user/{owner['id']}"
         events: dict[str, dict[str, Any]] = {}
@@ -262,7 +262,7 @@ class YesplanSandbox(Sandbox):
 
     @staticmethod
     def _error(status: int, message: str) -> Response:
-        return Response.json({"contents": message}, status)
+        return Response.json({"message": message}, status)
 
     @staticmethod
     def _public(event: dict[str, Any]) -> dict[str, Any]:

@@ -286,10 +286,31 @@ def url_segment(index: Any) -> Fn:
     return fn
 
 
+def format_fields(template: Any) -> Fn:
+    """An object (e.g. an XML node) -> ``template`` filled from its fields: ``{street} {housenr}``.
+
+    A missing or empty field is left out (white space collapsed), so a partial address still reads well.
+    """
+    pattern = str(template or "")
+    field = re.compile(r"\{([^{}]+)\}")
+
+    def piece(value: Any) -> str:
+        if isinstance(value, dict):
+            value = value.get("#text")
+        return "" if value is None or isinstance(value, list) else str(value).strip()
+
+    def fn(value: Any, ctx: Any) -> str:
+        if not isinstance(value, dict):
+            raise ValueError(f"format needs an object, got {type(value).__name__}")
+        return " ".join(field.sub(lambda m: piece(value.get(m.group(1))), pattern).split())
+    return fn
+
+
 TRANSFORMS: dict[str, Factory] = {
     "string": string, "int": integer, "number": number, "cents": cents, "bool": boolean,
     "trim": trim, "lower": lower, "upper": upper, "local_datetime": local_datetime,
     "utc_datetime": utc_datetime, "date": to_date, "year": year, "phone_e164": phone_e164,
     "language": language, "lang_map": lang_map, "country": country, "strip_html": strip_html,
     "split": split, "list": as_list, "first": first, "text": text, "url_segment": url_segment,
+    "format": format_fields,
 }

@@ -19,7 +19,10 @@ class RecordError:
 class Decoder(Protocol):
     """Turns served bytes (or a binary stream) into raw records."""
 
-    suffix: str
+    @property
+    def suffix(self) -> str:
+        """File suffix of the served format (json, xml, csv); read-only, so frozen decoders fit."""
+        ...
 
     def decode(self, data: bytes | IO[bytes]) -> Iterator[dict[str, Any] | RecordError]:
         """Yield records (and RecordErrors) in document order."""

@@ -25,19 +25,27 @@ def _local(tag: Any) -> str:
     return etree.QName(tag).localname if isinstance(tag, str) else ""
 
 
+_XSI_NIL = "{http://www.w3.org/2001/XMLSchema-instance}nil"
+
+
 def element_to_dict(element: Any) -> dict[str, Any]:
     """Convert an element to plain data: attributes as ``@name``, text as ``#text``, namespaces dropped.
 
-    A child element that repeats becomes a list; a leaf with no attributes becomes its text.
+    A child element that repeats becomes a list; a leaf with no attributes becomes its text; an
+    ``xsi:nil="true"`` element (XML Schema's null, as SOAP/WCF services send it) becomes ``None``.
     """
     node: dict[str, Any] = {f"@{_local(k)}": v for k, v in element.attrib.items()}
     for child in element:
         name = _local(child.tag)
         if not name:  # comments, processing instructions
             continue
-        value: Any = element_to_dict(child)
-        if not child.attrib and len(child) == 0:
+        value: Any
+        if child.get(_XSI_NIL) in ("true", "1"):
+            value = None
+        elif not child.attrib and len(child) == 0:
             value = child.text.strip() if child.text and child.text.strip() else None
+        else:
+            value = element_to_dict(child)
         if name in node:
             existing = node[name]
             if isinstance(existing, list):

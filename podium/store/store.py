@@ -247,8 +247,9 @@ class Store:
         found: dict[str, str] = {}
         for start in range(0, len(ids), _IN_CHUNK):
             chunk = ids[start:start + _IN_CHUNK]
-            found.update(conn.execute(select(canonical_records.c.id, canonical_records.c.content_hash)
-                                      .where(canonical_records.c.id.in_(chunk))).tuples())
+            rows = conn.execute(select(canonical_records.c.id, canonical_records.c.content_hash)
+                                .where(canonical_records.c.id.in_(chunk)))
+            found.update((row[0], row[1]) for row in rows)
         return found
 
     # -- reading --------------------------------------------------------------------------------

@@ -1,0 +1,1 @@
+"""UiTwisselingsplatform (UWP) data-product CSV drops (OSLO Cultuurparticipatie)."""

@@ -1,0 +1,143 @@
+"""The DAG factory behind ``dags/``: the fleet's shape, decided from the house configs.
+
+One DAG per connector (per schedule, when houses override the fleet's schedule), one mapped
+``sync`` task instance per enabled house. Parse time reads only ``podium.fleet.fleet_groups`` (a
+fast YAML read, no validation, no database, no network); everything else runs inside the task.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import MutableMapping
+from datetime import timedelta
+from typing import Any
+
+import pendulum
+from airflow.sdk import DAG, RetryAction, RetryRule, get_parsing_context, task
+from airflow.sdk.definitions.retry_policy import ExceptionRetryPolicy
+
+from plugins.podium_provider.assets import CHANGES_ALIAS, canonical_asset
+from plugins.podium_provider.notifier import PodiumFailureNotifier
+from podium.errors import AuthError, BadDataError, ConfigError, RateLimitedError
+from podium.fleet import SyncGroup, fleet_groups
+
+START_DATE = pendulum.datetime(2024, 1, 1, tz="Europe/Brussels")
+PUBLICATION_POOL = "podium_publication"
+EXAMPLE_DAG_ID = "podium_example_publication"
+
+# Retrying cannot fix a wrong config, refused credentials or unreadable data: fail at once and alert.
+# A vendor that keeps rate limiting gets a longer pause than the exponential backoff's first step.
+RETRY_POLICY = ExceptionRetryPolicy(rules=[
+    RetryRule(exception=[ConfigError, AuthError, BadDataError], action=RetryAction.FAIL,
+              reason="not transient: fix the config, credentials or data, then clear the task"),
+    RetryRule(exception=RateLimitedError, action=RetryAction.RETRY, retry_delay=timedelta(minutes=10),
+              reason="vendor rate limit: back off longer"),
+])
+
+
+def _doc(group: SyncGroup) -> str:
+    houses = ", ".join(group.houses[:20]) + (f", … ({len(group.houses)} houses)" if len(group.houses) > 20 else "")
+    return (f"### Podium sync: {group.connector}\n\n"
+            f"Runs `podium sync` for each of **{len(group.houses)}** houses (one mapped task instance per "
+            f"house; the map index shows the house key, flagged `⚠ N rejected` when records went to dead "
+            f"letters).\n\n"
+            f"- schedule: `{group.schedule}`" + (" (house-level override)" if group.custom_schedule else "")
+            + f"\n- pool: `{group.pool}` ({group.pool_slots} slots shared by every {group.connector} DAG)\n"
+            f"- credentials: the Airflow connection named by each house's `credentials.conn_id`\n"
+            f"- outlets: asset events on `podium://canonical/<entity>` for entities that changed\n\n"
+            f"Houses: {houses}\n")
+
+
+def build_sync_dag(group: SyncGroup, houses_dir: str | os.PathLike[str] | None = None) -> DAG:
+    """The DAG of one sync group: a single ``sync`` task mapped over the group's houses."""
+    settings = group.settings
+    connector = group.connector
+    default_args: dict[str, Any] = {
+        "owner": group.owner,
+        "pool": group.pool,
+        "retries": int(settings["retries"]),
+        "retry_delay": timedelta(minutes=float(settings["retry_delay_minutes"])),
+        "retry_exponential_backoff": 2.0,
+        "max_retry_delay": timedelta(minutes=float(settings["max_retry_delay_minutes"])),
+        "retry_policy": RETRY_POLICY,
+        "execution_timeout": timedelta(minutes=float(settings["execution_timeout_minutes"])),
+        "on_failure_callback": PodiumFailureNotifier(connector),
+        "on_retry_callback": PodiumFailureNotifier(connector, event="retrying"),
+    }
+    folder = os.fspath(houses_dir) if houses_dir is not None else None
+    with DAG(
+        dag_id=group.dag_id,
+        description=f"Sync {connector} for {len(group.houses)} houses",
+        schedule=group.schedule,
+        start_date=START_DATE,
+        catchup=False,
+        max_active_runs=1,
+        default_args=default_args,
+        tags=["podium", "sync", connector] + (["custom-schedule"] if group.custom_schedule else []),
+        doc_md=_doc(group),
+    ) as dag:
+
+        @task(task_id="sync", map_index_template="{{ podium_label | default(task.op_kwargs['house']) }}",
+              outlets=[CHANGES_ALIAS])
+        def sync(house: str, **context: Any) -> dict[str, Any]:
+            from plugins.podium_provider.sync import run_house_sync
+
+            return run_house_sync(connector, house, context, houses_dir=folder)
+
+        sync.expand(house=list(group.houses))
+    return dag
+
+
+def build_sync_dags(houses_dir: str | os.PathLike[str] | None = None) -> dict[str, DAG]:
+    """Every sync DAG of the fleet, by DAG id (only the requested one when a worker parses for a task)."""
+    wanted = get_parsing_context().dag_id
+    dags = {}
+    for group in fleet_groups(houses_dir):
+        if wanted is not None and wanted != group.dag_id:
+            continue
+        dags[group.dag_id] = build_sync_dag(group, houses_dir)
+    return dags
+
+
+def build_example_publication_dag(owner: str = "podium-publication") -> DAG:
+    """EXAMPLE ONLY: a downstream DAG scheduled on changed canonical events; it logs counts, nothing more."""
+    with DAG(
+        dag_id=EXAMPLE_DAG_ID,
+        description="Example: runs when canonical events changed; logs the counts per house",
+        schedule=[canonical_asset("event")],
+        start_date=START_DATE,
+        catchup=False,
+        max_active_runs=1,
+        default_args={"owner": owner, "pool": PUBLICATION_POOL, "retries": 1,
+                      "retry_delay": timedelta(minutes=1)},
+        tags=["podium", "example", "publication"],
+        doc_md="### Example downstream DAG\n\nA placeholder for a publication route (e.g. to UiTdatabank or a "
+               "website). It is scheduled on the asset `podium://canonical/event` and only logs which "
+               "houses changed how many events. It publishes nothing.",
+    ) as dag:
+
+        @task(task_id="log_changed_events")
+        def log_changed_events(**context: Any) -> dict[str, dict[str, int]]:
+            return summarize_asset_events(context)
+
+        log_changed_events()
+    return dag
+
+
+def summarize_asset_events(context: MutableMapping[str, Any]) -> dict[str, dict[str, int]]:
+    """House -> summed counts from the asset events that triggered this run (logged, returned)."""
+    import logging
+
+    log = logging.getLogger("podium.airflow")
+    per_house: dict[str, dict[str, int]] = {}
+    events = context.get("triggering_asset_events") or {}
+    for _asset, asset_events in events.items():
+        for event in asset_events:
+            extra = event.extra or {}
+            house = str(extra.get("house", "?"))
+            total = per_house.setdefault(house, {"inserted": 0, "updated": 0, "deleted": 0})
+            for key in total:
+                total[key] += int(extra.get(key) or 0)
+    for house, counts in sorted(per_house.items()):
+        log.info("example publication: %s changed events %s (nothing published: example DAG)", house, counts)
+    return per_house

@@ -1,0 +1,130 @@
+"""The mapping engine: declared fields, lists, extras, transforms, errors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from podium import canonical
+from podium.errors import ConfigError
+from podium.ids import canonical_id
+from podium.mapping import MappingContext, compile_mapping
+
+CTX = MappingContext(house="cc-hasselt", system="acme")
+ORDERS = {
+    "entity": "ticket", "each": "tickets", "source_id": "ticketid",
+    "modified": {"path": "^.lastupdatets", "transform": "utc_datetime"},
+    "fields": {
+        "order_id": {"path": "^.orderid", "transform": "string"},
+        "event.source_id": {"path": "eventid", "transform": "string"},
+        "contact.source_id": {"path": "^.customerid", "transform": "string"},
+        "status": {"path": "status", "map": {"101": "sold", "102": "refunded"}},
+        "price.amount": {"path": "price", "transform": "number"},
+        "price.currency": {"value": "EUR"},
+        "sold_at": {"path": "^.createdts", "transform": "local_datetime"},
+    },
+    "extras": {"exclude": ["lookup"]},
+}
+
+
+def order(**overrides: Any) -> dict[str, Any]:
+    base = {"orderid": 9001, "customerid": 77, "createdts": "2026-10-25 02:30:00",
+            "lastupdatets": "2026-10-25 09:00:00", "lookup": {"x": 1}, "paymentscenario": "web",
+            "tickets": [{"ticketid": 1, "eventid": 5, "status": 101, "price": 18.5, "seat": "A-12"},
+                        {"ticketid": 2, "eventid": 5, "status": 102, "price": "12,00"}]}
+    base.update(overrides)
+    return base
+
+
+def test_one_canonical_ticket_per_ticket_with_envelope_and_extras() -> None:
+    records, errors = compile_mapping(ORDERS, "acme", "orders").map(order(), CTX)
+    assert errors == []
+    assert [r["status"] for r in records] == ["sold", "refunded"]
+    first = records[0]
+    assert first["id"] == canonical_id("cc-hasselt", "acme", "ticket", "1")
+    assert first["source"] == {"system": "acme", "id": "1"}
+    assert first["order_id"] == "9001" and first["price"] == {"amount": 18.5, "currency": "EUR"}
+    assert records[1]["price"]["amount"] == 12.0
+    # 02:30 on the night summer time ends exists twice; vendors mean the first (summer time, +02:00)
+    assert first["sold_at"] == "2026-10-25T02:30:00+02:00"
+    assert first["modified"] == "2026-10-25T08:00:00Z"
+    assert first["extras"] == {"seat": "A-12", "parent": {"paymentscenario": "web"}}  # lookup: excluded
+    assert canonical.validate("ticket", first) == []
+
+
+def test_bad_item_is_an_error_and_its_siblings_survive() -> None:
+    bad = order(tickets=[{"ticketid": 1, "eventid": 5, "status": 101, "price": "gratis"},
+                         {"ticketid": 2, "eventid": 5, "status": 999, "price": 1},
+                         {"ticketid": 3, "eventid": 5, "status": 101, "price": 3}])
+    records, errors = compile_mapping(ORDERS, "acme", "orders").map(bad, CTX)
+    assert [r["source"]["id"] for r in records] == ["3"]
+    assert [e.source_id for e in errors] == ["1", "2"]
+    assert "price.amount" in str(errors[0]) and "gratis" in str(errors[0])
+    assert "unknown value '999'" in str(errors[1]) or "unknown value 999" in str(errors[1])
+
+
+def test_missing_source_id_is_an_error() -> None:
+    records, errors = compile_mapping(ORDERS, "acme", "orders").map(order(tickets=[{"eventid": 1}]), CTX)
+    assert records == [] and "source_id: required value missing" in str(errors[0])
+
+
+def test_lists_paths_defaults_and_transforms() -> None:
+    spec = {
+        "entity": "contact", "source_id": "id",
+        "fields": {
+            "given_name": {"path": "voornaam", "transform": "trim"},
+            "email": {"path": ["email", "email2"], "transform": "lower"},
+            "phones": {"paths": ["tel", "gsm"], "transform": "phone_e164"},
+            "language": {"path": "taal", "transform": "language", "default": "nl"},
+            "address.country": {"path": "land", "transform": "country"},
+            "consents": {"each": "optins", "fields": {
+                "channel": {"path": "kanaal", "map": {"mail": "email", "brief": "post"}},
+                "granted": {"path": "ok", "transform": "bool"}}},
+        },
+    }
+    raw = {"id": 5, "voornaam": "  An  ", "email": "", "email2": " An.Peeters@Example.BE ",
+           "tel": "011 22 33 44", "gsm": ["0475/12.34.56", "0475 123456"], "land": "België",
+           "optins": [{"kanaal": "mail", "ok": "ja"}, {"kanaal": "brief", "ok": 0}]}
+    (record,), errors = compile_mapping(spec, "acme", "contacts").map(raw, CTX)
+    assert errors == []
+    assert record["given_name"] == "An" and record["email"] == "an.peeters@example.be"
+    assert record["phones"] == ["+3211223344", "+32475123456"]
+    assert record["language"] == "nl" and record["address"] == {"country": "BE"}
+    assert record["consents"] == [{"channel": "email", "granted": True}, {"channel": "post", "granted": False}]
+    assert canonical.validate("contact", record) == []
+
+
+def test_unknown_transform_and_keys_fail_at_compile_time_listing_known_names() -> None:
+    with pytest.raises(ConfigError, match="unknown transform 'euro'.*known: .*cents"):
+        compile_mapping({"entity": "event", "source_id": "id", "fields": {"x": {"path": "a", "transform": "euro"}}},
+                        "acme", "events")
+    with pytest.raises(ConfigError, match="unknown key"):
+        compile_mapping({"entity": "event", "source_id": "id", "fields": {"x": {"pth": "a"}}}, "acme", "events")
+    with pytest.raises(ConfigError, match="entity must be one of"):
+        compile_mapping({"entity": "person", "source_id": "id"}, "acme", "events")
+
+
+def test_cents_and_lang_map() -> None:
+    spec = {"entity": "event", "source_id": "id", "fields": {
+        "title": {"path": "names", "transform": "lang_map"},
+        "description": {"path": "omschrijving", "transform": {"lang_map": "fr"}},
+        "calendar": {"value": "single"}, "start": {"path": "start", "transform": "local_datetime"},
+        "prices": {"each": "prices", "fields": {"amount": {"path": "cents", "transform": "cents"},
+                                                "currency": {"value": "EUR"}}}}}
+    raw = {"id": "e1", "names": {"NL": "De Kersentuin", "fr": "La Cerisaie", "es": "x"},
+           "omschrijving": "Texte", "start": "2026-03-29T20:00:00", "prices": [{"cents": 2250}]}
+    (record,), _ = compile_mapping(spec, "acme", "events").map(raw, CTX)
+    assert record["title"] == {"nl": "De Kersentuin", "fr": "La Cerisaie"}
+    assert record["description"] == {"fr": "Texte"}
+    assert record["prices"] == [{"amount": 22.5, "currency": "EUR"}]
+    assert record["start"] == "2026-03-29T20:00:00+02:00"  # summer time has begun that night
+    assert canonical.validate("event", record) == []
+
+
+def test_canonical_ids_are_deterministic_and_distinct() -> None:
+    a = canonical_id("cc-hasselt", "ticketmatic", "event", "1")
+    assert a == canonical_id("cc-hasselt", "ticketmatic", "event", "1")
+    assert len({a, canonical_id("cc-genk", "ticketmatic", "event", "1"),
+                canonical_id("cc-hasselt", "yesplan", "event", "1"),
+                canonical_id("cc-hasselt", "ticketmatic", "contact", "1")}) == 4

@@ -1,0 +1,101 @@
+"""Parsers: malformed input gives reasons, unsafe XML is refused, large inputs stream."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+
+from podium.errors import BadDataError, UnsafeXmlError
+from podium.parsing import CsvRecords, JsonRecords, RecordError, XmlRecords
+
+XXE = b"""<?xml version="1.0"?>
+<!DOCTYPE foo [ <!ENTITY xxe SYSTEM "file:///etc/passwd"> ]>
+<cdbxml><events><event cdbid="1"><title>&xxe;</title></event></events></cdbxml>"""
+BILLION_LAUGHS = b"""<?xml version="1.0"?>
+<!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
+<!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">]>
+<cdbxml><event cdbid="1"><title>&lol3;</title></event></cdbxml>"""
+EXTERNAL_DTD = b"""<?xml version="1.0"?>
+<!DOCTYPE cdbxml SYSTEM "http://127.0.0.1:9/evil.dtd">
+<cdbxml><event cdbid="1"/></cdbxml>"""
+
+
+def test_json_records_and_bad_items() -> None:
+    items = list(JsonRecords("data").decode(b'{"data": [{"id": 1}, 7, {"id": 2}], "nbrofresults": 3}'))
+    assert items[0] == {"id": 1} and items[2] == {"id": 2}
+    assert isinstance(items[1], RecordError) and "not an object" in items[1].reason
+
+
+@pytest.mark.parametrize("payload, message", [
+    (b'{"data": [{"id": 1}', "malformed JSON"),
+    (b'{"items": []}', "no 'data' list"),
+    (b'{"data": "x"}', "not a list"),
+])
+def test_json_unreadable_pages(payload: bytes, message: str) -> None:
+    with pytest.raises(BadDataError, match=message):
+        list(JsonRecords("data").decode(payload))
+
+
+@pytest.mark.parametrize("attack", [XXE, BILLION_LAUGHS, EXTERNAL_DTD], ids=["xxe", "billion-laughs", "external-dtd"])
+@pytest.mark.parametrize("as_stream", [False, True])
+def test_unsafe_xml_is_refused(attack: bytes, as_stream: bool) -> None:
+    data = io.BytesIO(attack) if as_stream else attack
+    with pytest.raises(UnsafeXmlError, match="unsafe XML refused"):
+        list(XmlRecords(("event",)).decode(data))
+
+
+def test_doctype_hidden_after_a_long_comment_is_still_refused() -> None:
+    attack = b"<?xml version='1.0'?><!--" + b"x" * 100_000 + b"-->" + XXE.split(b"?>", 1)[1]
+    with pytest.raises(UnsafeXmlError):
+        list(XmlRecords(("event",)).decode(io.BytesIO(attack)))
+
+
+def test_xml_records_to_dicts_with_namespaces_filtered() -> None:
+    doc = b"""<cdbxml xmlns="http://www.cultuurdatabank.com/XMLSchema/CdbXSD/3.3/FINAL">
+      <events><event cdbid="a1"><eventdetails><eventdetail lang="nl"><title>Hamlet</title></eventdetail>
+      <eventdetail lang="fr"><title>Hamlet (FR)</title></eventdetail></eventdetails></event>
+      <event cdbid="a2"/></events></cdbxml>"""
+    decoder = XmlRecords(("event",), ("http://www.cultuurdatabank.com/XMLSchema/CdbXSD/3.3/FINAL",))
+    first, second = list(decoder.decode(doc))
+    assert first["@cdbid"] == "a1"
+    assert [d["title"] for d in first["eventdetails"]["eventdetail"]] == ["Hamlet", "Hamlet (FR)"]
+    assert second["@cdbid"] == "a2"
+    other = list(XmlRecords(("event",), ("urn:other",)).decode(doc))
+    assert all(isinstance(item, RecordError) and "unsupported namespace" in item.reason for item in other)
+
+
+def test_malformed_xml_is_bad_data() -> None:
+    with pytest.raises(BadDataError, match="malformed XML"):
+        list(XmlRecords(("event",)).decode(b"<cdbxml><event></cdbxml>"))
+
+
+def test_xml_streaming_keeps_memory_flat() -> None:
+    import tracemalloc
+
+    def feed(n: int) -> io.BytesIO:
+        body = b"".join(b'<event cdbid="%d"><title>Voorstelling %d in CC Hasselt</title></event>' % (i, i)
+                        for i in range(n))
+        return io.BytesIO(b"<cdbxml><events>" + body + b"</events></cdbxml>")
+
+    data = feed(60_000)
+    tracemalloc.start()
+    count = sum(1 for _ in XmlRecords(("event",)).decode(data))
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert count == 60_000
+    assert peak < 8 * 1024 * 1024, f"peak {peak / 1e6:.1f} MB for a {len(data.getvalue()) / 1e6:.1f} MB feed"
+
+
+def test_csv_bom_cp1252_and_malformed_rows() -> None:
+    bom = "\ufeffid,naam\n1,Café Théâtre\n".encode()
+    decoder = CsvRecords()
+    assert list(decoder.decode(bom)) == [{"id": "1", "naam": "Café Théâtre"}]
+    assert decoder.detected_encoding == "utf-8-sig"
+    cp = "id,naam\n1,Zoë’s café\n2,Gent\n".encode("cp1252")
+    decoder = CsvRecords()
+    assert [r["naam"] for r in decoder.decode(cp)] == ["Zoë’s café", "Gent"]  # type: ignore[index]
+    assert decoder.detected_encoding == "cp1252"
+    rows = list(CsvRecords().decode(b"id,naam\n1,a\n2,b,extra\n3,c\n"))
+    assert rows[0] == {"id": "1", "naam": "a"} and rows[2] == {"id": "3", "naam": "c"}
+    assert isinstance(rows[1], RecordError) and "line 3" in rows[1].reason

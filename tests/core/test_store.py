@@ -1,0 +1,76 @@
+"""The store on SQLite and PostgreSQL: upsert by content hash, counts, dead letters, and the
+page + state transaction."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from podium.ids import canonical_id
+from podium.store import DeadLetter, Store, StoredRecord, content_hash, dumps
+
+
+def rec(source_id: str, title: str = "Hamlet", deleted: bool = False) -> StoredRecord:
+    data: dict[str, Any] = {"id": canonical_id("h", "acme", "event", source_id), "entity": "event", "house": "h",
+                            "source": {"system": "acme", "id": source_id}, "deleted": deleted,
+                            "title": {"nl": title}, "calendar": "single", "start": "2026-05-01T20:00:00+02:00"}
+    raw = dumps(data)
+    return StoredRecord(data["id"], "event", "acme", source_id, deleted, None, raw, content_hash(raw))
+
+
+def test_insert_update_unchanged_deleted_counts(store: Store) -> None:
+    run = store.start_stream_run("r1", "h", "acme", "events", "event")
+    counts = store.commit_page(run, [rec("1"), rec("2")], [], {"cursor": "a"}, read=2)
+    assert (counts.inserted, counts.updated, counts.unchanged) == (2, 0, 0)
+    counts = store.commit_page(run, [rec("1"), rec("2", "Macbeth"), rec("3", deleted=True)], [], {"cursor": "b"},
+                               read=3)
+    assert (counts.inserted, counts.updated, counts.unchanged, counts.deleted) == (0, 1, 1, 1)
+    assert store.get_state("h", "acme", "events") == {"cursor": "b"}
+    exported = list(store.export(house="h"))
+    assert [r["id"] for r in exported] == sorted(r["id"] for r in exported)
+    assert {r["source"]["id"]: r["title"]["nl"] for r in exported} == {"1": "Hamlet", "2": "Macbeth", "3": "Hamlet"}
+    store.finish_stream_run(run, "succeeded")
+    (row,) = store.status("h")
+    assert (row["read"], row["inserted"], row["updated"], row["unchanged"], row["deleted"]) == (5, 2, 1, 1, 1)
+    assert row["state"] == {"cursor": "b"} and row["status"] == "succeeded"
+
+
+def test_a_failing_page_commits_nothing_not_even_its_state(store: Store) -> None:
+    run = store.start_stream_run("r1", "h", "acme", "events", "event")
+    store.commit_page(run, [rec("1")], [], {"cursor": "a"}, read=1)
+    broken = rec("2")
+    broken.source_id = "x" * 10_000  # too long for the column on PostgreSQL; forced failure on SQLite below
+    if store.engine.dialect.name == "sqlite":
+        broken = rec("2")
+        broken.data = None  # type: ignore[assignment]  # NOT NULL violation inside the transaction
+    with pytest.raises(Exception):  # noqa: B017 — any database error
+        store.commit_page(run, [rec("9"), broken], [DeadLetter("bad")], {"cursor": "b"}, read=2)
+    assert store.get_state("h", "acme", "events") == {"cursor": "a"}
+    assert [r["source"]["id"] for r in store.export()] == ["1"]
+    assert store.dead_letters() == []
+
+
+def test_dead_letters_keep_reason_path_and_raw(store: Store) -> None:
+    run = store.start_stream_run("r1", "h", "acme", "events", "event")
+    store.commit_page(run, [], [DeadLetter("invalid canonical record: /start: not a date-time", "7",
+                                           "/properties/start/pattern", "/start", {"id": 7, "start": "gisteren"})],
+                      {"cursor": "a"}, read=1, archive_uri="file:///tmp/a/00000.json.gz")
+    (letter,) = store.dead_letters(house="h")
+    assert letter["source_id"] == "7" and letter["schema_path"] == "/properties/start/pattern"
+    assert '"gisteren"' in letter["raw"] and letter["archive_uri"].endswith("00000.json.gz")
+    store.mark_dead_letters([letter["id"]], "replayed")
+    assert store.dead_letters(house="h") == []
+
+
+def test_interrupted_runs_are_closed(store: Store) -> None:
+    store.start_stream_run("r1", "h", "acme", "events", "event")
+    assert store.close_interrupted_runs("h", "acme") == 1
+    assert store.status("h")[0]["status"] == "interrupted"
+
+
+def test_migrate_is_idempotent(store_url: str) -> None:
+    for _ in range(2):
+        fresh = Store(store_url)
+        fresh.migrate()
+        fresh.dispose()
