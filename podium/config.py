@@ -119,6 +119,10 @@ def _parse_connector(name: str, raw: dict[str, Any], path: Path) -> ConnectorCon
             raise ConfigError(f"{where}.settings.{key}: inline secret refused — reference it with "
                               f"credentials.conn_id or credentials.env")
     spec = cls.config_spec
+    known = [k for k in spec.get("properties", {}) if k not in secret_fields]
+    for key in settings:
+        if key not in known:
+            raise ConfigError(f"{where}.settings.{key}: unknown setting (known: {', '.join(sorted(known))})")
     settings_schema = {
         **spec,
         "properties": {k: v for k, v in spec.get("properties", {}).items() if k not in secret_fields},

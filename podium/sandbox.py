@@ -49,6 +49,17 @@ class Response:
         return cls(status, body, {"Content-Type": content_type})
 
 
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        import sys
+
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return  # a client that went away (a killed sync) is not a sandbox error
+        super().handle_error(request, client_address)
+
+
 class Sandbox:
     """A vendor sandbox. Subclasses set ``name`` and implement ``route``."""
 
@@ -93,16 +104,14 @@ class Sandbox:
 
     def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         """Serve in a background thread; returns the base URL."""
-        self._server = ThreadingHTTPServer((host, port), _handler_for(self))
-        self._server.daemon_threads = True
+        self._server = _QuietServer((host, port), _handler_for(self))
         self._thread = threading.Thread(target=self._server.serve_forever, name=f"{self.name}-sandbox", daemon=True)
         self._thread.start()
         return self.url
 
     def serve_forever(self, host: str = "127.0.0.1", port: int = 0) -> None:
         """Serve in the foreground (``podium sandbox``)."""
-        self._server = ThreadingHTTPServer((host, port), _handler_for(self))
-        self._server.daemon_threads = True
+        self._server = _QuietServer((host, port), _handler_for(self))
         self._server.serve_forever()
 
     def stop(self) -> None:

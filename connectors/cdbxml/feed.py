@@ -124,7 +124,7 @@ def make_event(rng: random.Random, index: int, organiser: str, venue: Venue | No
     year = 2025 + (index // 10) % 2
     venue = venue or VENUES[rng.randrange(len(VENUES))]
     cdbid = str(uuid.uuid5(_SANDBOX_NS, f"event/{organiser}/{index}"))
-    updated = UPDATED_FROM + timedelta(minutes=37 * index, seconds=rng.randrange(60))
+    updated = UPDATED_FROM + timedelta(minutes=(37 * index) % 525_600, seconds=rng.randrange(60))
     nl, fr, type_id, type_label, theme_id, theme_label = PROGRAMME[rng.randrange(len(PROGRAMME))]
     event = CdbEvent(
         cdbid=cdbid, lastupdated=updated.strftime("%Y-%m-%dT%H:%M:%S"), title={"nl": nl}, description={},

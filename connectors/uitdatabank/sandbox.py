@@ -123,14 +123,17 @@ class UitdatabankSandbox(Sandbox):
             return self._data[client_id]
 
     def mutate(self, count: int) -> list[str]:
-        """Change ``count`` live single/periodic/permanent events of every client, modified = now."""
+        """Change ``count`` published events of every client (modified = now); returns their ``@id``s.
+
+        The ``@id`` URI is the stream's primary key (JSON-LD node identifier); picking no ``multiple``
+        events keeps a changed event one canonical record whose source id is the uuid in that URI.
+        """
         now = datetime.now(UTC).replace(microsecond=0)
         changed: list[str] = []
         with self._data_lock:
             if not self._data:
                 self.catalogue()
             for events in self._data.values():
-                # multiple events map to <uuid>#<n> occurrences; picking others keeps vendor id == source id
                 candidates = [e for e in sorted(events.values(), key=lambda e: e["@id"])
                               if e["calendarType"] != "multiple" and e["workflowStatus"] == "APPROVED"]
                 step = next(self._counter)
@@ -138,7 +141,7 @@ class UitdatabankSandbox(Sandbox):
                     booking = event.setdefault("bookingAvailability", {"type": "Available"})
                     booking["type"] = "Unavailable" if booking.get("type") == "Available" else "Available"
                     event["modified"] = _iso(now)
-                    changed.append(event["@id"].rsplit("/", 1)[-1])
+                    changed.append(event["@id"])
         return changed
 
     # -- routes --------------------------------------------------------------------------------

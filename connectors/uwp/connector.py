@@ -297,9 +297,9 @@ def _serialize(rows: list[dict[str, Any]]) -> bytes | None:
     if not rows:
         return None
     buffer = io.StringIO(newline="")
-    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n", extrasaction="ignore")
-    writer.writeheader()
-    writer.writerows(rows)
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(rows[0].keys())
+    writer.writerows(map(dict.values, rows))  # decoded rows keep the header's order
     return buffer.getvalue().encode("utf-8")
 
 

@@ -17,8 +17,10 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import requests
 from requests.auth import AuthBase, HTTPBasicAuth
+from tenacity import Retrying
 
-from podium.errors import AuthError, ConfigError, VendorDownError
+from podium.errors import AuthError, ConfigError, RateLimitedError, VendorDownError
+from podium.sdk.retry import RetryableError, parse_retry_after, retrying
 from podium.secrets import register_secret
 
 
@@ -86,13 +88,15 @@ class OAuth2ClientCredentials(RefreshableAuth):
 
     def __init__(self, token_url: str, client_id: str, client_secret: str, *, scope: str | None = None,
                  audience: str | None = None, session: requests.Session | None = None,
-                 timeout: float = 30.0, clock: Callable[[], float] = time.time) -> None:
+                 timeout: float = 30.0, clock: Callable[[], float] = time.time,
+                 retry: Retrying | None = None) -> None:
         register_secret(client_secret)
         self.token_url, self.client_id, self.client_secret = token_url, client_id, client_secret
         self.scope, self.audience = scope, audience
         self.session = session or requests.Session()
         self.timeout = timeout
         self.clock = clock
+        self.retry = retry or retrying()
         self._token: str | None = None
         self._expires_at = 0.0
         self._lock = threading.Lock()
@@ -113,10 +117,7 @@ class OAuth2ClientCredentials(RefreshableAuth):
             body["scope"] = self.scope
         if self.audience:
             body["audience"] = self.audience
-        try:
-            response = self.session.post(self.token_url, data=body, timeout=self.timeout)
-        except (requests.ConnectionError, requests.Timeout) as exc:
-            raise VendorDownError(f"token endpoint {self.token_url} unreachable: {type(exc).__name__}") from None
+        response = self.retry(self._post, body)
         if response.status_code in (400, 401, 403):
             raise AuthError(f"token endpoint refused the client credentials ({response.status_code} "
                             f"{_oauth_error(response)})")
@@ -130,6 +131,22 @@ class OAuth2ClientCredentials(RefreshableAuth):
         self._token = token
         self._expires_at = self.clock() + float(payload.get("expires_in", 3600))
         self.tokens_fetched += 1
+
+    def _post(self, body: dict[str, str]) -> requests.Response:
+        """One token request; 429 and 5xx are transient (identity providers rate-limit too)."""
+        try:
+            response = self.session.post(self.token_url, data=body, timeout=self.timeout)
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            down = VendorDownError(f"token endpoint {self.token_url} unreachable: {type(exc).__name__}")
+            raise RetryableError("token endpoint unreachable", down) from None
+        if response.status_code == 429:
+            raise RetryableError("token endpoint rate limited",
+                                 RateLimitedError("token endpoint answered 429 (rate limited)"),
+                                 retry_after=parse_retry_after(response.headers.get("Retry-After")))
+        if response.status_code >= 500:
+            raise RetryableError("token endpoint error",
+                                 VendorDownError(f"token endpoint answered {response.status_code}"))
+        return response
 
     def refresh(self) -> bool:
         with self._lock:

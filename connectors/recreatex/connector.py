@@ -1,0 +1,170 @@
+"""Recreatex (Gantner/Syx) connector: culture events, persons and culture reservations over SOAP.
+
+The WebShop service has no change feed: events and reservations are read for a date window around
+today (``days_back``/``days_ahead``), persons in full, and the engine's content hashing keeps only
+what changed. Each stream pages with the service's ``PagingCriteria`` (zero-based ``PageIndex``);
+a page shorter than ``PageSize`` is the last. State, stored with each page::
+
+    {"resume": {"page_index": n, "window": {"from": ..., "until": ...}}}   mid-read
+    {"window": {"from": ..., "until": ...}}                                  after a complete read
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from datetime import datetime, time, timedelta
+from typing import Any, ClassVar
+
+from connectors.recreatex.soap import WebShopClient, endpoint_url
+from connectors.recreatex.streams import SOAP_STREAMS, SoapStream
+from podium.errors import BadDataError, ConfigError
+from podium.parsing import RecordError, safe_iterparse
+from podium.sdk.connector import Connector, Page, SyncContext
+from podium.sdk.ratelimit import shared_limiter
+from podium.secrets import register_secret
+
+_GUID = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+_MAX_BAD_PAGES = 3  # consecutive undecodable pages before the stream gives up
+_MAX_PAGES = 100_000
+
+
+class RecreatexConnector(Connector):
+    """Reads a Recreatex WebShop (SOAP 1.1, v3.8) for one shop."""
+
+    name = "recreatex"
+    version = "0.1.0"
+    title = "Recreatex (Gantner/Syx) WebShop"
+    requests_per_second = 5.0
+    config_spec: ClassVar[dict[str, Any]] = {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "type": "object",
+        "required": ["base_url", "shop_id"],
+        "properties": {
+            "base_url": {"type": "string", "format": "uri", "pattern": "^https?://",
+                         "description": "The WebShop service root (…/WebShop.svc is appended unless given)"},
+            "shop_id": {"type": "string", "pattern": _GUID, "secret": True, "x-connection-field": "password",
+                        "description": "Context/ShopId: the GUID Recreatex uses as the access key of a web shop"},
+            "division_id": {"type": "string", "pattern": _GUID, "description": "Context/DivisionId (optional)"},
+            "language": {"enum": ["nl", "fr", "de", "en"], "default": "nl",
+                         "description": "Context/Language: the language Recreatex answers texts in"},
+            "days_back": {"type": "integer", "minimum": 0, "default": 30,
+                          "description": "events/reservations: read events that started up to this many days ago"},
+            "days_ahead": {"type": "integer", "minimum": 0, "default": 365,
+                           "description": "events/reservations: read events starting up to this many days ahead"},
+            "page_size": {"type": "integer", "minimum": 1, "maximum": 500, "default": 100},
+            "requests_per_second": {"type": "number", "exclusiveMinimum": 0},
+        },
+    }
+    streams = tuple(s.spec for s in SOAP_STREAMS)
+
+    def __init__(self, config: Mapping[str, Any], context: SyncContext) -> None:
+        super().__init__(config, context)
+        for key in ("base_url", "shop_id"):
+            if not self.config.get(key):
+                raise ConfigError(f"recreatex: setting '{key}' is required")
+        register_secret(str(self.config["shop_id"]))
+        self.language = str(self.config.get("language") or "nl")
+        self.page_size = int(self.config.get("page_size") or 100)
+        self._client: WebShopClient | None = None
+
+    @classmethod
+    def sandbox_class(cls) -> Any:
+        from connectors.recreatex.sandbox import RecreatexSandbox
+
+        return RecreatexSandbox
+
+    # -- plumbing ------------------------------------------------------------------------------
+    @property
+    def client(self) -> WebShopClient:
+        if self._client is None:
+            endpoint = endpoint_url(str(self.config["base_url"]))
+            soap_context = {"ShopId": str(self.config["shop_id"]), "Language": self.language}
+            if self.config.get("division_id"):
+                soap_context["DivisionId"] = str(self.config["division_id"])
+            rate = float(self.config.get("requests_per_second") or self.requests_per_second)
+            self._client = WebShopClient(endpoint, soap_context,
+                                         rate_limiter=shared_limiter(f"{self.name}:{endpoint}", rate))
+        return self._client
+
+    def _window(self) -> dict[str, str]:
+        today = datetime.now(self.context.timezone).date()
+        start = today - timedelta(days=int(self.config.get("days_back", 30)))
+        end = today + timedelta(days=int(self.config.get("days_ahead", 365)) + 1)
+        # WebShop date-times are local wall-clock times without an offset (WCF DateTime, Unspecified).
+        return {"from": datetime.combine(start, time()).isoformat(), "until": datetime.combine(end, time()).isoformat()}
+
+    def _criteria(self, stream: SoapStream, window: Mapping[str, str], page_index: int, size: int) -> dict[str, Any]:
+        criteria: dict[str, Any] = {"Paging": {"PageIndex": page_index, "PageSize": size}}
+        if stream.windowed:
+            criteria["From"] = datetime.fromisoformat(window["from"])
+            criteria["Until"] = datetime.fromisoformat(window["until"])
+        if stream.operation == "FindCultureEvents":
+            criteria["Includes"] = {"Image": False, "ImageUri": True, "Options": False}
+        elif stream.operation == "FindPerson":
+            criteria["IncludeImage"] = False
+        return {stream.criteria_part: criteria}
+
+    # -- behaviour -----------------------------------------------------------------------------
+    def check(self) -> None:
+        """One FindCultureEvents call of one item: proves the address, the ShopId and the contract."""
+        first = SOAP_STREAMS[0]
+        response = self.client.call(first.operation, **self._criteria(first, self._window(), 0, 1))
+        try:
+            found = any(True for _ in safe_iterparse(response.content, ("CultureEvents",)))
+        except BadDataError as exc:
+            raise ConfigError(f"recreatex: the endpoint did not answer with a WebShop response ({exc})") from None
+        if not found:
+            raise ConfigError("recreatex: the endpoint answered, but not with a FindCultureEvents response; "
+                              "check base_url")
+
+    def read(self, stream: str, state: Mapping[str, Any] | None) -> Iterator[Page]:
+        soap_stream = next(s for s in SOAP_STREAMS if s.spec is self.stream(stream))
+        resume = dict((state or {}).get("resume") or {})
+        window = dict(resume.get("window") or self._window())
+        page_index = int(resume.get("page_index", 0))
+        size = self.page_size
+        bad_pages = 0
+        for _ in range(_MAX_PAGES):
+            response = self.client.call(soap_stream.operation,
+                                        **self._criteria(soap_stream, window, page_index, size))
+            records, errors, seen = self._decode(soap_stream, response.content)
+            if seen is None:
+                bad_pages += 1
+                if bad_pages >= _MAX_BAD_PAGES:
+                    raise BadDataError(f"recreatex {stream}: {bad_pages} pages in a row could not be read "
+                                       f"(last: {errors[-1][0] if errors else '?'})")
+                more = True  # an unreadable page may hide a full one: go on rather than lose later pages
+            else:
+                bad_pages = 0
+                more = seen >= size
+            after: dict[str, Any] = ({"resume": {"page_index": page_index + 1, "window": window}} if more
+                                     else {"window": window})
+            label = f"page={page_index} size={size}" + (f" from={window['from'][:10]}" if soap_stream.windowed else "")
+            yield Page(records=records, state=after, raw=response.content, raw_suffix="xml", label=label,
+                       errors=errors)
+            if not more:
+                return
+            page_index += 1
+        raise BadDataError(f"recreatex {stream}: more than {_MAX_PAGES} pages; paging does not end")
+
+    def _decode(self, stream: SoapStream, body: bytes) -> tuple[list[dict[str, Any]], list[tuple[str, Any]], int | None]:
+        """Records, errors and the number of elements seen (None: the page could not be read)."""
+        records: list[dict[str, Any]] = []
+        errors: list[tuple[str, Any]] = []
+        try:
+            for item in stream.spec.decoder.decode(body):
+                if isinstance(item, RecordError):
+                    errors.append((item.reason, item.raw))
+                else:
+                    item["@_language"] = self.language
+                    records.append(item)
+        except BadDataError as exc:
+            errors.append((str(exc), body.decode("utf-8", "replace")[:100_000]))
+            return records, errors, None
+        return records, errors, len(records) + len(errors)
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+

@@ -1,0 +1,134 @@
+"""Mapping escape hatches for Recreatex (named from ``mappings/recreatex/*.yaml``).
+
+They do what the YAML cannot say: re-key texts to the language Recreatex answered in, read a
+cancellation from the title, derive availability from seat counts, compose street lines, and
+turn a credit line into a refunded ticket. No I/O.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from podium.mapping.engine import MappingError
+from podium.mapping.transforms import LANGS
+
+_ANNOUNCEMENT = re.compile(
+    r"^\s*(GEANNULEERD|AFGELAST|ANNUL[EÉ]E?|UITGESTELD|REPORT[EÉ]E?|VERPLAATST)\b\s*[:\-–—!]*\s*(.*)$",
+    re.IGNORECASE | re.DOTALL)
+_STATUS_WORDS = {"geannuleerd": "cancelled", "afgelast": "cancelled", "annule": "cancelled",
+                 "annulee": "cancelled", "uitgesteld": "postponed", "reporte": "postponed",
+                 "reportee": "postponed", "verplaatst": "rescheduled"}
+LIMITED_SHARE = 0.1  # at most this share of the seats left: "limited"
+
+
+def _language(raw: dict[str, Any]) -> str:
+    """The language the texts were served in (``@_language`` is set by the connector; files: nl)."""
+    lang = str(raw.get("@_language") or "nl").lower()[:2]
+    return lang if lang in LANGS else "nl"
+
+
+def _relang(text_map: Any, lang: str) -> Any:
+    if isinstance(text_map, dict) and lang != "nl" and "nl" in text_map:
+        return {lang: text_map["nl"]}
+    return text_map
+
+
+def _street(address: Any) -> str | None:
+    if not isinstance(address, dict) or not address.get("Street"):
+        return None
+    line = " ".join(str(p).strip() for p in (address.get("Street"), address.get("Number")) if p)
+    return f"{line} bus {address['Box']}" if address.get("Box") else line
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(str(value).strip())
+    except (TypeError, ValueError):
+        return None
+
+
+def event_post(record: dict[str, Any], raw: dict[str, Any], ctx: Any) -> dict[str, Any]:
+    """Language, cancellation announced in the title, availability, venue name and street."""
+    lang = _language(raw)
+    title = (record.get("title") or {}).get("nl")
+    if title:
+        match = _ANNOUNCEMENT.match(title)
+        if match and match.group(2).strip():
+            word = match.group(1).lower().replace("é", "e")
+            record["status"] = _STATUS_WORDS.get(word, "cancelled")
+            record["title"] = {"nl": match.group(2).strip()}
+    for key in ("title", "description"):
+        if key in record:
+            record[key] = _relang(record[key], lang)
+    if "production" in record and "title" in record["production"]:
+        record["production"]["title"] = _relang(record["production"]["title"], lang)
+    for price in record.get("prices", []):
+        if "name" in price:
+            price["name"] = _relang(price["name"], lang)
+
+    left = _int(raw.get("AvailableTotal"))
+    left = left if left is not None else _int(raw.get("AvailableSeats"))
+    capacity = _int(raw.get("MaxVisitors"))
+    if record.get("status", "scheduled") != "scheduled" or raw.get("Status") in ("Closed", "NotForSale"):
+        record["availability"] = "unavailable"
+    elif left is not None:
+        if left <= 0:
+            record["availability"] = "sold_out"
+        elif capacity and left <= capacity * LIMITED_SHARE:
+            record["availability"] = "limited"
+        else:
+            record["availability"] = "available"
+
+    hall = raw.get("Hall") if isinstance(raw.get("Hall"), dict) else {}
+    address = hall.get("Address") if isinstance(hall.get("Address"), dict) else {}
+    place, room = address.get("LocationName"), hall.get("Name")
+    if place or room:
+        record.setdefault("venue", {})["name"] = " – ".join(str(p) for p in (place, room) if p)
+    street = _street(address)
+    if street:
+        record.setdefault("venue", {}).setdefault("address", {})["street"] = street
+    return record
+
+
+def person_post(record: dict[str, Any], raw: dict[str, Any], ctx: Any) -> dict[str, Any]:
+    """Family name with its particle, street line, language, the mailing-list consent."""
+    name = raw.get("Name") if isinstance(raw.get("Name"), dict) else {}
+    middle, last = (name.get("Middle") or "").strip(), (name.get("Last") or "").strip()
+    if middle and last:
+        record["family_name"] = f"{middle} {last}"
+    street = _street(raw.get("Address"))
+    if street:
+        record.setdefault("address", {})["street"] = street
+    language = str(raw.get("Language") or "").strip().lower().split("-")[0]
+    if language in LANGS:
+        record["language"] = language
+    elif language:
+        record.setdefault("extras", {})["Language"] = raw.get("Language")
+    settings = raw.get("Settings") if isinstance(raw.get("Settings"), dict) else {}
+    subscribed = str(settings.get("SubscribeMailingList") or "").strip().lower()
+    if subscribed in ("true", "false"):
+        record["consents"] = [{"channel": "email", "purpose": "newsletter", "granted": subscribed == "true",
+                               "source": "recreatex:Settings/SubscribeMailingList"}]
+    return record
+
+
+def reservation_pre(raw: dict[str, Any], ctx: Any) -> list[dict[str, Any]]:
+    """A reservation without seat lines cannot become tickets: say so (dead letter), never drop it."""
+    seats = raw.get("ReservationSeats")
+    if not isinstance(seats, dict) or not seats.get("CultureReservationSeat"):
+        kind = "site places (ReservationSites, not mapped)" if raw.get("ReservationSites") else "no seat lines"
+        raise MappingError(f"reservation {raw.get('ReservationNumber') or raw.get('Id')}: {kind}",
+                           source_id=str(raw.get("Id") or ""))
+    return [raw]
+
+
+def ticket_post(record: dict[str, Any], raw: dict[str, Any], ctx: Any) -> dict[str, Any]:
+    """A credit line (negative price) is a returned ticket; the seat code is kept beside the number."""
+    amount = (record.get("price") or {}).get("amount")
+    if isinstance(amount, int | float) and amount < 0:
+        record["status"] = "refunded"
+    seat = raw.get("Seat") if isinstance(raw.get("Seat"), dict) else {}
+    if seat.get("Code"):
+        record.setdefault("extras", {})["seat_code"] = seat["Code"]
+    return record

@@ -1,0 +1,104 @@
+"""House configs: a few validated lines of YAML; secrets by reference only; clear refusals."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from podium.config import load_house, load_houses
+from podium.errors import ConfigError
+from podium.secrets import resolve_credentials
+
+GOOD = """\
+house: cc-hasselt
+name: Cultuurcentrum Hasselt
+kind: cultuurcentrum
+connectors:
+  ticketmatic:
+    schedule: "@hourly"
+    streams: [events, orders]
+    settings: {account: cchasselt, base_url: "http://127.0.0.1:8701"}
+    credentials: {conn_id: tm_cc_hasselt}
+"""
+
+
+def write(tmp_path: Path, text: str, name: str = "cc-hasselt.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_a_good_house_loads(tmp_path: Path) -> None:
+    house = load_house(write(tmp_path, GOOD))
+    tm = house.connector("ticketmatic")
+    assert house.key == "cc-hasselt" and house.timezone == "Europe/Brussels"
+    assert tm.streams == ["events", "orders"] and tm.credentials == {"conn_id": "tm_cc_hasselt"}
+    assert [h.key for h in load_houses(tmp_path)] == ["cc-hasselt"]
+
+
+@pytest.mark.parametrize("change, message", [
+    (("settings: {account: cchasselt, base_url: \"http://127.0.0.1:8701\"}",
+      "settings: {account: cchasselt, secret_key: hunter2hunter2}"),
+     "connectors.ticketmatic.settings.secret_key: inline secret refused"),
+    (("settings: {account: cchasselt, base_url: \"http://127.0.0.1:8701\"}",
+      "settings: {account: cchasselt, password: x}"), "settings.password: inline secret refused"),
+    (("  ticketmatic:", "  tiketmatic:"), "unknown connector 'tiketmatic' (known: "),
+    (("streams: [events, orders]", "streams: [events, sales]"), "unknown stream 'sales' (known: events, contacts, orders)"),
+    (("base_url: \"http://127.0.0.1:8701\"", "baseurl: \"http://x\""), "settings.baseurl: unknown setting (known: "),
+    (("account: cchasselt", "account: 'cc hasselt!'"), "connectors.ticketmatic.settings.account"),
+    (("credentials: {conn_id: tm_cc_hasselt}", "credentials: {access_key: abc, secret_key: def}"),
+     "credentials must be {conn_id: ID} or {env: {field: ENV_VAR}}"),
+    (("kind: cultuurcentrum", "kind: bioscoop"), "cc-hasselt.yaml: kind: 'bioscoop' is not one of"),
+    (("house: cc-hasselt", "house: cc-genk"), "must live in cc-genk.yaml"),
+])
+def test_refusals_name_the_file_and_the_key(tmp_path: Path, change: tuple[str, str], message: str) -> None:
+    path = write(tmp_path, GOOD.replace(*change))
+    with pytest.raises(ConfigError) as caught:
+        load_house(path)
+    assert str(path) in str(caught.value)
+    assert message in str(caught.value)
+    assert "hunter2hunter2" not in str(caught.value)
+
+
+def test_missing_credentials_and_unknown_env_fields(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="credentials: required"):
+        load_house(write(tmp_path, GOOD.replace("    credentials: {conn_id: tm_cc_hasselt}\n", "")))
+    env = "credentials: {env: {access_key: TM_KEY, secret: TM_SECRET}}"
+    with pytest.raises(ConfigError, match="no variable named for secret_key"):
+        load_house(write(tmp_path, GOOD.replace("credentials: {conn_id: tm_cc_hasselt}", env)))
+
+
+def test_broken_yaml_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="invalid YAML"):
+        load_house(write(tmp_path, "house: [unclosed\n"))
+
+
+def test_credentials_resolve_from_env_and_from_airflow_style_connections(monkeypatch: pytest.MonkeyPatch) -> None:
+    fields = {"access_key": "login", "secret_key": "password"}
+    monkeypatch.setenv("TM_KEY", "ak-123456")
+    monkeypatch.setenv("TM_SECRET", "sk-abcdef")
+    assert resolve_credentials({"env": {"access_key": "TM_KEY", "secret_key": "TM_SECRET"}}, fields,
+                               where="x") == {"access_key": "ak-123456", "secret_key": "sk-abcdef"}
+    monkeypatch.setenv("AIRFLOW_CONN_TM_CC_HASSELT", json.dumps({"conn_type": "ticketmatic", "login": "ak-json",
+                                                                "password": "sk-json-secret"}))
+    assert resolve_credentials({"conn_id": "tm_cc_hasselt"}, fields, where="x") == {
+        "access_key": "ak-json", "secret_key": "sk-json-secret"}
+    monkeypatch.setenv("AIRFLOW_CONN_TM_URI", "ticketmatic://ak-uri:sk%2Furi@apps.ticketmatic.com")
+    assert resolve_credentials({"conn_id": "tm_uri"}, fields, where="x")["secret_key"] == "sk/uri"
+    with pytest.raises(ConfigError, match="AIRFLOW_CONN_NOPE"):
+        resolve_credentials({"conn_id": "nope"}, fields, where="x")
+    monkeypatch.delenv("TM_SECRET")
+    with pytest.raises(ConfigError, match="TM_SECRET"):
+        resolve_credentials({"env": {"access_key": "TM_KEY", "secret_key": "TM_SECRET"}}, fields, where="x")
+
+
+def test_secrets_are_masked_in_log_lines(caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    import logging
+
+    monkeypatch.setenv("SOME_SECRET", "s3cr3t-masked-value")
+    resolve_credentials({"env": {"token": "SOME_SECRET"}}, {"token": "password"}, where="x")
+    caplog.set_level(logging.INFO)
+    logging.getLogger("vendor.debug").info("GET /api?api_key=%s failed", "s3cr3t-masked-value")
+    assert "s3cr3t-masked-value" not in caplog.text and "api_key=***" in caplog.text
