@@ -141,11 +141,12 @@ def _parse_connector(name: str, raw: dict[str, Any], path: Path) -> ConnectorCon
             if stream not in known:
                 raise ConfigError(f"{where}.streams: unknown stream '{stream}' (known: {', '.join(known)})")
     credentials = raw.get("credentials")
-    if secret_fields and not credentials:
-        raise ConfigError(f"{where}.credentials: required — the connector needs {', '.join(sorted(secret_fields))} "
+    required_secrets = cls.required_secrets()
+    if required_secrets and not credentials:
+        raise ConfigError(f"{where}.credentials: required — the connector needs {', '.join(sorted(required_secrets))} "
                           f"(by reference: conn_id or env)")
     if credentials and "env" in credentials:
-        missing = [f for f in secret_fields if f not in credentials["env"]]
+        missing = [f for f in required_secrets if f not in credentials["env"]]
         if missing:
             raise ConfigError(f"{where}.credentials.env: no variable named for {', '.join(missing)}")
         unknown = [f for f in credentials["env"] if f not in secret_fields]

@@ -119,32 +119,40 @@ def set_connection_resolver(resolver: ConnectionResolver) -> None:
 
 
 def resolve_credentials(credentials: Mapping[str, Any] | None, secret_fields: Mapping[str, str],
-                        *, where: str) -> dict[str, str]:
+                        *, where: str, required: set[str] | None = None) -> dict[str, str]:
     """Resolve a house config's credential references into the connector's secret fields.
 
     ``credentials`` is ``{"conn_id": ID}`` or ``{"env": {field: ENV_NAME}}``; ``secret_fields`` maps
     each secret field of the connector's spec to the connection attribute that carries it by default
-    (``login``/``password``/an extra's name).
+    (``login``/``password``/an extra's name). ``required`` (default: all) must resolve; the others
+    are taken when present.
     """
+    required = set(secret_fields) if required is None else required
     values: dict[str, str] = {}
     if not secret_fields:
         return values
     if not credentials:
-        raise ConfigError(f"{where}: credentials are required (fields: {', '.join(sorted(secret_fields))})")
+        if required:
+            raise ConfigError(f"{where}: credentials are required (fields: {', '.join(sorted(required))})")
+        return values
     if "conn_id" in credentials:
         conn = _resolver(str(credentials["conn_id"]))
         for field, attribute in secret_fields.items():
             value = conn.get(field) if conn.get(field) is not None else conn.get(attribute)
             if value is None:
-                raise ConfigError(f"{where}: connection '{credentials['conn_id']}' has no '{attribute}' "
-                                  f"for secret field '{field}'")
+                if field in required:
+                    raise ConfigError(f"{where}: connection '{credentials['conn_id']}' has no '{attribute}' "
+                                      f"for secret field '{field}'")
+                continue
             values[field] = str(value)
     elif "env" in credentials:
         env_refs = credentials["env"]
         for field in secret_fields:
             env_name = env_refs.get(field)
             if not env_name:
-                raise ConfigError(f"{where}: credentials.env has no variable for secret field '{field}'")
+                if field in required:
+                    raise ConfigError(f"{where}: credentials.env has no variable for secret field '{field}'")
+                continue
             value = os.environ.get(env_name)
             if value is None:
                 raise ConfigError(f"{where}: environment variable {env_name} (for '{field}') is not set")

@@ -17,14 +17,13 @@ from pathlib import Path
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
+from connectors.cdbxml.feed import NS_32, NS_33
 from podium.errors import AuthError, BadDataError, ConfigError
 from podium.parsing import RecordError, XmlRecords
 from podium.sdk.auth import ApiKeyQueryAuth
 from podium.sdk.connector import Connector, Page, StreamSpec
 from podium.sdk.http import HttpClient
 from podium.sdk.ratelimit import shared_limiter
-
-from connectors.cdbxml.feed import NS_32, NS_33
 
 log = logging.getLogger("podium.connectors.cdbxml")
 

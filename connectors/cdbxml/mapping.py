@@ -196,7 +196,7 @@ def event_prices(details: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], d
         rows = tariffs[primary]
         if base is not None and rows[0][1] != base:
             prices.append({"category": "base", "amount": base, "currency": "EUR"})
-        for index, (name, amount) in enumerate(rows):
+        for index, (_name, amount) in enumerate(rows):
             names = {lang: found[index][0] for lang, found in tariffs.items()
                      if len(found) == len(rows) and found[index][1] == amount and found[index][0]}
             category = "base" if index == 0 and not prices else "tariff"

@@ -17,9 +17,8 @@ from typing import Any, ClassVar
 from xml.sax.saxutils import escape
 from zoneinfo import ZoneInfo
 
-from podium.sandbox import Request, Response, Sandbox
-
 from connectors.cdbxml.feed import CdbEvent, document, seed_events
+from podium.sandbox import Request, Response, Sandbox
 
 DEFAULT_API_KEY = "uitdatabank-sandbox-key"
 DEFAULT_ORGANISER = "UiTdatabank sandbox"

@@ -86,6 +86,11 @@ class Connector:
         return {name: prop.get("x-connection-field", name) for name, prop in props.items() if prop.get("secret")}
 
     @classmethod
+    def required_secrets(cls) -> set[str]:
+        """The secret fields the spec requires (others are optional, e.g. keys for a local-folder mode)."""
+        return set(cls.secret_fields()) & set(cls.config_spec.get("required", []))
+
+    @classmethod
     def mappings_dir(cls) -> Path:
         """Where this connector's mapping files live (third-party plugins override this)."""
         return MAPPINGS_DIR / cls.name

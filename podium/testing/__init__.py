@@ -114,7 +114,9 @@ class ConnectorConformance:
         jsonschema.Draft202012Validator.check_schema(spec)
         assert spec.get("type") == "object"
         for name, prop in spec.get("properties", {}).items():
-            looks_secret = any(w in name.lower() for w in ("secret", "password", "token", "api_key", "apikey"))
+            lowered = name.lower()
+            looks_secret = (any(w in lowered for w in ("secret", "password", "token", "api_key", "apikey"))
+                            and not lowered.endswith(("_url", "_uri")))
             assert not looks_secret or prop.get("secret") is True, f"{name} looks like a secret but is not marked"
         assert cls.name and cls.version
 
