@@ -19,8 +19,9 @@ from rich.table import Table
 
 from podium.errors import ConfigError, PodiumError
 
-out = Console()
-err = Console(stderr=True)
+# Piped or captured output (CI logs, `| less`) gets a wide console instead of rich's 80 columns.
+out = Console(width=None if sys.stdout.isatty() else 180)
+err = Console(stderr=True, width=None if sys.stderr.isatty() else 180)
 
 
 def _fail(message: str, code: int = 2) -> None:
@@ -232,16 +233,17 @@ def status_cmd(house: str | None, as_json: bool) -> None:
         click.echo(json.dumps(rows, indent=2, default=str))
         return
     table = Table(title="Podium Hub sync status")
-    for column in ("house", "connector", "stream", "last run", "status", "read", "ins", "upd", "same",
-                   "rejected", "dead letters", "state", "error"):
-        table.add_column(column)
+    for column in ("house", "connector", "stream", "last run (UTC)", "status", "read", "inserted", "updated",
+                   "unchanged", "rejected", "dead letters", "cursor", "error"):
+        table.add_column(column, overflow="fold")
     for r in rows:
         status = {"succeeded": "[green]ok[/]", "failed": "[red]failed[/]",
                   "interrupted": "[yellow]interrupted[/]"}.get(r["status"], r["status"])
-        state = json.dumps(r["state"], default=str) if r["state"] else "—"
+        state = r["state"] or {}
+        cursor = str(state.get("cursor") or ("resuming" if state.get("resume") else "—"))
         table.add_row(r["house"], r["connector"], r["stream"], (r["started_at"] or "")[:19], status,
                       str(r["read"]), str(r["inserted"]), str(r["updated"]), str(r["unchanged"]),
-                      str(r["rejected"]), str(r["dead_letters_open"]), state[:48],
+                      str(r["rejected"]), str(r["dead_letters_open"]), cursor[:32],
                       f"[{r['error_class']}] {(r['error'] or '')[:60]}" if r["error_class"] else "")
     out.print(table)
 

@@ -102,7 +102,10 @@ def _refuse_inline_secrets(data: dict[str, Any], path: Path) -> None:
         if not isinstance(settings, dict):
             continue
         for key in settings:
-            if any(word in key.lower() for word in _SECRET_WORDS):
+            lowered = key.lower()
+            if lowered.endswith(("_url", "_uri", "_path", "_file")):
+                continue  # where a secret is fetched from, not the secret itself
+            if any(word in lowered for word in _SECRET_WORDS):
                 raise ConfigError(f"{path}: connectors.{name}.settings.{key}: inline secret refused — "
                                   f"reference it with credentials.conn_id or credentials.env")
 
@@ -123,11 +126,7 @@ def _parse_connector(name: str, raw: dict[str, Any], path: Path) -> ConnectorCon
     for key in settings:
         if key not in known:
             raise ConfigError(f"{where}.settings.{key}: unknown setting (known: {', '.join(sorted(known))})")
-    settings_schema = {
-        **spec,
-        "properties": {k: v for k, v in spec.get("properties", {}).items() if k not in secret_fields},
-        "required": [k for k in spec.get("required", []) if k not in secret_fields],
-    }
+    settings_schema = _without_secrets(spec, set(secret_fields))
     validator = jsonschema.Draft202012Validator(settings_schema)
     errors = sorted(validator.iter_errors(settings), key=lambda e: list(e.absolute_path))
     if errors:
@@ -155,6 +154,24 @@ def _parse_connector(name: str, raw: dict[str, Any], path: Path) -> ConnectorCon
                               f"(known: {', '.join(sorted(secret_fields))})")
     return ConnectorConfig(name=name, enabled=bool(raw.get("enabled", True)), schedule=raw.get("schedule"),
                            streams=list(streams) if streams else None, settings=settings, credentials=credentials)
+
+
+def _without_secrets(schema: Any, secrets: set[str]) -> Any:
+    """The connector spec as it applies to ``settings``: secret properties (and every ``required``
+    that names them, conditional ones included) removed — secrets arrive by reference."""
+    if isinstance(schema, list):
+        return [_without_secrets(item, secrets) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {}
+    for key, value in schema.items():
+        if key == "required" and isinstance(value, list):
+            out[key] = [name for name in value if name not in secrets]
+        elif key == "properties" and isinstance(value, dict):
+            out[key] = {k: _without_secrets(v, secrets) for k, v in value.items() if k not in secrets}
+        else:
+            out[key] = _without_secrets(value, secrets)
+    return out
 
 
 def load_house(path: str | os.PathLike[str]) -> HouseConfig:

@@ -14,7 +14,7 @@ from podium.mapping.engine import MappingError
 from podium.mapping.transforms import LANGS
 
 _ANNOUNCEMENT = re.compile(
-    r"^\s*(GEANNULEERD|AFGELAST|ANNUL[EÉ]E?|UITGESTELD|REPORT[EÉ]E?|VERPLAATST)\b\s*[:\-–—!]*\s*(.*)$",
+    r"^\s*(GEANNULEERD|AFGELAST|ANNUL[EÉ]E?|UITGESTELD|REPORT[EÉ]E?|VERPLAATST)\b\s*[:\-\u2013\u2014!]*\s*(.*)$",
     re.IGNORECASE | re.DOTALL)
 _STATUS_WORDS = {"geannuleerd": "cancelled", "afgelast": "cancelled", "annule": "cancelled",
                  "annulee": "cancelled", "uitgesteld": "postponed", "reporte": "postponed",
@@ -39,6 +39,10 @@ def _street(address: Any) -> str | None:
         return None
     line = " ".join(str(p).strip() for p in (address.get("Street"), address.get("Number")) if p)
     return f"{line} bus {address['Box']}" if address.get("Box") else line
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 def _int(value: Any) -> int | None:
@@ -80,11 +84,11 @@ def event_post(record: dict[str, Any], raw: dict[str, Any], ctx: Any) -> dict[st
         else:
             record["availability"] = "available"
 
-    hall = raw.get("Hall") if isinstance(raw.get("Hall"), dict) else {}
-    address = hall.get("Address") if isinstance(hall.get("Address"), dict) else {}
+    hall = _dict(raw.get("Hall"))
+    address = _dict(hall.get("Address"))
     place, room = address.get("LocationName"), hall.get("Name")
     if place or room:
-        record.setdefault("venue", {})["name"] = " – ".join(str(p) for p in (place, room) if p)
+        record.setdefault("venue", {})["name"] = " \u2013 ".join(str(p) for p in (place, room) if p)
     street = _street(address)
     if street:
         record.setdefault("venue", {}).setdefault("address", {})["street"] = street
@@ -93,7 +97,7 @@ def event_post(record: dict[str, Any], raw: dict[str, Any], ctx: Any) -> dict[st
 
 def person_post(record: dict[str, Any], raw: dict[str, Any], ctx: Any) -> dict[str, Any]:
     """Family name with its particle, street line, language, the mailing-list consent."""
-    name = raw.get("Name") if isinstance(raw.get("Name"), dict) else {}
+    name = _dict(raw.get("Name"))
     middle, last = (name.get("Middle") or "").strip(), (name.get("Last") or "").strip()
     if middle and last:
         record["family_name"] = f"{middle} {last}"
@@ -105,7 +109,7 @@ def person_post(record: dict[str, Any], raw: dict[str, Any], ctx: Any) -> dict[s
         record["language"] = language
     elif language:
         record.setdefault("extras", {})["Language"] = raw.get("Language")
-    settings = raw.get("Settings") if isinstance(raw.get("Settings"), dict) else {}
+    settings = _dict(raw.get("Settings"))
     subscribed = str(settings.get("SubscribeMailingList") or "").strip().lower()
     if subscribed in ("true", "false"):
         record["consents"] = [{"channel": "email", "purpose": "newsletter", "granted": subscribed == "true",
@@ -128,7 +132,7 @@ def ticket_post(record: dict[str, Any], raw: dict[str, Any], ctx: Any) -> dict[s
     amount = (record.get("price") or {}).get("amount")
     if isinstance(amount, int | float) and amount < 0:
         record["status"] = "refunded"
-    seat = raw.get("Seat") if isinstance(raw.get("Seat"), dict) else {}
+    seat = _dict(raw.get("Seat"))
     if seat.get("Code"):
         record.setdefault("extras", {})["seat_code"] = seat["Code"]
     return record

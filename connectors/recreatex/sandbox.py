@@ -339,8 +339,8 @@ class RecreatexSandbox(Sandbox):
         for index, (nl, fr) in ((3, ("GEANNULEERD", "ANNULÉ")), (11, ("GEANNULEERD", "ANNULÉ")),
                                 (20, ("UITGESTELD", "REPORTÉ"))):
             event = events[index]
-            event["Name"] = f"{nl} – {event['Name']}"
-            event["Name_fr"] = f"{fr} – {event['Name_fr']}"
+            event["Name"] = f"{nl} \u2013 {event['Name']}"
+            event["Name_fr"] = f"{fr} \u2013 {event['Name_fr']}"
             event["Status"] = "NotForSale"
             event["AvailableSeats"] = event["AvailableTotal"] = 0
         events[7]["AvailableSeats"] = events[7]["AvailableTotal"] = 0  # sold out, still Open

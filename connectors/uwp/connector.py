@@ -29,10 +29,6 @@ from dataclasses import replace
 from datetime import datetime
 from typing import IO, Any, ClassVar
 
-from podium.errors import BadDataError, ConfigError
-from podium.parsing import CsvRecords, RecordError
-from podium.sdk.connector import Connector, Page, StreamSpec, SyncContext
-
 from connectors.uwp.streams import (
     FILE_PATTERNS,
     LOOKUP_PATTERNS,
@@ -42,6 +38,9 @@ from connectors.uwp.streams import (
     S3Source,
     iter_matching,
 )
+from podium.errors import BadDataError, ConfigError
+from podium.parsing import CsvRecords, RecordError
+from podium.sdk.connector import Connector, Page, StreamSpec, SyncContext
 
 log = logging.getLogger("podium.connectors.uwp")
 

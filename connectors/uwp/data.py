@@ -210,7 +210,7 @@ def build_drop(name: str, *, activities: int = 36, participants: int = 60, parti
     for index in range(activities):
         production = PRODUCTIONS[index % len(PRODUCTIONS)]
         title_nl, title_fr, desc_nl, desc_fr, act_type, thema, performer, _ = production
-        location_id, organizer_id, venue_title = venues[(index * 3 + index // len(PRODUCTIONS)) % len(venues)]
+        location_id, organizer_id, _ = venues[(index * 3 + index // len(PRODUCTIONS)) % len(venues)]
         if index < len(FIXED_DATES):
             start_local, duration = FIXED_DATES[index]
         else:

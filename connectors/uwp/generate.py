@@ -26,7 +26,7 @@ def _hex(n: int, salt: int) -> str:
 
 def _times(first: date, days: int) -> list[str]:
     """Modified dates spread over ``days``: one string per minute of the period (UTC, as the export writes some)."""
-    out = []
+    out: list[str] = []
     for day in range(days):
         stamp = (first + timedelta(days=day)).isoformat()
         out.extend(f"{stamp}T{minute // 60:02d}:{minute % 60:02d}:00+00:00" for minute in range(0, 1440, 7))

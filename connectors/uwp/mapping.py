@@ -8,6 +8,7 @@ the canonical ids of the event and the participant (both are deterministic, so n
 from __future__ import annotations
 
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from podium.ids import canonical_id
@@ -63,8 +64,14 @@ def finish_ticket(record: dict[str, Any], raw: dict[str, Any], ctx: MappingConte
     """Canonical ids of the activity and the participant this participation points to."""
     event = record.get("event")
     if event and event.get("source_id"):
-        event["id"] = canonical_id(ctx.house, ctx.system, "event", event["source_id"])
+        event["id"] = _linked_id(ctx.house, ctx.system, "event", event["source_id"])
     contact = record.get("contact")
     if contact and contact.get("source_id"):
-        contact["id"] = canonical_id(ctx.house, ctx.system, "contact", contact["source_id"])
+        contact["id"] = _linked_id(ctx.house, ctx.system, "contact", contact["source_id"])
     return record
+
+
+@lru_cache(maxsize=65536)
+def _linked_id(house: str, system: str, entity: str, source_id: str) -> str:
+    # Participations repeat the same activities and participants: hash each once.
+    return canonical_id(house, system, entity, source_id)

@@ -45,7 +45,10 @@ class UwpSandbox:
     # Fixed test credentials of the sandbox's IAM user (public, never valid anywhere else).
     access_key_id = "AKIAUWPSANDBOX000001"
     secret_access_key = "uwp-sandbox-secret-0000000000000000000001"
+    # moto keeps one S3 and IAM state per process: sandboxes running side by side share it, so
+    # buckets and the IAM switch are reference-counted across instances.
     _auth_users: ClassVar[int] = 0
+    _bucket_users: ClassVar[dict[str, int]] = {}
     _auth_lock = threading.Lock()
 
     def __init__(self, *, seed: int = 7, bucket: str = "uwp-demo", prefix: str = "dataproduct/",
@@ -96,10 +99,14 @@ class UwpSandbox:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
-        with self._lock:
-            for bucket, _ in list(self.drops):
-                self._delete_bucket(bucket)
+        with self._lock, UwpSandbox._auth_lock:
+            for bucket in {bucket for bucket, _ in self.drops}:
+                UwpSandbox._bucket_users[bucket] -= 1
+                if UwpSandbox._bucket_users[bucket] <= 0:
+                    del UwpSandbox._bucket_users[bucket]
+                    self._delete_bucket(bucket)
             self.drops.clear()
+            self._injected.clear()
         self._auth(False)
 
     def __enter__(self) -> UwpSandbox:
@@ -133,6 +140,11 @@ class UwpSandbox:
         with self._lock:
             self._injected.extend([(status, retry_after)] * count)
 
+    def clear_faults(self) -> None:
+        """Forget injected faults not yet served."""
+        with self._lock:
+            self._injected.clear()
+
     def mutate(self, count: int) -> list[str]:
         """Re-upload the activity, participant and participation files with ``count`` rows each
         modified now; returns the vendor ids of the changed rows."""
@@ -153,16 +165,19 @@ class UwpSandbox:
     def seed_drop(self, bucket: str, prefix: str = "") -> Drop:
         """Create ``bucket`` (if needed) and upload a drop under ``prefix`` seeded from their names."""
         with self._lock:
-            if (bucket, prefix) in self.drops:
-                return self.drops[(bucket, prefix)]
             backend = self._s3()
             if bucket not in backend.buckets:
                 backend.create_bucket(bucket, self.region)
-            name = f"{bucket}/{prefix}" if self.seed == 7 else f"{bucket}/{prefix}#{self.seed}"
-            drop = build_drop(name, malformed_row=self.malformed_row, **self.sizes)
+            drop = self.drops.get((bucket, prefix))
+            if drop is None:
+                name = f"{bucket}/{prefix}" if self.seed == 7 else f"{bucket}/{prefix}#{self.seed}"
+                drop = build_drop(name, malformed_row=self.malformed_row, **self.sizes)
+                self.drops[(bucket, prefix)] = drop
+                with UwpSandbox._auth_lock:
+                    if not any(b == bucket for b, p in self.drops if p != prefix):
+                        UwpSandbox._bucket_users[bucket] = UwpSandbox._bucket_users.get(bucket, 0) + 1
             for file in drop.files.values():
                 self._put(bucket, prefix + file.name, file.render())
-            self.drops[(bucket, prefix)] = drop
             return drop
 
     # -- moto plumbing -------------------------------------------------------------------------
@@ -222,8 +237,8 @@ class UwpSandbox:
             if path == "/__sandbox/inject":
                 status = int((query.get("status") or ["503"])[0])
                 count = int((query.get("count") or ["1"])[0])
-                retry_after = query.get("retry_after")
-                self.inject(status, count, int(retry_after[0]) if retry_after else None)
+                wait = query.get("retry_after")
+                self.inject(status, count, int(wait[0]) if wait else None)
                 return _reply(start_response, 200, json.dumps({"injected": status, "count": count}).encode(),
                               "application/json")
             if path == "/__sandbox/mutate":
@@ -243,8 +258,10 @@ class UwpSandbox:
             bucket = path.lstrip("/").split("/", 1)[0]
             if _BUCKET_NAME.match(bucket) and not bucket.startswith("moto-api"):
                 with self._lock:
-                    if bucket not in self._s3().buckets:
-                        self.seed_drop(bucket, (query.get("prefix") or [""])[0])
+                    if bucket not in self._s3().buckets:  # new, or dropped by another sandbox's stop()
+                        known = [p for b, p in self.drops if b == bucket]
+                        for prefix in known or [(query.get("prefix") or [""])[0]]:
+                            self.seed_drop(bucket, prefix)
             return app(environ, start_response)
 
         return serve

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import fnmatch
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import IO, Any, Protocol
 
-from podium.errors import AuthError, BadDataError, ConfigError, RateLimitedError, VendorDownError
+from podium.errors import AuthError, BadDataError, ConfigError, VendorDownError
+from podium.sdk.error_table import ErrorAction, rule_for
+from podium.sdk.retry import RetryableError, parse_retry_after, retrying
 from podium.secrets import redact
 
 # Stream -> file-name patterns (base name, case-insensitive). The names are the data product's own
@@ -96,17 +99,20 @@ class FolderSource:
         return None
 
 
-# S3 error codes -> what the operator does about them.
 _AUTH_CODES = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "InvalidToken",
-               "ExpiredToken", "InvalidClientTokenId", "AuthorizationHeaderMalformed", "403", "401"}
-_CONFIG_CODES = {"NoSuchBucket", "InvalidBucketName", "PermanentRedirect", "301", "404"}
-_THROTTLE_CODES = {"SlowDown", "Throttling", "ThrottlingException", "RequestLimitExceeded", "429"}
+               "ExpiredToken", "InvalidClientTokenId", "AuthorizationHeaderMalformed"}
+_CONFIG_CODES = {"NoSuchBucket", "InvalidBucketName", "PermanentRedirect"}
 
 
-def s3_error(exc: Exception, where: str) -> Exception:
-    """Translate a botocore error into the operator-facing error classes (secrets masked)."""
+def s3_failure(exc: Exception, where: str) -> Exception:
+    """What a botocore error means, decided by the SDK's one error table (secrets masked).
+
+    Transient answers come back as ``RetryableError`` (with ``Retry-After`` when S3 sends one) for
+    the retry factory; everything else as the operator-facing error to raise.
+    """
     from botocore.exceptions import (
         ClientError,
+        ConnectionClosedError,
         ConnectTimeoutError,
         EndpointConnectionError,
         NoCredentialsError,
@@ -115,27 +121,34 @@ def s3_error(exc: Exception, where: str) -> Exception:
 
     if isinstance(exc, NoCredentialsError):
         return AuthError(f"uwp: no S3 credentials for {where} (set access_key_id/secret_access_key)")
-    if isinstance(exc, EndpointConnectionError | ConnectTimeoutError | ReadTimeoutError):
-        return VendorDownError(redact(f"uwp: S3 endpoint did not answer for {where}: {exc}"))
-    if isinstance(exc, ClientError):
-        error = exc.response.get("Error", {})
-        code = str(error.get("Code", ""))
-        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
-        message = redact(f"{code or status}: {error.get('Message') or 'no message'}")
-        if code in _AUTH_CODES or status in (401, 403):
-            return AuthError(f"uwp: S3 refused the credentials for {where} ({message})")
-        if code in _CONFIG_CODES or (status == 404 and code != "NoSuchKey"):
-            return ConfigError(f"uwp: {where} not found ({message}); check bucket, prefix and region")
-        if code in _THROTTLE_CODES or status == 429:
-            return RateLimitedError(f"uwp: S3 kept throttling {where} after retries ({message})")
-        if status >= 500:
-            return VendorDownError(f"uwp: S3 answered {status} for {where} after retries ({message})")
-        return BadDataError(f"uwp: S3 error for {where} ({message})")
-    return exc
+    if isinstance(exc, EndpointConnectionError | ConnectTimeoutError | ReadTimeoutError | ConnectionClosedError):
+        down = VendorDownError(redact(f"uwp: the S3 endpoint did not answer for {where}: {exc}"))
+        return RetryableError(str(down), down)
+    if not isinstance(exc, ClientError):
+        return exc
+    meta = exc.response.get("ResponseMetadata", {})
+    error = exc.response.get("Error", {})
+    status = int(meta.get("HTTPStatusCode") or 0)
+    code = str(error.get("Code") or status)
+    detail = redact(f"HTTP {status} {code}: {error.get('Message') or 'no message'}")
+    if code == "NoSuchKey":
+        return BadDataError(f"uwp: {where} disappeared during the sync ({detail})")
+    if code in _AUTH_CODES and code != "AccessDenied":
+        return AuthError(f"uwp: S3 refused the credentials for {where} ({detail})")
+    if code in _CONFIG_CODES:
+        return ConfigError(f"uwp: {where} not found ({detail}); check bucket, prefix and region")
+    rule = rule_for(status)
+    final_class = rule.error or BadDataError
+    final = final_class(f"uwp: {rule.message or 'S3 error'} for {where} ({detail})")
+    if rule.action in (ErrorAction.RETRY, ErrorAction.RATE_LIMITED):
+        headers = meta.get("HTTPHeaders") or {}
+        return RetryableError(str(final), final, parse_retry_after(headers.get("retry-after")))
+    return final
 
 
 class S3Source:
-    """A bucket/prefix read with boto3; retries (5xx, throttling) are botocore's standard mode."""
+    """A bucket/prefix read with boto3. Retries are the SDK's (``podium.sdk.retry``), not botocore's,
+    so S3 follows the same error table and honours ``Retry-After`` like every other vendor."""
 
     list_page_size = 1000
 
@@ -145,6 +158,7 @@ class S3Source:
 
         self.bucket = str(config["bucket"])
         self.prefix = str(config.get("prefix") or "")
+        self.max_attempts = int(config.get("max_attempts") or 5)
         session = boto3.session.Session(
             aws_access_key_id=config.get("access_key_id") or None,
             aws_secret_access_key=config.get("secret_access_key") or None,
@@ -154,7 +168,7 @@ class S3Source:
         self.client = session.client("s3", endpoint_url=endpoint, config=Config(
             # S3-compatible stores (MinIO, Ceph, moto) address buckets by path; AWS itself by host.
             s3={"addressing_style": "path" if endpoint else "auto"},
-            retries={"mode": "standard", "max_attempts": int(config.get("max_attempts") or 5)},
+            retries={"mode": "standard", "total_max_attempts": 1},
             connect_timeout=10, read_timeout=60, user_agent_extra="podium-hub-uwp",
         ))
 
@@ -162,30 +176,40 @@ class S3Source:
     def where(self) -> str:
         return f"s3://{self.bucket}/{self.prefix}"
 
+    def _call(self, where: str, operation: Callable[[], Any]) -> Any:
+        def attempt() -> Any:
+            try:
+                return operation()
+            except Exception as exc:
+                raise s3_failure(exc, where) from None
+
+        return retrying(max_attempts=self.max_attempts)(attempt)
+
     def check(self) -> None:
-        try:
-            self.client.list_objects_v2(Bucket=self.bucket, Prefix=self.prefix, MaxKeys=1)
-        except Exception as exc:
-            raise s3_error(exc, self.where) from None
+        self._call(self.where, lambda: self.client.list_objects_v2(
+            Bucket=self.bucket, Prefix=self.prefix, MaxKeys=1))
 
     def list(self) -> list[DropFile]:
         found = []
-        try:
-            paginator = self.client.get_paginator("list_objects_v2")
-            for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix,
-                                           PaginationConfig={"PageSize": self.list_page_size}):
-                for item in page.get("Contents", []):
-                    found.append(DropFile(item["Key"], str(item.get("ETag", "")).strip('"'),
-                                          int(item.get("Size", 0)), item["LastModified"].timestamp()))
-        except Exception as exc:
-            raise s3_error(exc, self.where) from None
+        token: str | None = None
+        while True:
+            args: dict[str, Any] = {"Bucket": self.bucket, "Prefix": self.prefix, "MaxKeys": self.list_page_size}
+            if token:
+                args["ContinuationToken"] = token
+            page = self._call(self.where, partial(self.client.list_objects_v2, **args))
+            for item in page.get("Contents", []):
+                found.append(DropFile(item["Key"], str(item.get("ETag", "")).strip('"'),
+                                      int(item.get("Size", 0)), item["LastModified"].timestamp()))
+            token = page.get("NextContinuationToken") if page.get("IsTruncated") else None
+            if not token:
+                break
+            if token == args.get("ContinuationToken"):
+                raise BadDataError(f"uwp: S3 listing of {self.where} repeats its continuation token")
         return sorted(found, key=lambda f: f.key)
 
     def open(self, key: str) -> tuple[IO[bytes], str]:
-        try:
-            response = self.client.get_object(Bucket=self.bucket, Key=key)
-        except Exception as exc:
-            raise s3_error(exc, f"s3://{self.bucket}/{key}") from None
+        where = f"s3://{self.bucket}/{key}"
+        response = self._call(where, lambda: self.client.get_object(Bucket=self.bucket, Key=key))
         return response["Body"], str(response.get("ETag", "")).strip('"')
 
     def close(self) -> None:

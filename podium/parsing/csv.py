@@ -13,6 +13,7 @@ from podium.errors import BadDataError
 from podium.parsing.base import RecordError
 
 _BOM = codecs.BOM_UTF8
+_SNIFF_BYTES = 256 * 1024
 
 
 def sniff_encoding(head: bytes, candidates: tuple[str, ...]) -> str:
@@ -41,8 +42,9 @@ class CsvRecords:
     def decode(self, data: bytes | IO[bytes]) -> Iterator[dict[str, Any] | RecordError]:
         """Stream rows; the detected encoding is kept in ``detected_encoding`` for the report."""
         stream: IO[bytes] = io.BytesIO(data) if isinstance(data, bytes | bytearray) else data
-        buffered = io.BufferedReader(stream) if not hasattr(stream, "peek") else stream
-        head = buffered.peek(256 * 1024)[: 256 * 1024]  # type: ignore[attr-defined]
+        # Always our own buffer of the sniff size: peek() on a caller's 8 KB buffer sees only 8 KB.
+        buffered = io.BufferedReader(stream, buffer_size=_SNIFF_BYTES)  # type: ignore[type-var]
+        head = buffered.peek(_SNIFF_BYTES)[:_SNIFF_BYTES]
         encoding = sniff_encoding(head, self.encodings)
         self.detected_encoding = encoding
         text = io.TextIOWrapper(buffered, encoding=encoding, newline="", errors="strict")

@@ -179,7 +179,7 @@ def test_eventlist_flat_items_map_what_they_carry() -> None:
     assert first["categories"] == [{"label": "Concert", "domain": "eventtype"},
                                    {"label": "Pop en rock", "domain": "theme"}]
     two_dates = [r for r in records if r["production"]["source_id"] == "184ceff8-ee6a-4e5a-94dc-76827448453b"]
-    assert [(r["source"]["id"][-16:], r["start"]) for r in two_dates] == [
+    assert [(r["source"]["id"][-17:], r["start"]) for r in two_dates] == [
         ("#2013-05-22T17:00", "2013-05-22T17:00:00+02:00"), ("#2013-05-30T14:00", "2013-05-30T14:00:00+02:00")]
     shared_hour = [r["start"] for r in records if r["production"]["source_id"] == "4c6d177c-792a-4f01-989a-9f1820106c75"]
     assert shared_hour == ["2013-03-11T19:30:00+01:00", "2013-03-15T19:30:00+01:00"]
