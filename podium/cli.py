@@ -15,6 +15,7 @@ from typing import Any
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from podium.errors import ConfigError, PodiumError
@@ -25,7 +26,7 @@ err = Console(stderr=True, width=None if sys.stderr.isatty() else 180)
 
 
 def _fail(message: str, code: int = 2) -> None:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    err.print("[bold red]error:[/] " + escape(message), highlight=False)
     sys.exit(code)
 
 
@@ -109,7 +110,7 @@ def check_cmd(house_ref: str, connector: str | None) -> None:
             out.print(f"[green]✔[/] {house.key} × {name}: ok")
         except PodiumError as exc:
             failed += 1
-            out.print(f"[red]✘[/] {house.key} × {name}: [{exc.error_class}] {redact(str(exc))}", highlight=False)
+            out.print(f"[red]✘[/] {house.key} × {name}: " + escape(f"[{exc.error_class}] {redact(str(exc))}"), highlight=False)
     sys.exit(1 if failed else 0)
 
 
@@ -150,14 +151,14 @@ def _report_table(reports: list[Any]) -> Table:
     for report in reports:
         if report.error_class and not report.streams:
             table.add_row(report.house, report.connector, "—", "[red]failed[/]", *[""] * 7,
-                          f"[{report.error_class}] {report.error}")
+                          escape(f"[{report.error_class}] {report.error}"))
         for s in report.streams:
             status = {"succeeded": "[green]ok[/]", "failed": "[red]failed[/]"}.get(s.status, s.status)
             if s.status == "succeeded" and s.rejected:
                 status = "[yellow]ok, rejections[/]"
             table.add_row(report.house, report.connector, s.stream, status, str(s.read), str(s.inserted),
                           str(s.updated), str(s.unchanged), str(s.rejected), str(s.deleted), f"{s.seconds:.2f}",
-                          f"[{s.error_class}] {s.error}" if s.error_class else "")
+                          escape(f"[{s.error_class}] {s.error}") if s.error_class else "")
     return table
 
 
@@ -244,7 +245,7 @@ def status_cmd(house: str | None, as_json: bool) -> None:
         table.add_row(r["house"], r["connector"], r["stream"], (r["started_at"] or "")[:19], status,
                       str(r["read"]), str(r["inserted"]), str(r["updated"]), str(r["unchanged"]),
                       str(r["rejected"]), str(r["dead_letters_open"]), cursor[:32],
-                      f"[{r['error_class']}] {(r['error'] or '')[:60]}" if r["error_class"] else "")
+                      escape(f"[{r['error_class']}] {(r['error'] or '')[:60]}") if r["error_class"] else "")
     out.print(table)
 
 
@@ -283,7 +284,7 @@ def deadletters_list(house: str | None, connector: str | None, stream: str | Non
         table.add_column(column)
     for r in rows:
         table.add_row(str(r["id"]), r["house"], r["connector"], r["stream"], r["source_id"] or "—", r["status"],
-                      r["reason"][:90], r["archive_uri"] or "—")
+                      escape(r["reason"][:90]), r["archive_uri"] or "—")
     out.print(table)
 
 

@@ -205,7 +205,7 @@ class CdbXmlConnector(Connector):
             except BadDataError as exc:
                 errors.append((str(exc), content.decode("utf-8", "replace")[:100_000]))
             more = (page * length < total) if total is not None else served >= length
-            if not served:
+            if not served and not errors:  # an empty page ends the read even if nofrecords says more
                 more = False
             after: dict[str, Any]
             if more:

@@ -195,7 +195,7 @@ class UwpConnector(Connector):
         records: list[dict[str, Any]] = []
         raw_rows: list[dict[str, Any]] = []
         errors: list[tuple[str, Any]] = []
-        first = position = resume
+        first, position = resume, 0
         warned = False
 
         def page(final: bool) -> Page:

@@ -415,3 +415,13 @@ class TestCdbXmlConformance(ConnectorConformance):
 
     def bad_config(self, sandbox: CdbXmlSandbox) -> dict[str, Any]:
         return {"base_url": sandbox.url, "api_key": "not-the-sandbox-key", "requests_per_second": 500}
+
+
+def test_format_transform_fills_an_address_and_leaves_out_missing_parts() -> None:
+    from podium.mapping.transforms import TRANSFORMS
+
+    street = TRANSFORMS["format"]("{street} {housenr}")
+    assert street({"street": "Kunstlaan", "housenr": "5"}, None) == "Kunstlaan 5"
+    assert street({"street": {"#text": "Vlamingstraat"}}, None) == "Vlamingstraat"
+    with pytest.raises(ValueError):
+        street("Kunstlaan 5", None)

@@ -1,0 +1,105 @@
+"""The engine end to end against the Ticketmatic sandbox, on SQLite and PostgreSQL: counts, idempotent
+re-runs, bad input to dead letters without losing good records, replay, error classes."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from connectors.ticketmatic.sandbox import TicketmaticSandbox
+from podium.archive import Archive
+from podium.config import ConnectorConfig, HouseConfig
+from podium.engine import replay_dead_letters, run_sync
+from podium.store import Store
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[TicketmaticSandbox]:
+    with TicketmaticSandbox() as sandbox:
+        yield sandbox
+
+
+def house(url: str, tmp_path: Path, secret: str = "sandbox-secret-key", account: str = "enginetest") -> HouseConfig:
+    return HouseConfig(key="cc-engine", name="CC Engine", kind="cultuurcentrum", timezone="Europe/Brussels",
+                       path=tmp_path / "cc-engine.yaml",
+                       connectors={"ticketmatic": ConnectorConfig(
+                           "ticketmatic", True, None, None, {"account": account, "base_url": url, "page_size": 25},
+                           {"env": {"access_key": "TM_ENGINE_KEY", "secret_key": "TM_ENGINE_SECRET"}})})
+
+
+@pytest.fixture(autouse=True)
+def _credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TM_ENGINE_KEY", "sandbox-access-key")
+    monkeypatch.setenv("TM_ENGINE_SECRET", "sandbox-secret-key")
+
+
+def test_full_sync_then_a_second_run_adds_nothing(sandbox: TicketmaticSandbox, store: Store, tmp_path: Path) -> None:
+    archive = Archive((tmp_path / "archive").as_uri())
+    first = run_sync(house(sandbox.url, tmp_path), "ticketmatic", store=store, archive=archive)
+    assert first.status == "succeeded", first.as_dict()
+    by_stream = {s.stream: s for s in first.streams}
+    tickets = sum(len(o["tickets"]) for o in sandbox.data("enginetest")["orders"])
+    assert by_stream["orders"].read == len(sandbox.data("enginetest")["orders"])
+    assert by_stream["orders"].inserted + by_stream["orders"].deleted == tickets
+    assert store.count_records("cc-engine", "ticket") == tickets
+    assert first.changed_entities == {"event", "contact", "ticket"}
+    exported = list(store.export("cc-engine"))
+
+    second = run_sync(house(sandbox.url, tmp_path), "ticketmatic", store=store, archive=archive)
+    assert second.status == "succeeded"
+    assert all(s.inserted == 0 and s.updated == 0 for s in second.streams), second.as_dict()
+    assert second.changed_entities == set()
+    assert list(store.export("cc-engine")) == exported
+
+    # Every page is archived raw, and the run points to it.
+    run_rows = store.runs(first.run_id)
+    assert all(r["archive_uri"] and r["archive_uri"].startswith("file://") for r in run_rows)
+    page = next((tmp_path / "archive" / "cc-engine" / "ticketmatic" / "orders").glob(f"*/{first.run_id}/00000.json.gz"))
+    assert json.loads(archive.get(page.as_uri()))["data"]
+
+
+def test_tickets_point_to_their_canonical_event_and_contact(sandbox: TicketmaticSandbox, store: Store,
+                                                            tmp_path: Path) -> None:
+    run_sync(house(sandbox.url, tmp_path), "ticketmatic", store=store)
+    events = {r["id"] for r in store.export("cc-engine", "event")}
+    tickets = list(store.export("cc-engine", "ticket"))
+    assert tickets and all(t["event"]["id"] in events for t in tickets if not t["deleted"])
+
+
+def test_bad_pages_and_records_become_dead_letters_and_good_records_survive(sandbox: TicketmaticSandbox,
+                                                                          store: Store, tmp_path: Path) -> None:
+    sandbox.corrupt_next(b'{"data": [{"id": 1, "name": "Hamlet"')  # truncated JSON: the first events page
+    report = run_sync(house(sandbox.url, tmp_path, account="badpages"), "ticketmatic", store=store)
+    events = next(s for s in report.streams if s.stream == "events")
+    assert report.status == "succeeded_with_rejections" and events.status == "succeeded"
+    assert events.rejected == 1
+    (letter,) = store.dead_letters(house="cc-engine", stream="events")
+    assert "malformed JSON" in letter["reason"] and letter["archive_uri"]
+    total = len(sandbox.data("badpages")["events"])
+    assert store.count_records("cc-engine", "event") == total - 25  # only the corrupt page's events are missing
+    assert not replay_dead_letters(store, house="cc-engine")["replayed"]  # a broken page cannot be replayed
+
+
+def test_wrong_credentials_fail_with_the_auth_class(sandbox: TicketmaticSandbox, store: Store, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TM_ENGINE_SECRET", "not-the-secret-123")
+    report = run_sync(house(sandbox.url, tmp_path), "ticketmatic", store=store)
+    assert report.status == "failed" and report.first_error()[1] == "auth"
+    assert "not-the-secret-123" not in json.dumps(report.as_dict())
+    with pytest.raises(Exception, match=r"cc-engine × ticketmatic × events: \[auth\]"):
+        report.raise_for_failure()
+
+
+def test_a_vendor_that_is_down_is_classified(store: Store, tmp_path: Path) -> None:
+    report = run_sync(house("http://127.0.0.1:9", tmp_path), "ticketmatic", store=store, streams=["events"])
+    assert report.status == "failed" and report.first_error()[1] == "vendor_down"
+    assert store.status("cc-engine")[0]["error_class"] == "vendor_down"
+
+
+def test_missing_credentials_are_a_config_error(store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TM_ENGINE_SECRET")
+    report = run_sync(house("http://127.0.0.1:9", tmp_path), "ticketmatic", store=store)
+    assert report.error_class == "config" and "TM_ENGINE_SECRET" in (report.error or "")
