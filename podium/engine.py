@@ -120,6 +120,7 @@ class PageResult:
     records: list[StoredRecord]
     dead: list[DeadLetter]
     read: int
+    complete_parents: list[str] = field(default_factory=list)  # raw records mapped without any rejection
 
 
 class PageProcessor:
@@ -140,9 +141,13 @@ class PageProcessor:
         records: list[StoredRecord] = []
         dead: list[DeadLetter] = []
         entity, is_valid, link = self.entity, self.validator, self.entity == "ticket"
+        complete: list[str] = []
+        track_parents = self.mapping.vanished is not None
         for raw in page.records:
             mapped, errors = self.mapping.map(raw, self.ctx)
             raw_id = raw.get(self.primary_key) if isinstance(raw, dict) else None
+            parent = _sid(raw_id)
+            rejected_before = len(dead)
             for error in errors:
                 dead.append(DeadLetter(reason=f"mapping: {error}", source_id=error.source_id or _sid(raw_id),
                                        schema_path=None, instance_path=getattr(error, "path", None) or None, raw=raw))
@@ -161,10 +166,12 @@ class PageProcessor:
                 records.append(StoredRecord(
                     id=record["id"], entity=entity, source_system=self.ctx.system,
                     source_id=record["source"]["id"], deleted=record["deleted"], modified=record.get("modified"),
-                    data=data, hash=content_hash(data)))
+                    data=data, hash=content_hash(data), parent=parent))
+            if track_parents and parent is not None and len(dead) == rejected_before:
+                complete.append(parent)
         for reason, raw in page.errors:
             dead.append(DeadLetter(reason=f"decode: {reason}", raw=raw))
-        return PageResult(records, dead, len(page.records))
+        return PageResult(records, dead, len(page.records), complete)
 
 
 def _sid(value: Any) -> str | None:
@@ -232,7 +239,8 @@ def _sync_stream(instance: Connector, stream: str, store: Store, archive: Archiv
             if page.raw is not None:
                 uri = archive.put(house.key, cls.name, stream, run_id, seq, page.raw_suffix, page.raw)
             result = processor.process(page)
-            store.commit_page(run, result.records, result.dead, page.state, read=result.read, archive_uri=uri)
+            store.commit_page(run, result.records, result.dead, page.state, read=result.read, archive_uri=uri,
+                              complete_parents=result.complete_parents, vanished=mapping.vanished)
             _copy_counts(run.counts, report, seq + 1)
             if result.dead:
                 log.warning("%s × %s × %s: page %s: %d record(s) rejected to dead letters",

@@ -219,15 +219,15 @@ def _kind_counts(n_houses: int) -> dict[str, int]:
     return counts
 
 
-def _connector_block(vendor: str, key: str, overrides: dict[str, Any] | None) -> dict[str, Any]:
+def _connector_block(vendor: str, key: str, name: str, overrides: dict[str, Any] | None) -> dict[str, Any]:
     """Settings by vendor, credentials by Airflow connection id (never inline)."""
     account = key.replace("-", "")
     settings: dict[str, Any] = {
         "ticketmatic": {"account": account},
         "yesplan": {"base_url": f"https://{account}.yesplan.be"},
-        "recreatex": {"database": account},
-        "cdbxml": {"bucket": "podium-cdbxml", "prefix": f"{key}/"},
-        "uwp": {"organization": account},
+        "recreatex": {"base_url": f"https://{account}.recreatex.be/WebShop", "language": "nl"},
+        "cdbxml": {"base_url": "https://www.uitid.be/uitid/rest/searchv2", "organiser": name},
+        "uwp": {"bucket": "uwp-dataproduct", "prefix": f"{key}/", "region": "eu-west-1"},
         "uitdatabank": {"organizer_id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"https://podium-hub.be/{key}"))},
     }[vendor]
     settings.update(overrides or {})
@@ -290,7 +290,7 @@ def generate_fleet(n_houses: int, out_dir: Path, seed: int = 1, *,
             used.add(key)
             connectors: dict[str, Any] = {}
             for vendor in _pick_connectors(kind, rng):
-                block = _connector_block(vendor, key, settings.get(vendor))
+                block = _connector_block(vendor, key, name, settings.get(vendor))
                 if vendor == "ticketmatic" and kind == "kunstenorganisatie" and rng.random() < 0.15:
                     block = {"schedule": "*/15 * * * *", **block}  # busy box office: a tighter schedule
                 if rng.random() < 0.03:

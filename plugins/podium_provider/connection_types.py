@@ -1,8 +1,9 @@
 """One Airflow connection type per vendor auth kind (not per vendor: vendors share auth kinds).
 
-The connector's config spec says which secret field lives in which connection attribute
-(``x-connection-field``: ``login``/``password``/an extra's name); these types only give the Airflow
-UI the right labels, hide the fields a kind does not use, and add the kind's extra fields.
+Only the secret fields live in a connection; every non-secret setting (base URL, account, bucket…)
+lives in the house config. The connector's config spec says which secret field sits in which
+connection attribute (``x-connection-field``: ``login`` or ``password``); these types give the
+Airflow UI the right labels and hide the fields a kind does not use.
 """
 
 from __future__ import annotations
@@ -11,13 +12,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+_UNUSED = ("host", "schema", "port", "extra")
+
 
 @dataclass(frozen=True)
 class ConnectionKind:
     conn_type: str
     hook_class: str
     hook_name: str
-    hidden_fields: tuple[str, ...] = ()
+    hidden_fields: tuple[str, ...] = _UNUSED
     relabeling: Mapping[str, str] = field(default_factory=dict)
     placeholders: Mapping[str, str] = field(default_factory=dict)
     extra_fields: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
@@ -26,37 +29,16 @@ class ConnectionKind:
 CONNECTION_TYPES: dict[str, ConnectionKind] = {
     kind.conn_type: kind
     for kind in (
-        ConnectionKind(
-            "podium_hmac", "PodiumHmacHook", "Podium: HMAC-signed API (Ticketmatic)",
-            hidden_fields=("schema", "port", "extra"),
-            relabeling={"login": "Access key", "password": "Secret key", "host": "API server (optional)"},
-            placeholders={"host": "https://apps.ticketmatic.com"},
-        ),
-        ConnectionKind(
-            "podium_api_key", "PodiumApiKeyHook", "Podium: API key (Yesplan)",
-            hidden_fields=("schema", "port", "login", "extra"),
-            relabeling={"password": "API key", "host": "Installation URL (optional)"},
-            placeholders={"host": "https://dewarande.yesplan.be"},
-        ),
-        ConnectionKind(
-            "podium_soap_login", "PodiumSoapLoginHook", "Podium: SOAP user login (Recreatex)",
-            hidden_fields=("schema", "port", "extra"),
-            relabeling={"login": "User name", "password": "Password", "host": "Service URL (optional)"},
-        ),
-        ConnectionKind(
-            "podium_s3", "PodiumS3Hook", "Podium: S3 bucket (CdbXML exports)",
-            hidden_fields=("schema", "port", "extra"),
-            relabeling={"login": "Access key id", "password": "Secret access key",
-                        "host": "Endpoint URL (S3-compatible store; empty for AWS)"},
-            extra_fields={"region_name": {"label": "Region", "schema": {"type": ["string", "null"],
-                                                                      "default": "eu-west-1"}}},
-        ),
-        ConnectionKind(
-            "podium_oauth2", "PodiumOAuth2Hook", "Podium: OAuth2 client credentials (UiTdatabank, UWP)",
-            hidden_fields=("schema", "port", "extra"),
-            relabeling={"login": "Client id", "password": "Client secret", "host": "Token URL (optional)"},
-            placeholders={"host": "https://account.uitid.be/oauth/token"},
-        ),
+        ConnectionKind("podium_hmac", "PodiumHmacHook", "Podium: HMAC-signed API (Ticketmatic)",
+                       relabeling={"login": "Access key", "password": "Secret key"}),
+        ConnectionKind("podium_api_key", "PodiumApiKeyHook", "Podium: API key (Yesplan, CdbXML feed)",
+                       hidden_fields=(*_UNUSED, "login"), relabeling={"password": "API key"}),
+        ConnectionKind("podium_soap_shop", "PodiumSoapShopHook", "Podium: SOAP shop id (Recreatex WebShop)",
+                       hidden_fields=(*_UNUSED, "login"), relabeling={"password": "Shop id (Context/ShopId)"}),
+        ConnectionKind("podium_s3", "PodiumS3Hook", "Podium: S3 bucket (UWP data product)",
+                       relabeling={"login": "Access key id", "password": "Secret access key"}),
+        ConnectionKind("podium_oauth2", "PodiumOAuth2Hook", "Podium: OAuth2 client credentials (UiTdatabank)",
+                       relabeling={"login": "Client id", "password": "Client secret"}),
     )
 }
 
@@ -64,8 +46,8 @@ CONNECTION_TYPES: dict[str, ConnectionKind] = {
 VENDOR_CONNECTION_TYPE: dict[str, str] = {
     "ticketmatic": "podium_hmac",
     "yesplan": "podium_api_key",
-    "recreatex": "podium_soap_login",
-    "cdbxml": "podium_s3",
-    "uwp": "podium_oauth2",
+    "recreatex": "podium_soap_shop",
+    "cdbxml": "podium_api_key",
+    "uwp": "podium_s3",
     "uitdatabank": "podium_oauth2",
 }

@@ -13,7 +13,7 @@ from datetime import timedelta
 from typing import Any
 
 import pendulum
-from airflow.sdk import DAG, RetryAction, RetryRule, get_parsing_context, task
+from airflow.sdk import DAG, RetryAction, RetryRule, get_current_context, get_parsing_context, task
 from airflow.sdk.definitions.retry_policy import ExceptionRetryPolicy
 
 from plugins.podium_provider.assets import CHANGES_ALIAS, canonical_asset
@@ -79,10 +79,11 @@ def build_sync_dag(group: SyncGroup, houses_dir: str | os.PathLike[str] | None =
 
         @task(task_id="sync", map_index_template="{{ podium_label | default(task.op_kwargs['house']) }}",
               outlets=[CHANGES_ALIAS])
-        def sync(house: str, **context: Any) -> dict[str, Any]:
+        def sync(house: str) -> dict[str, Any]:
             from plugins.podium_provider.sync import run_house_sync
 
-            return run_house_sync(connector, house, context, houses_dir=folder)
+            # The live context (not a copy): labels set on it re-render the map index after the run.
+            return run_house_sync(connector, house, get_current_context(), houses_dir=folder)
 
         sync.expand(house=list(group.houses))
     return dag

@@ -58,19 +58,19 @@ class PodiumHmacHook(PodiumHook):
 
 class PodiumApiKeyHook(PodiumHook):
     conn_type = "podium_api_key"
-    hook_name = "Podium: API key (Yesplan)"
+    hook_name = "Podium: API key (Yesplan, CdbXML feed)"
 
 
-class PodiumSoapLoginHook(PodiumHook):
-    conn_type = "podium_soap_login"
-    hook_name = "Podium: SOAP user login (Recreatex)"
+class PodiumSoapShopHook(PodiumHook):
+    conn_type = "podium_soap_shop"
+    hook_name = "Podium: SOAP shop id (Recreatex WebShop)"
 
 
 class PodiumS3Hook(PodiumHook):
     conn_type = "podium_s3"
-    hook_name = "Podium: S3 bucket (CdbXML exports)"
+    hook_name = "Podium: S3 bucket (UWP data product)"
 
 
 class PodiumOAuth2Hook(PodiumHook):
     conn_type = "podium_oauth2"
-    hook_name = "Podium: OAuth2 client credentials (UiTdatabank, UWP)"
+    hook_name = "Podium: OAuth2 client credentials (UiTdatabank)"

@@ -19,6 +19,9 @@ A mapping is data (``mappings/<vendor>/<stream>.yaml``)::
     extras:
       exclude: [lookup]             # vendor fields deliberately not kept (say why in a comment)
     post: pkg.module:function       # optional escape hatch: (canonical, raw, ctx) -> canonical
+    vanished: {set: {status: refunded}}   # optional, for mappings that yield several records per raw
+                                    #   record: what becomes of a record that is missing when its raw
+                                    #   record is read again (``deleted`` = a tombstone)
     function: pkg.module:function   # escape hatch for the whole record: (raw, ctx) -> list of partial records
 
 Field spec keys: ``path`` (str, or a list: first non-empty wins), ``paths``, ``value``, ``template``
@@ -50,7 +53,7 @@ Getter = Callable[[Scope], Any]
 _MISSING = object()
 _ENTITIES = ("event", "contact", "ticket")
 _TOP_KEYS = {"entity", "each", "pre", "post", "function", "source_id", "source_url", "modified", "deleted",
-             "fields", "extras", "description"}
+             "fields", "extras", "description", "vanished"}
 _SPEC_KEYS = {"path", "paths", "value", "template", "transform", "map", "default", "required", "each", "fields"}
 
 
@@ -292,6 +295,9 @@ class CompiledMapping:
     stream: str
     entity: str
     apply: Callable[[dict[str, Any], MappingContext], tuple[list[dict[str, Any]], list[MappingError]]]
+    # What becomes of a record that its re-read raw record no longer yields: None (nothing),
+    # {"deleted": True} (a tombstone) or fields to set (e.g. {"status": "refunded"}).
+    vanished: dict[str, Any] | None = None
 
     def map(self, raw: dict[str, Any], ctx: MappingContext) -> tuple[list[dict[str, Any]], list[MappingError]]:
         """Canonical records (with envelope) and the errors of the items that could not be mapped."""
@@ -308,6 +314,7 @@ def compile_mapping(spec: Mapping[str, Any], connector: str, stream: str, where:
     if entity not in _ENTITIES:
         raise ConfigError(f"{where}: entity must be one of {', '.join(_ENTITIES)}, got {entity!r}")
     exclude = set((spec.get("extras") or {}).get("exclude", []))
+    vanished = _vanished(spec.get("vanished"), where)
     pre = _import(spec["pre"]) if spec.get("pre") else None
     post = _import(spec["post"]) if spec.get("post") else None
 
@@ -324,7 +331,7 @@ def compile_mapping(spec: Mapping[str, Any], connector: str, stream: str, where:
                 return [], [MappingError(f"{type(exc).__name__}: {exc}")]
             records = [envelope(p, ctx) for p in (partials if isinstance(partials, list) else [partials])]
             return records, []
-        return CompiledMapping(connector, stream, entity, apply_function)
+        return CompiledMapping(connector, stream, entity, apply_function, vanished)
 
     if "source_id" not in spec:
         raise ConfigError(f"{where}: source_id is required")
@@ -399,7 +406,17 @@ def compile_mapping(spec: Mapping[str, Any], connector: str, stream: str, where:
                     records.append(record)
         return records, errors
 
-    return CompiledMapping(connector, stream, entity, apply)
+    return CompiledMapping(connector, stream, entity, apply, vanished)
+
+
+def _vanished(spec: Any, where: str) -> dict[str, Any] | None:
+    if spec is None:
+        return None
+    if spec == "deleted":
+        return {"deleted": True}
+    if isinstance(spec, dict) and set(spec) == {"set"} and isinstance(spec["set"], dict) and spec["set"]:
+        return dict(spec["set"])
+    raise ConfigError(f"{where}: vanished must be 'deleted' or {{set: {{field: value}}}}, got {spec!r}")
 
 
 def _as_spec(spec: Any) -> dict[str, Any]:

@@ -53,6 +53,7 @@ class StoredRecord:
     modified: str | None
     data: bytes  # canonical JSON (sorted keys)
     hash: str
+    parent: str | None = None  # vendor key of the raw record it came from
 
 
 @dataclass
@@ -192,8 +193,14 @@ class Store:
 
     # -- the page transaction -------------------------------------------------------------------
     def commit_page(self, run: StreamRun, records: Sequence[StoredRecord], dead: Sequence[DeadLetter],
-                    state: dict[str, Any] | None, *, read: int, archive_uri: str | None = None) -> PageCounts:
-        """Upsert the page's records, add its dead letters, count, and store the state: one transaction."""
+                    state: dict[str, Any] | None, *, read: int, archive_uri: str | None = None,
+                    complete_parents: Iterable[str] = (), vanished: dict[str, Any] | None = None) -> PageCounts:
+        """Upsert the page's records, add its dead letters, count, and store the state: one transaction.
+
+        ``complete_parents`` are the raw records of this page that mapped without any rejection; a
+        stored child of one of them that this page no longer yields gets ``vanished`` applied
+        (e.g. a ticket returned from its order becomes ``refunded``).
+        """
         counts = PageCounts(read=read, rejected=len(dead))
         unique: dict[str, StoredRecord] = {}
         for record in records:
@@ -208,7 +215,8 @@ class Store:
                     counts.unchanged += 1
                     continue
                 row = {"content_hash": record.hash, "data": record.data.decode(), "deleted": record.deleted,
-                       "modified": record.modified, "last_run_id": run.run_id, "updated_at": stamp}
+                       "modified": record.modified, "parent_key": record.parent, "last_run_id": run.run_id,
+                       "updated_at": stamp}
                 if record.deleted:
                     counts.deleted += 1
                 if old is None:
@@ -223,9 +231,12 @@ class Store:
                     updates.append({"b_id": record.id, **row})
             if inserts:
                 conn.execute(insert(canonical_records), inserts)
-            if updates:
-                conn.execute(update(canonical_records).where(canonical_records.c.id == bindparam("b_id"))
-                             .values({k: bindparam(k) for k in updates[0] if k != "b_id"}), updates)
+            retired = (self._retire_vanished(conn, run, unique, set(complete_parents), vanished, counts, stamp)
+                       if vanished else [])
+            for rows in (updates, retired):
+                if rows:
+                    conn.execute(update(canonical_records).where(canonical_records.c.id == bindparam("b_id"))
+                                 .values({k: bindparam(k) for k in rows[0] if k != "b_id"}), rows)
             if dead:
                 conn.execute(insert(dead_letters), [{
                     "stream_run_id": run.id, "house": run.house, "connector": run.connector, "stream": run.stream,
@@ -242,6 +253,35 @@ class Store:
                 self._put_state(conn, run, state)
         run.counts.add(counts)
         return counts
+
+    def _retire_vanished(self, conn: Connection, run: StreamRun, present: dict[str, StoredRecord],
+                         parents: set[str], vanished: dict[str, Any], counts: PageCounts,
+                         stamp: datetime) -> list[dict[str, Any]]:
+        """Rows for the stored children of fully re-read parents that the vendor no longer lists."""
+        rows: list[dict[str, Any]] = []
+        parent_list = sorted(parents)
+        for start in range(0, len(parent_list), _IN_CHUNK):
+            chunk = parent_list[start:start + _IN_CHUNK]
+            stored = conn.execute(select(canonical_records.c.id, canonical_records.c.data).where(and_(
+                canonical_records.c.house == run.house, canonical_records.c.source_system == run.connector,
+                canonical_records.c.entity == run.entity, canonical_records.c.parent_key.in_(chunk),
+                canonical_records.c.deleted.is_(False))))
+            for record_id, data in stored:
+                if record_id in present:
+                    continue
+                record = orjson.loads(data)
+                if all(record.get(k) == v for k, v in vanished.items()):
+                    continue
+                record.update(vanished)
+                raw = dumps(record)
+                deleted = bool(record.get("deleted"))
+                if deleted:
+                    counts.deleted += 1
+                else:
+                    counts.updated += 1
+                rows.append({"b_id": record_id, "content_hash": content_hash(raw), "data": raw.decode(),
+                             "deleted": deleted, "last_run_id": run.run_id, "updated_at": stamp})
+        return rows
 
     def _existing_hashes(self, conn: Connection, ids: list[str]) -> dict[str, str]:
         found: dict[str, str] = {}

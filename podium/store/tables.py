@@ -31,11 +31,15 @@ canonical_records = Table(
     Column("data", Text, nullable=False),
     Column("deleted", Boolean, nullable=False, default=False),
     Column("modified", String(32)),
+    # The vendor key of the raw record this record came from (an order for its tickets, an event for
+    # its dated occurrences): lets a re-read parent retire the children it no longer has.
+    Column("parent_key", String(255)),
     Column("first_run_id", String(36)),
     Column("last_run_id", String(36)),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     UniqueConstraint("house", "entity", "source_system", "source_id", name="uq_canonical_source"),
     Index("ix_canonical_house_entity", "house", "entity"),
+    Index("ix_canonical_parent", "house", "source_system", "entity", "parent_key"),
 )
 
 # Where each (house, connector, stream) stands: committed with the page it follows.

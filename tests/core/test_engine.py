@@ -103,3 +103,27 @@ def test_missing_credentials_are_a_config_error(store: Store, tmp_path: Path, mo
     monkeypatch.delenv("TM_ENGINE_SECRET")
     report = run_sync(house("http://127.0.0.1:9", tmp_path), "ticketmatic", store=store)
     assert report.error_class == "config" and "TM_ENGINE_SECRET" in (report.error or "")
+
+
+def test_a_ticket_returned_at_the_vendor_becomes_refunded(sandbox: TicketmaticSandbox, store: Store,
+                                                          tmp_path: Path) -> None:
+    """Ticketmatic drops a returned ticket from its order; the re-read order retires it as refunded."""
+    import time as _time
+
+    from connectors.ticketmatic import sandbox as tm_sandbox
+
+    run_sync(house(sandbox.url, tmp_path, account="returns"), "ticketmatic", store=store, streams=["orders"])
+    order = next(o for o in sandbox.data("returns")["orders"] if len(o["tickets"]) >= 2)
+    returned_id = str(order["tickets"][-1]["id"])
+    kept_id = str(order["tickets"][0]["id"])
+    _time.sleep(1.1)  # lastupdatets has one-second resolution
+    with sandbox._data_lock:
+        tm_sandbox._return_ticket(order, tm_sandbox._now())
+    report = run_sync(house(sandbox.url, tmp_path, account="returns"), "ticketmatic", store=store,
+                      streams=["orders"])
+    assert report.status == "succeeded" and report.streams[0].updated >= 1
+    tickets = {t["source"]["id"]: t for t in store.export("cc-engine", "ticket")}
+    assert tickets[returned_id]["status"] == "refunded" and not tickets[returned_id]["deleted"]
+    assert tickets[kept_id]["status"] != "refunded"
+    again = run_sync(house(sandbox.url, tmp_path, account="returns"), "ticketmatic", store=store, streams=["orders"])
+    assert again.streams[0].updated == 0  # retiring is idempotent
