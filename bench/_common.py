@@ -44,21 +44,16 @@ def write_ticketmatic_pages(folder: Path, tickets: int, *, page_size: int = 100,
     from connectors.ticketmatic import sandbox as tm
 
     rng = random.Random(seed)
-    clock = datetime(2025, 1, 6, 9, 0, 0)
+    clock = datetime(2024, 9, 2, 9, 0, 0)
 
-    def slow_tick() -> datetime:  # events and contacts: the sandbox's spacing
+    def tick() -> datetime:  # a busy house: a change every few seconds to minutes (~a season for 200k tickets)
         nonlocal clock
-        clock += timedelta(minutes=rng.randint(7, 600), seconds=rng.randint(0, 59))
+        clock += timedelta(seconds=rng.randint(1, 180))
         return clock
 
-    def fast_tick() -> datetime:  # a busy box office: an order change every few seconds to minutes
-        nonlocal clock
-        clock += timedelta(seconds=rng.randint(1, 240))
-        return clock
-
-    event_rows = tm._seed_events(rng, events, slow_tick)
-    contact_rows = tm._seed_contacts(rng, contacts, slow_tick)
-    orders = tm._seed_orders(rng, math.ceil(tickets / 3.0), event_rows, contact_rows, fast_tick)
+    event_rows = tm._seed_events(rng, events, tick)
+    contact_rows = tm._seed_contacts(rng, contacts, tick)
+    orders = tm._seed_orders(rng, math.ceil(tickets / 3.0), event_rows, contact_rows, tick)
     kept, total = [], 0
     for order in orders:
         if total >= tickets:

@@ -6,6 +6,7 @@ Tables and progress go to stderr/stdout through rich; machine output (``--json``
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -53,7 +54,7 @@ def connectors_cmd(as_json: bool) -> None:
     """List the installed connectors, their versions and streams."""
     from podium.registry import all_connectors
 
-    rows = [{"name": name, "version": cls.version, "title": cls.title,
+    rows: list[dict[str, Any]] = [{"name": name, "version": cls.version, "title": cls.title,
              "streams": [{"name": s.name, "entity": s.entity, "primary_key": s.primary_key, "cursor": s.cursor}
                          for s in cls.streams]}
             for name, cls in all_connectors().items()]
@@ -218,10 +219,8 @@ def sandbox_cmd(connector: str, port: int | None, host: str) -> None:
     sandbox = sandbox_class()
     port = port if port is not None else getattr(sandbox_class, "default_port", 0)
     err.print(f"{connector} sandbox on http://{host}:{port} (Ctrl-C to stop)")
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         sandbox.serve_forever(host=host, port=port)
-    except KeyboardInterrupt:
-        pass
 
 
 @main.command("status")

@@ -163,7 +163,7 @@ def _without_secrets(schema: Any, secrets: set[str]) -> Any:
         return [_without_secrets(item, secrets) for item in schema]
     if not isinstance(schema, dict):
         return schema
-    out = {}
+    out: dict[str, Any] = {}
     for key, value in schema.items():
         if key == "required" and isinstance(value, list):
             out[key] = [name for name in value if name not in secrets]

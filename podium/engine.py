@@ -249,7 +249,7 @@ def _sync_stream(instance: Connector, stream: str, store: Store, archive: Archiv
                 progress(stream, report)
         report.status = "succeeded"
         store.finish_stream_run(run, "succeeded")
-    except Exception as exc:  # noqa: BLE001 — every failure is classified and reported, none is lost
+    except Exception as exc:  # every failure is classified and reported, none is lost
         report.status = "failed"
         report.error_class = classify(exc)
         report.error = redact(str(exc)) or type(exc).__name__

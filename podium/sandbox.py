@@ -100,7 +100,7 @@ class Sandbox:
     def url(self) -> str:
         assert self._server is not None, "sandbox not started"
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
 
     def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         """Serve in a background thread; returns the base URL."""

@@ -16,8 +16,8 @@ from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
 from podium.errors import ConfigError
-from podium.paths import MAPPINGS_DIR
 from podium.parsing import Decoder
+from podium.paths import MAPPINGS_DIR
 
 
 @dataclass(frozen=True)

@@ -95,8 +95,10 @@ class ConnectorConformance:
         spec = cls.stream(stream)
         processor = PageProcessor(load_mapping(cls.mappings_dir(), cls.name, stream),
                                   MappingContext(self.house, cls.name), spec.entity, spec.primary_key)
-        records, dead = [], []
         import orjson
+
+        records: list[dict[str, Any]] = []
+        dead: list[Any] = []
 
         for page in pages:
             result = processor.process(page)

@@ -157,3 +157,19 @@ def test_fleet_defaults_cover_every_connector() -> None:
     from podium.registry import connector_names
 
     assert set(connector_names()) <= set(DEFAULT_FLEET["connectors"])
+
+
+def test_the_parse_guard_catches_a_dag_file_that_touches_a_database(tmp_path: Path) -> None:
+    """Negative control: the guard above would see a DAG file opening a database at parse time."""
+    bad = tmp_path / "dags"
+    bad.mkdir()
+    (bad / "bad_dag.py").write_text(
+        "# airflow dag that reads a database at parse time\n"
+        "import sqlite3\n"
+        "sqlite3.connect(':memory:')\n")
+    script = tmp_path / "guarded_parse.py"
+    script.write_text(_GUARD)
+    result = subprocess.run([sys.executable, str(script), str(bad)], capture_output=True, text=True,
+                            env={**__import__("os").environ, "PYTHONPATH": str(REPO)}, timeout=120, check=False)
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["seen"] == ["sqlite3.connect"]

@@ -96,7 +96,7 @@ def test_lists_paths_defaults_and_transforms() -> None:
 
 
 def test_unknown_transform_and_keys_fail_at_compile_time_listing_known_names() -> None:
-    with pytest.raises(ConfigError, match="unknown transform 'euro'.*known: .*cents"):
+    with pytest.raises(ConfigError, match=r"unknown transform 'euro'.*known: .*cents"):
         compile_mapping({"entity": "event", "source_id": "id", "fields": {"x": {"path": "a", "transform": "euro"}}},
                         "acme", "events")
     with pytest.raises(ConfigError, match="unknown key"):
