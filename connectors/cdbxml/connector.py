@@ -74,6 +74,7 @@ class CdbXmlConnector(Connector):
     """UiTdatabank CdbXML 3.3 events: Search API v1 ``xmlview`` with ``key``, or a local feed."""
 
     name = "cdbxml"
+    sandbox = "connectors.cdbxml.sandbox:CdbXmlSandbox"
     version = "0.1.0"
     title = "UiTdatabank CdbXML 3.3 (legacy UiT feed)"
     requests_per_second = 5.0
@@ -108,11 +109,6 @@ class CdbXmlConnector(Connector):
         super().__init__(config, context)
         self._client: HttpClient | None = None
 
-    @classmethod
-    def sandbox_class(cls) -> Any:
-        from connectors.cdbxml.sandbox import CdbXmlSandbox
-
-        return CdbXmlSandbox
 
     # -- transport -------------------------------------------------------------------------------
     def _feed_path(self) -> Path | None:

@@ -32,6 +32,7 @@ class RecreatexConnector(Connector):
     """Reads a Recreatex WebShop (SOAP 1.1, v3.8) for one shop."""
 
     name = "recreatex"
+    sandbox = "connectors.recreatex.sandbox:RecreatexSandbox"
     version = "0.1.0"
     title = "Recreatex (Gantner/Syx) WebShop"
     requests_per_second = 5.0
@@ -59,19 +60,11 @@ class RecreatexConnector(Connector):
 
     def __init__(self, config: Mapping[str, Any], context: SyncContext) -> None:
         super().__init__(config, context)
-        for key in ("base_url", "shop_id"):
-            if not self.config.get(key):
-                raise ConfigError(f"recreatex: setting '{key}' is required")
         register_secret(str(self.config["shop_id"]))
         self.language = str(self.config.get("language") or "nl")
         self.page_size = int(self.config.get("page_size") or 100)
         self._client: WebShopClient | None = None
 
-    @classmethod
-    def sandbox_class(cls) -> Any:
-        from connectors.recreatex.sandbox import RecreatexSandbox
-
-        return RecreatexSandbox
 
     # -- plumbing ------------------------------------------------------------------------------
     @property

@@ -12,7 +12,6 @@ from typing import Any, ClassVar
 from requests.auth import AuthBase
 
 from connectors.ticketmatic.streams import TicketmaticRecords, cursor_of, query
-from podium.errors import ConfigError
 from podium.sdk.auth import HmacAuth
 from podium.sdk.connector import StreamSpec
 from podium.sdk.paginators import OffsetPaginator
@@ -35,6 +34,7 @@ class TicketmaticConnector(RestConnector):
     """Events, contacts and orders (one canonical ticket per ticket in an order) from Ticketmatic."""
 
     name = "ticketmatic"
+    sandbox = "connectors.ticketmatic.sandbox:TicketmaticSandbox"
     version = "0.1.0"
     title = "Ticketmatic (ticketing + CRM)"
     # Ticketmatic documents no request budget for reads; stay well below the web-sales rate limiter.
@@ -86,9 +86,6 @@ class TicketmaticConnector(RestConnector):
 
     def __init__(self, config: Any, context: Any) -> None:
         super().__init__(config, context)
-        for key in ("account", "access_key", "secret_key"):
-            if not self.config.get(key):
-                raise ConfigError(f"ticketmatic: setting '{key}' is required")
         size = int(self.config.get("page_size", 100))
         if size != 100:
             self.rest_streams = tuple(  # type: ignore[misc,assignment]
@@ -105,10 +102,5 @@ class TicketmaticConnector(RestConnector):
                         message=signing_message(account),
                         header="TM-HMAC-SHA256 key={key} ts={ts} sign={sign}")
 
-    @classmethod
-    def sandbox_class(cls) -> Any:
-        from connectors.ticketmatic.sandbox import TicketmaticSandbox
-
-        return TicketmaticSandbox
 
 

@@ -27,6 +27,7 @@ class UitdatabankConnector(RestConnector):
     """Events from UiTdatabank's Search API v3."""
 
     name = "uitdatabank"
+    sandbox = "connectors.uitdatabank.sandbox:UitdatabankSandbox"
     version = "0.1.0"
     title = "UiTdatabank (publiq) Search API v3"
     requests_per_second = 5.0
@@ -67,11 +68,6 @@ class UitdatabankConnector(RestConnector):
     }
     rest_streams = (events_stream(),)
 
-    @classmethod
-    def sandbox_class(cls) -> Any:
-        from connectors.uitdatabank.sandbox import UitdatabankSandbox
-
-        return UitdatabankSandbox
 
     def base_url(self) -> str:
         return str(self.config.get("search_base_url") or PRODUCTION_SEARCH)

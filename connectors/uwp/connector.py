@@ -58,6 +58,7 @@ class UwpConnector(Connector):
     """CSV drops of a UWP data product (OSLO Cultuurparticipatie) in S3 or a local folder."""
 
     name = "uwp"
+    sandbox = "connectors.uwp.sandbox:UwpSandbox"
     version = "0.1.0"
     title = "UiTwisselingsplatform data product (CSV drop, OSLO Cultuurparticipatie)"
     requests_per_second = 20.0
@@ -100,11 +101,6 @@ class UwpConnector(Connector):
         self.chunk_rows = chunk
         self._source: DropSource | None = None
 
-    @classmethod
-    def sandbox_class(cls) -> Any:
-        from connectors.uwp.sandbox import UwpSandbox
-
-        return UwpSandbox
 
     @property
     def source(self) -> DropSource:

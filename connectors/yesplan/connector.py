@@ -62,6 +62,7 @@ class YesplanConnector(RestConnector):
     """Yesplan events: api_key query auth, date-window search, ``pagination.next`` links."""
 
     name = "yesplan"
+    sandbox = "connectors.yesplan.sandbox:YesplanSandbox"
     version = "0.1.0"
     title = "Yesplan (planning)"
     # Yesplan asks integrations to respect its rate limits without publishing a number we could read;
@@ -200,8 +201,3 @@ class YesplanConnector(RestConnector):
         if external:
             record["podium_external_ids"] = external
 
-    @classmethod
-    def sandbox_class(cls) -> Any:
-        from connectors.yesplan.sandbox import YesplanSandbox
-
-        return YesplanSandbox

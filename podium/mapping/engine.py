@@ -36,7 +36,8 @@ Every top-level field of the record that no path reads lands in ``extras`` (the 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Iterable, Mapping
+import itertools
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,9 @@ from podium.mapping.transforms import TRANSFORMS
 Scope = tuple[Any, ...]  # (item, parent, grandparent, ...)
 Getter = Callable[[Scope], Any]
 _MISSING = object()
+_EMPTYABLE = (str, list, dict)
+# Values a parent-level field may share between the records of one raw record (immutable).
+_SHAREABLE = frozenset({str, int, float, bool, type(None)})
 _ENTITIES = ("event", "contact", "ticket")
 _TOP_KEYS = {"entity", "each", "pre", "post", "function", "source_id", "source_url", "modified", "deleted",
              "fields", "extras", "description", "vanished"}
@@ -74,7 +78,8 @@ class MappingContext:
 
 
 def _empty(value: Any) -> bool:
-    return value is None or value == "" or value == [] or value == {}
+    """None, "", [] or {} (0 and False are values)."""
+    return value is None or (not value and isinstance(value, _EMPTYABLE))
 
 
 def _compile_path(path: str) -> tuple[Getter, int, str]:
@@ -85,6 +90,26 @@ def _compile_path(path: str) -> tuple[Getter, int, str]:
         up += 1
         rest = rest[1:].lstrip(".")
     parts = tuple(int(p) if p.lstrip("-").isdigit() else p for p in rest.split(".")) if rest else ()
+    first = str(parts[0]) if parts else ""
+    # Most paths are one key on the record or its parent: those get a getter without the loop.
+    if not parts:
+        def get_node(scope: Scope) -> Any:
+            return scope[up] if up < len(scope) else None
+        return get_node, up, first
+    if len(parts) == 1 and isinstance(parts[0], str):
+        key = parts[0]
+        if up == 0:  # a scope always holds the record itself
+            def get_key(scope: Scope) -> Any:
+                node = scope[0]
+                return node.get(key) if isinstance(node, dict) else None
+            return get_key, up, first
+
+        def get_up_key(scope: Scope) -> Any:
+            if up >= len(scope):
+                return None
+            node = scope[up]
+            return node.get(key) if isinstance(node, dict) else None
+        return get_up_key, up, first
 
     def get(scope: Scope) -> Any:
         if up >= len(scope):
@@ -101,7 +126,6 @@ def _compile_path(path: str) -> tuple[Getter, int, str]:
                 return None
         return node
 
-    first = str(parts[0]) if parts else ""
     return get, up, first
 
 
@@ -138,8 +162,12 @@ class _Usage:
             self.levels.setdefault(up, set()).add(first)
 
 
-def _compile_value(spec: Any, where: str, usage: _Usage, depth: int = 0) -> Callable[[Scope, Any], Any]:
-    """Compile one field spec into fn(scope, ctx) -> value or _MISSING; raises MappingError on bad data."""
+def _compile_value(spec: Any, where: str, usage: _Usage, depth: int = 0,
+                   reads: list[int] | None = None) -> Callable[[Scope, Any], Any]:
+    """Compile one field spec into fn(scope, ctx) -> value or _MISSING; raises MappingError on bad data.
+
+    ``reads`` collects the scope levels the spec's paths read (0 = the record, 1 = its parent, ...).
+    """
     if isinstance(spec, str):
         spec = {"path": spec}
     if not isinstance(spec, dict):
@@ -152,6 +180,8 @@ def _compile_value(spec: Any, where: str, usage: _Usage, depth: int = 0) -> Call
         getter, up, first = _compile_path(path)
         if up <= depth:  # paths to levels above this mapping's records are not extras candidates
             usage.add(up, first)
+        if reads is not None:
+            reads.append(up)
         return getter
 
     transforms = _compile_transforms(spec.get("transform"), where)
@@ -238,6 +268,31 @@ def _compile_value(spec: Any, where: str, usage: _Usage, depth: int = 0) -> Call
     getters = [track(p) for p in (paths if isinstance(paths, list) else [paths])]
     if len(getters) == 1:
         only = getters[0]
+        # The common shapes without the generic convert/finish calls (same results, fewer calls).
+        if not transforms and table is None:
+            if not has_default and not required:
+                def plain_fn(scope: Scope, ctx: Any) -> Any:
+                    value = only(scope)
+                    return _MISSING if _empty(value) else value
+                return plain_fn
+
+            def plain_finish_fn(scope: Scope, ctx: Any) -> Any:
+                value = only(scope)
+                return finish(_MISSING) if _empty(value) else value
+            return plain_finish_fn
+        if len(transforms) == 1 and table is None:
+            transform = transforms[0]
+
+            def transform_fn(scope: Scope, ctx: Any) -> Any:
+                value = only(scope)
+                if _empty(value):
+                    return finish(_MISSING)
+                try:
+                    value = transform(value, ctx)
+                except (ValueError, TypeError, ArithmeticError) as exc:
+                    raise MappingError(f"{where}: {exc}", path=where) from None
+                return finish(value)
+            return transform_fn
 
         def path_fn(scope: Scope, ctx: Any) -> Any:
             value = only(scope)
@@ -258,33 +313,82 @@ class _Defaulting(dict):  # type: ignore[type-arg]
         raise KeyError(key)
 
 
-def _compile_fields(fields: Mapping[str, Any], where: str, usage: _Usage,
-                    depth: int = 0) -> list[tuple[tuple[str, ...], Callable[[Scope, Any], Any]]]:
-    compiled = []
+ValueFn = Callable[[Scope, Any], Any]
+# A compiled field: (last key, parent keys of a dotted target, value function, memo slot or None).
+Field = tuple[str, tuple[str, ...], ValueFn, int | None]
+
+
+def _compile_field(spec: Any, where: str, usage: _Usage, depth: int,
+                   slots: Iterator[int] | None) -> tuple[ValueFn, int | None]:
+    """A value function, and a memo slot when ``slots`` is given and the spec reads only parent levels.
+
+    Such a value is the same for every record of one raw record (``each``), so it is computed once
+    per raw record (see ``_memoised``).
+    """
+    reads: list[int] = []
+    fn = _compile_value(spec, where, usage, depth, reads)
+    spec_keys = spec if isinstance(spec, dict) else {}
+    parent_only = bool(reads) and min(reads) >= 1 and "each" not in spec_keys and "value" not in spec_keys
+    return fn, (next(slots) if slots is not None and parent_only else None)
+
+
+def _compile_fields(fields: Mapping[str, Any], where: str, usage: _Usage, depth: int = 0,
+                    slots: Iterator[int] | None = None) -> list[Field]:
+    compiled: list[Field] = []
     for target, spec in fields.items():
-        compiled.append((tuple(str(target).split(".")), _compile_value(spec, f"{where}{target}", usage, depth)))
+        *parents, last = str(target).split(".")
+        fn, slot = _compile_field(spec, f"{where}{target}", usage, depth, slots)
+        compiled.append((last, tuple(parents), fn, slot))
     return compiled
 
 
-def _build(fields: Iterable[tuple[tuple[str, ...], Callable[[Scope, Any], Any]]], scope: Scope,
-           ctx: Any) -> dict[str, Any]:
+class _Failure:
+    """A memoised MappingError: raised anew (with its own source id) for every record that reads it."""
+
+    __slots__ = ("message", "path")
+
+    def __init__(self, exc: MappingError) -> None:
+        self.message, self.path = str(exc), exc.path
+
+
+def _memoised(memo: dict[int, Any], slot: int, fn: ValueFn, scope: Scope, ctx: Any) -> Any:
+    hit = memo.get(slot, memo)  # the memo itself marks "not computed yet"
+    if hit is memo:
+        try:
+            value = fn(scope, ctx)
+        except MappingError as exc:
+            memo[slot] = _Failure(exc)
+            raise
+        if value is _MISSING or type(value) in _SHAREABLE:
+            memo[slot] = value
+        return value
+    if type(hit) is _Failure:
+        raise MappingError(hit.message, path=hit.path)
+    return hit
+
+
+def _build(fields: Iterable[Field], scope: Scope, ctx: Any, memo: dict[int, Any] | None = None) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for target, fn in fields:
-        value = fn(scope, ctx)
+    for key, parents, fn, slot in fields:
+        value = fn(scope, ctx) if slot is None or memo is None else _memoised(memo, slot, fn, scope, ctx)
         if value is _MISSING:
             continue
-        node = out
-        for key in target[:-1]:
-            node = node.setdefault(key, {})
-        node[target[-1]] = value
+        if parents:
+            node = out
+            for name in parents:
+                node = node.setdefault(name, {})
+            node[key] = value
+        else:
+            out[key] = value
     return out
 
 
-def _extras(record: Any, used: set[str], exclude: set[str]) -> dict[str, Any]:
+def _extras(record: Any, skip: set[str]) -> dict[str, Any]:
+    """The record's top-level fields not in ``skip`` (read by a path, or excluded), without empties."""
     if not isinstance(record, dict):
         return {}
     return {k: v for k, v in record.items()
-            if k not in used and k not in exclude and not k.startswith("@_") and not _empty(v)}
+            if k not in skip and not k.startswith("@_") and v is not None and (v or not isinstance(v, _EMPTYABLE))}
 
 
 @dataclass
@@ -338,42 +442,51 @@ def compile_mapping(spec: Mapping[str, Any], connector: str, stream: str, where:
     each = spec.get("each")
     usage = _Usage()
     depth = 1 if each else 0
-    source_id = _compile_value({**_as_spec(spec["source_id"]), "transform": ["string"], "required": True},
-                               "source_id", usage, depth)
-    modified = _compile_value(spec["modified"], "modified", usage, depth) if spec.get("modified") else None
-    deleted = _compile_value(spec["deleted"], "deleted", usage, depth) if spec.get("deleted") else None
-    source_url = _compile_value(spec["source_url"], "source.url", usage, depth) if spec.get("source_url") else None
-    fields = _compile_fields(spec.get("fields") or {}, "", usage, depth)
+    slots = itertools.count() if each else None  # parent-level values are memoised per raw record
+
+    def top(name: str, where: str) -> tuple[ValueFn, int | None] | None:
+        return _compile_field(spec[name], where, usage, depth, slots) if spec.get(name) else None
+
+    source_id = _compile_field({**_as_spec(spec["source_id"]), "transform": ["string"], "required": True},
+                               "source_id", usage, depth, slots)
+    modified = top("modified", "modified")
+    deleted = top("deleted", "deleted")
+    source_url = top("source_url", "source.url")
+    fields = _compile_fields(spec.get("fields") or {}, "", usage, depth, slots)
     each_getter = _compile_path(each)[0] if each else None
-    item_used = usage.levels.get(0, set())
-    parent_used = usage.levels.get(1, set()) | ({each.split(".")[0]} if each else set())
+    item_skip = usage.levels.get(0, set()) | exclude
+    parent_skip = usage.levels.get(1, set()) | ({each.split(".")[0]} if each else set()) | exclude
     prefix = entity
 
-    def one(scope: Scope, ctx: MappingContext, errors: list[MappingError]) -> dict[str, Any] | None:
+    def one(scope: Scope, ctx: MappingContext, errors: list[MappingError], memo: dict[int, Any] | None,
+            parent_extras: dict[str, Any] | None) -> dict[str, Any] | None:
         sid: Any = None
+
+        def value(entry: tuple[ValueFn, int | None]) -> Any:
+            fn, slot = entry
+            return fn(scope, ctx) if slot is None or memo is None else _memoised(memo, slot, fn, scope, ctx)
+
         try:
-            sid = source_id(scope, ctx)
-            record = _build(fields, scope, ctx)
+            sid = value(source_id)
+            record = _build(fields, scope, ctx, memo)
             record["id"] = canonical_id(ctx.house, ctx.system, prefix, sid)
             record["entity"] = prefix
             record["house"] = ctx.house
             source = {"system": ctx.system, "id": sid}
             if source_url is not None:
-                url = source_url(scope, ctx)
+                url = value(source_url)
                 if url is not _MISSING:
                     source["url"] = url
             record["source"] = source
             if modified is not None:
-                value = modified(scope, ctx)
-                if value is not _MISSING:
-                    record["modified"] = value
-            is_deleted = deleted(scope, ctx) if deleted is not None else False
+                changed = value(modified)
+                if changed is not _MISSING:
+                    record["modified"] = changed
+            is_deleted = value(deleted) if deleted is not None else False
             record["deleted"] = bool(is_deleted) if is_deleted is not _MISSING else False
-            extras = _extras(scope[0], item_used, exclude)
-            if len(scope) > 1:
-                parent_extras = _extras(scope[1], parent_used, exclude)
-                if parent_extras:
-                    extras["parent"] = parent_extras
+            extras = _extras(scope[0], item_skip)
+            if parent_extras:
+                extras["parent"] = dict(parent_extras)
             if extras:
                 record.setdefault("extras", {}).update(extras)
             if post is not None:
@@ -393,15 +506,17 @@ def compile_mapping(spec: Mapping[str, Any], connector: str, stream: str, where:
             return [], [exc if isinstance(exc, MappingError) else MappingError(f"pre: {exc}")]
         for item in raws:
             if each_getter is None:
-                record = one((item,), ctx, errors)
+                record = one((item,), ctx, errors, None, None)
                 if record is not None:
                     records.append(record)
                 continue
             children = each_getter((item,))
             if children is None:
                 continue
+            memo: dict[int, Any] = {}
+            parent_extras = _extras(item, parent_skip)  # the same for every child: computed once
             for child in children if isinstance(children, list) else [children]:
-                record = one((child, item), ctx, errors)
+                record = one((child, item), ctx, errors, memo, parent_extras)
                 if record is not None:
                     records.append(record)
         return records, errors

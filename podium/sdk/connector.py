@@ -64,10 +64,33 @@ class Connector:
     streams: ClassVar[tuple[StreamSpec, ...]]
     # Default rate budget against this vendor, per process (requests per second).
     requests_per_second: ClassVar[float] = 10.0
+    # "package.module:Class" of the vendor sandbox (imported only when asked for).
+    sandbox: ClassVar[str | None] = None
 
     def __init__(self, config: Mapping[str, Any], context: SyncContext) -> None:
         self.config = dict(config)
         self.context = context
+        self.validate_config(self.config)
+
+    @classmethod
+    def validate_config(cls, config: Mapping[str, Any]) -> None:
+        """Check settings + secrets against ``config_spec``; a ConfigError names the key, never a secret."""
+        import jsonschema
+
+        validator = jsonschema.Draft202012Validator(cls.config_spec)
+        error = jsonschema.exceptions.best_match(validator.iter_errors(dict(config)))
+        if error is None:
+            return
+        path = ".".join(str(p) for p in error.absolute_path)
+        secrets = cls.secret_fields()
+        if error.absolute_path and str(error.absolute_path[0]) in secrets:
+            message = "invalid value (not shown: it is a secret)"
+        elif error.validator in ("anyOf", "oneOf") and all("required" in alt for alt in error.validator_value):
+            choices = " | ".join(" + ".join(alt["required"]) for alt in error.validator_value)
+            message = f"needs one of: {choices}"
+        else:
+            message = error.message
+        raise ConfigError(f"{cls.name}: setting {path or '(top level)'}: {message}")
 
     # -- declarations --------------------------------------------------------------------------
     @classmethod
@@ -98,7 +121,12 @@ class Connector:
     @classmethod
     def sandbox_class(cls) -> Any:
         """The vendor sandbox class for ``podium sandbox`` and the conformance suite."""
-        raise NotImplementedError(f"connector '{cls.name}' ships no sandbox")
+        if not cls.sandbox:
+            raise NotImplementedError(f"connector '{cls.name}' ships no sandbox")
+        import importlib
+
+        module, _, name = cls.sandbox.partition(":")
+        return getattr(importlib.import_module(module), name)
 
     # -- behaviour -----------------------------------------------------------------------------
     def check(self) -> None:

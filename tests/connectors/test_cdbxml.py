@@ -300,7 +300,7 @@ def test_local_folder_feed_reads_every_xml_file_in_name_order(tmp_path: Path) ->
 
 
 def test_missing_settings_and_paths_are_config_errors(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="base_url"):
+    with pytest.raises(ConfigError, match=r"needs one of: base_url \+ api_key \| feed_path"):
         connector().check()
     with pytest.raises(ConfigError, match="does not exist"):
         connector(feed_path=str(tmp_path / "nope.xml")).check()

@@ -167,8 +167,8 @@ def test_window_path_uses_yesplans_date_format() -> None:
 ])
 def test_bad_settings_are_config_errors(settings: dict[str, Any]) -> None:
     config = {"base_url": "https://x.yesplan.be", "api_key": "sandbox-key-x", **settings}
-    conn = YesplanConnector(config, SyncContext(house=HOUSE))
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, match=f"setting {next(iter(settings))}"):
+        conn = YesplanConnector(config, SyncContext(house=HOUSE))  # the spec is checked on construction
         conn.base_url()
         conn.events_path()
         conn.customdata_keywords()

@@ -102,3 +102,17 @@ def test_secrets_are_masked_in_log_lines(caplog: pytest.LogCaptureFixture, monke
     caplog.set_level(logging.INFO)
     logging.getLogger("vendor.debug").info("GET /api?api_key=%s failed", "s3cr3t-masked-value")
     assert "s3cr3t-masked-value" not in caplog.text and "api_key=***" in caplog.text
+
+
+def test_connector_settings_are_checked_against_the_spec_without_echoing_secrets() -> None:
+    from connectors.recreatex.connector import RecreatexConnector
+    from connectors.ticketmatic.connector import TicketmaticConnector
+    from podium.sdk.connector import SyncContext
+
+    with pytest.raises(ConfigError, match="ticketmatic: setting account"):
+        TicketmaticConnector({"account": "a b", "access_key": "k", "secret_key": "s"}, SyncContext("h"))
+    with pytest.raises(ConfigError, match="'secret_key' is a required property"):
+        TicketmaticConnector({"account": "ab", "access_key": "k"}, SyncContext("h"))
+    with pytest.raises(ConfigError) as caught:
+        RecreatexConnector({"base_url": "http://x", "shop_id": "not-a-guid-but-secret"}, SyncContext("h"))
+    assert "not shown" in str(caught.value) and "not-a-guid-but-secret" not in str(caught.value)
