@@ -74,3 +74,32 @@ def test_migrate_is_idempotent(store_url: str) -> None:
         fresh = Store(store_url)
         fresh.migrate()
         fresh.dispose()
+
+
+def test_children_that_vanish_from_a_reread_parent_are_retired(store: Store) -> None:
+    """An event's dates (children of one vendor record): a date removed at the vendor becomes a
+    tombstone; a parent with a rejected child retires nothing (the child may only be invalid)."""
+    from podium.engine import PageProcessor
+    from podium.mapping import MappingContext, compile_mapping
+    from podium.sdk.connector import Page
+
+    mapping = compile_mapping({
+        "entity": "event", "each": "dates", "source_id": {"path": "id"}, "vanished": "deleted",
+        "fields": {"title": {"path": "^.name", "transform": "lang_map"}, "calendar": {"value": "single"},
+                   "start": {"path": "start", "transform": "local_datetime"}}}, "acme", "events")
+    processor = PageProcessor(mapping, MappingContext("h", "acme"), "event", "uuid")
+
+    def sync(dates: list[dict[str, str]]) -> Any:
+        run = store.start_stream_run("r", "h", "acme", "events", "event")
+        result = processor.process(Page(records=[{"uuid": "ev-1", "name": "Hamlet", "dates": dates}], state={}))
+        return store.commit_page(run, result.records, result.dead, {}, read=1,
+                                 complete_parents=result.complete_parents, vanished=mapping.vanished)
+
+    sync([{"id": "ev-1#0", "start": "2026-03-28T20:00"}, {"id": "ev-1#1", "start": "2026-03-29T20:00"}])
+    counts = sync([{"id": "ev-1#0", "start": "2026-03-28T20:00"}, {"id": "ev-1#2", "start": "gisteren"}])
+    assert counts.deleted == 0 and counts.rejected == 1  # a rejected child: nothing is retired
+    counts = sync([{"id": "ev-1#0", "start": "2026-03-28T20:00"}])
+    assert (counts.deleted, counts.unchanged) == (1, 1)
+    by_id = {r["source"]["id"]: r for r in store.export("h")}
+    assert by_id["ev-1#1"]["deleted"] is True and by_id["ev-1#0"]["deleted"] is False
+    assert sync([{"id": "ev-1#0", "start": "2026-03-28T20:00"}]).deleted == 0  # idempotent
