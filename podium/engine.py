@@ -126,47 +126,57 @@ class PageResult:
 class PageProcessor:
     """Map + validate one page (the hot path: no I/O here)."""
 
+    _LINK_CACHE_SIZE = 100_000  # linked (entity, source id) -> canonical id; cleared when full
+
     def __init__(self, mapping: CompiledMapping, ctx: MappingContext, entity: str, primary_key: str) -> None:
         self.mapping, self.ctx, self.entity, self.primary_key = mapping, ctx, entity, primary_key
-        self.validator = canonical.is_valid
+        self.is_valid = canonical.validator(entity)
+        # Tickets of one event/contact repeat its id: derive each id once (uuid5 is the costly part).
+        self._linked: dict[tuple[str, str], str] = {}
 
     def _link(self, record: dict[str, Any]) -> None:
         # A ticket's event/contact from the same vendor resolve to deterministic canonical ids.
-        for ref, entity in (("event", "event"), ("contact", "contact")):
-            target = record.get(ref)
+        for entity in ("event", "contact"):
+            target = record.get(entity)
             if isinstance(target, dict) and target.get("source_id") and "id" not in target:
-                target["id"] = canonical_id(self.ctx.house, self.ctx.system, entity, str(target["source_id"]))
+                key = (entity, str(target["source_id"]))
+                linked = self._linked.get(key)
+                if linked is None:
+                    if len(self._linked) >= self._LINK_CACHE_SIZE:
+                        self._linked.clear()
+                    linked = self._linked[key] = canonical_id(self.ctx.house, self.ctx.system, entity, key[1])
+                target["id"] = linked
 
     def process(self, page: Page) -> PageResult:
         records: list[StoredRecord] = []
         dead: list[DeadLetter] = []
-        entity, is_valid, link = self.entity, self.validator, self.entity == "ticket"
+        entity, is_valid, link = self.entity, self.is_valid, self.entity == "ticket"
+        system, mapping, ctx, primary_key = self.ctx.system, self.mapping, self.ctx, self.primary_key
         complete: list[str] = []
-        track_parents = self.mapping.vanished is not None
+        track_parents = mapping.vanished is not None
         for raw in page.records:
-            mapped, errors = self.mapping.map(raw, self.ctx)
-            raw_id = raw.get(self.primary_key) if isinstance(raw, dict) else None
-            parent = _sid(raw_id)
+            mapped, errors = mapping.map(raw, ctx)
+            parent = _sid(raw.get(primary_key) if isinstance(raw, dict) else None)
             rejected_before = len(dead)
             for error in errors:
-                dead.append(DeadLetter(reason=f"mapping: {error}", source_id=error.source_id or _sid(raw_id),
+                dead.append(DeadLetter(reason=f"mapping: {error}", source_id=error.source_id or parent,
                                        schema_path=None, instance_path=getattr(error, "path", None) or None, raw=raw))
             for record in mapped:
                 if link:
                     self._link(record)
-                if not is_valid(entity, record):
+                if not is_valid(record):
                     violations = canonical.validate(entity, record)
                     first = violations[0]
                     dead.append(DeadLetter(
                         reason="invalid canonical record: " + "; ".join(str(v) for v in violations[:5]),
-                        source_id=record.get("source", {}).get("id") or _sid(raw_id),
+                        source_id=record.get("source", {}).get("id") or parent,
                         schema_path=first.schema_path, instance_path=first.instance_path, raw=raw))
                     continue
                 data = dumps(record)
                 records.append(StoredRecord(
-                    id=record["id"], entity=entity, source_system=self.ctx.system,
-                    source_id=record["source"]["id"], deleted=record["deleted"], modified=record.get("modified"),
-                    data=data, hash=content_hash(data), parent=parent))
+                    id=record["id"], entity=entity, source_system=system, source_id=record["source"]["id"],
+                    deleted=record["deleted"], modified=record.get("modified"), data=data, hash=content_hash(data),
+                    parent=parent))
             if track_parents and parent is not None and len(dead) == rejected_before:
                 complete.append(parent)
         for reason, raw in page.errors:

@@ -28,7 +28,7 @@ _DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 FLEET_FILE = "_fleet.yaml"
 CONNECTORS = ("ticketmatic", "yesplan", "recreatex", "cdbxml", "uwp", "uitdatabank")
 # The seed fleet's mix for 248 houses; other sizes keep the same proportions.
-KIND_MIX = {"cultuurcentrum": 68, "gemeenschapscentrum": 111, "kunstenorganisatie": 69}
+KIND_MIX: dict[str, int] = {"cultuurcentrum": 68, "gemeenschapscentrum": 111, "kunstenorganisatie": 69}
 
 # Fleet-level orchestration defaults: one schedule and one pool per connector. Pool slots bound how
 # many houses talk to one vendor at the same moment, whatever the fleet size.
@@ -83,6 +83,9 @@ def load_fleet_settings(houses_dir: str | os.PathLike[str] | None = None) -> dic
     for name, spec in (raw.get("connectors") or {}).items():
         connectors[name] = {**connectors.get(name, {}), **(spec or {})}
     merged["connectors"] = connectors
+    if os.environ.get("PODIUM_FLEET_RETRIES"):
+        # Local ``dag.test()`` runs (demo): a retry delay there is dead waiting, not backoff.
+        merged["retries"] = int(os.environ["PODIUM_FLEET_RETRIES"])
     return merged
 
 
@@ -197,7 +200,7 @@ _KIND_PREFIX = {"cultuurcentrum": ("cc", "Cultuurcentrum {t}"),
                 "gemeenschapscentrum": ("gc", "Gemeenschapscentrum {t}"),
                 "kunstenorganisatie": ("ko", None)}
 # Probability that a house of a kind enables a connector (ticketing is one of ticketmatic/recreatex).
-_MIX = {
+_MIX: dict[str, dict[str, Any]] = {
     "cultuurcentrum": {"ticketing": (0.7, 0.3), "yesplan": 0.8, "uitdatabank": 1.0, "cdbxml": 0.3, "uwp": 0.4},
     "gemeenschapscentrum": {"ticketing": (0.25, 0.6), "yesplan": 0.15, "uitdatabank": 1.0, "cdbxml": 0.2,
                             "uwp": 0.5},
@@ -237,7 +240,7 @@ def _connector_block(vendor: str, key: str, name: str, overrides: dict[str, Any]
 def _pick_connectors(kind: str, rng: random.Random) -> list[str]:
     mix = _MIX[kind]
     chosen: list[str] = []
-    tm, rx = mix["ticketing"]
+    tm, rx = (float(x) for x in mix["ticketing"])
     roll = rng.random()
     if roll < tm:
         chosen.append("ticketmatic")
@@ -246,7 +249,7 @@ def _pick_connectors(kind: str, rng: random.Random) -> list[str]:
     elif roll < tm + rx:
         chosen.append("recreatex")
     for vendor in ("yesplan", "uitdatabank", "cdbxml", "uwp"):
-        if rng.random() < mix[vendor]:
+        if rng.random() < float(mix[vendor]):
             chosen.append(vendor)
     for filler in ("uitdatabank", "uwp", "cdbxml"):
         if len(chosen) >= 2:

@@ -21,9 +21,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     os.chdir(REPO)
     sys.path.insert(0, str(REPO))
-    from podium.demo import export_connections, running_sandboxes
-
     from plugins.podium_provider.demo import run_demo_through_airflow
+    from podium.demo import export_connections, running_sandboxes
 
     export_connections()
     with running_sandboxes() as sandboxes:

@@ -83,7 +83,8 @@ def build_sync_dag(group: SyncGroup, houses_dir: str | os.PathLike[str] | None =
             from plugins.podium_provider.sync import run_house_sync
 
             # The live context (not a copy): labels set on it re-render the map index after the run.
-            return run_house_sync(connector, house, get_current_context(), houses_dir=folder)
+            context: Any = get_current_context()
+            return run_house_sync(connector, house, context, houses_dir=folder)
 
         sync.expand(house=list(group.houses))
     return dag

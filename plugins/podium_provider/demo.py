@@ -16,13 +16,14 @@ REPO = Path(__file__).resolve().parents[2]
 
 def run_demo_through_airflow(houses_dir: str | os.PathLike[str] | None = None) -> int:
     """Run the sync DAGs of ``houses_dir`` (default ``PODIUM_HOUSES_DIR``/``houses``); 0 when every house synced."""
-    from podium.paths import var_dir
-
     from plugins.podium_provider.local import prepare_airflow_home
+    from podium.paths import var_dir
 
     if houses_dir is not None:
         os.environ["PODIUM_HOUSES_DIR"] = str(Path(houses_dir).resolve())
     os.environ.setdefault("PODIUM_HOUSES_DIR", str(REPO / "houses"))
+    os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")  # the table below is the output
+    os.environ.setdefault("PODIUM_FLEET_RETRIES", "0")  # dag.test() would sit out each retry delay
     prepare_airflow_home(os.environ.get("AIRFLOW_HOME") or var_dir() / "airflow", REPO / "dags")
 
     from plugins.podium_provider.local import asset_events, format_results, migrate_metadata_db, run_sync_dags
@@ -46,3 +47,33 @@ def run_demo_through_airflow(houses_dir: str | os.PathLike[str] | None = None) -
     for dag_id, house in failed:
         print(f"FAILED: {house} in {dag_id} (see the task log / ops alert above)")
     return 1 if failed else 0
+
+
+def demo_connections() -> dict[str, dict[str, object]]:
+    """The example houses' sandbox connections in ``airflow connections import`` JSON form, typed by auth kind."""
+    from plugins.podium_provider.connection_types import VENDOR_CONNECTION_TYPE
+    from podium.demo import sandbox_connections
+
+    result = {}
+    for conn_id, conn in sandbox_connections().items():
+        vendor = conn_id.split("_", 1)[0]
+        result[conn_id] = {**conn, "conn_type": VENDOR_CONNECTION_TYPE.get(vendor, str(conn.get("conn_type")))}
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+    import json
+
+    parser = argparse.ArgumentParser(description="Podium Hub demo through Airflow")
+    parser.add_argument("--connections-json", action="store_true",
+                        help="print the demo connections for `airflow connections import` and exit")
+    args = parser.parse_args(argv)
+    if args.connections_json:
+        print(json.dumps(demo_connections(), indent=2))
+        return 0
+    return run_demo_through_airflow()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -53,14 +53,13 @@ def _state_store(context: MutableMapping[str, Any]) -> Any:
 def run_house_sync(connector: str, house_key: str, context: MutableMapping[str, Any],
                    *, houses_dir: str | os.PathLike[str] | None = None) -> dict[str, Any]:
     """Sync one house × connector inside an Airflow task; return the counts-only report."""
+    from plugins.podium_provider.hooks import connection_fields
     from podium.config import load_house
     from podium.engine import run_sync
     from podium.errors import PodiumError
     from podium.fleet import house_path
     from podium.secrets import install_log_redaction, set_connection_resolver
     from podium.store import Store
-
-    from plugins.podium_provider.hooks import connection_fields
 
     context["podium_house"] = house_key
     context["podium_label"] = house_key

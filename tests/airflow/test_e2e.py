@@ -49,7 +49,6 @@ def _conn(login: str, password: str, conn_type: str = "podium_hmac") -> str:
 def e2e(airflow_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     from connectors.ticketmatic.sandbox import TicketmaticSandbox
     from connectors.yesplan.sandbox import YesplanSandbox
-
     from plugins.podium_provider.local import asset_events, run_sync_dags
 
     root = tmp_path_factory.mktemp("e2e")

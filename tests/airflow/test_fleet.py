@@ -20,7 +20,7 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Path]]:
 
 
 def test_248_houses_have_the_seed_mix_and_2_to_6_connectors(fleet: tuple[Path, list[Path]]) -> None:
-    folder, paths = fleet
+    _folder, paths = fleet
     docs = [yaml.safe_load(p.read_text()) for p in paths]
     assert len(docs) == 248
     assert Counter(d["kind"] for d in docs) == {"cultuurcentrum": 68, "gemeenschapscentrum": 111,
@@ -43,7 +43,7 @@ def test_every_generated_house_passes_full_validation_with_credentials_by_refere
 
 
 def test_generation_is_deterministic_per_seed(tmp_path: Path, fleet: tuple[Path, list[Path]]) -> None:
-    folder, paths = fleet
+    _folder, paths = fleet
     again = generate_fleet(248, tmp_path / "again", seed=1)
     assert [p.read_bytes() for p in again] == [p.read_bytes() for p in paths]
     other = generate_fleet(248, tmp_path / "other", seed=2)
