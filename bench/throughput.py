@@ -35,7 +35,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import REPO, FakeTicketmatic, peak_rss_mb, write_ticketmatic_pages  # noqa: E402
+from _common import REPO, FakeTicketmatic, peak_rss_mb, write_ticketmatic_pages
 
 HOUSE = "bench-house"
 

@@ -1,7 +1,9 @@
-"""EXAMPLE downstream Airflow DAG: scheduled on the asset ``podium://canonical/event``; it only logs counts.
+"""EXAMPLE downstream Airflow DAGs: a publication route scheduled on ``podium://canonical/event`` and a
+mailing route scheduled on ``podium://canonical/contact`` | ``podium://canonical/ticket``; they only log
+counts.
 
-A placeholder showing data-aware scheduling on the sync DAGs' asset events (house in each event's
-extra). It publishes nothing.
+Placeholders showing data-aware scheduling on the sync DAGs' asset events (house in each event's
+extra). They publish and send nothing.
 """
 
 from __future__ import annotations
@@ -10,9 +12,10 @@ import sys
 from pathlib import Path
 
 try:
-    from plugins.podium_provider.dags import build_example_publication_dag
+    from plugins.podium_provider.dags import build_example_mailing_dag, build_example_publication_dag
 except ModuleNotFoundError:  # a source checkout that is not pip-installed: the repo root holds the packages
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    from plugins.podium_provider.dags import build_example_publication_dag
+    from plugins.podium_provider.dags import build_example_mailing_dag, build_example_publication_dag
 
 example_publication = build_example_publication_dag()
+example_mailing = build_example_mailing_dag()

@@ -18,20 +18,23 @@ DEMO_CONNECTORS = ("ticketmatic", "yesplan", "recreatex", "cdbxml", "uwp", "uitd
 
 
 def sandbox_connections() -> dict[str, dict[str, Any]]:
-    """Connection id -> Airflow connection (JSON form) holding each demo house's sandbox credentials."""
+    """Connection id -> Airflow connection (JSON form) holding each demo house's sandbox credentials.
+
+    ``conn_type`` names the provider's connection type per auth kind (plugins/podium_provider), so the
+    Airflow UI shows the right form for each."""
     recreatex = get_connector("recreatex").sandbox_class()
     uwp = get_connector("uwp").sandbox_class()
     return {
-        "ticketmatic_cc_hasselt": {"conn_type": "ticketmatic", "login": "sandbox-access-key",
+        "ticketmatic_cc_hasselt": {"conn_type": "podium_hmac", "login": "sandbox-access-key",
                                    "password": "sandbox-secret-key"},
-        "ticketmatic_de_singel": {"conn_type": "ticketmatic", "login": "sandbox-access-key",
+        "ticketmatic_de_singel": {"conn_type": "podium_hmac", "login": "sandbox-access-key",
                                   "password": "sandbox-secret-key"},
-        "yesplan_cc_hasselt": {"conn_type": "yesplan", "password": "yesplan-sandbox-key"},
-        "uitdatabank_cc_hasselt": {"conn_type": "uitdatabank", "login": "cc-hasselt-demo", "password": "sandbox-secret"},
-        "uitdatabank_de_singel": {"conn_type": "uitdatabank", "login": "de-singel-demo", "password": "sandbox-secret"},
-        "recreatex_gc_de_kring": {"conn_type": "recreatex", "password": recreatex.shop_id_for("gc-de-kring")},
-        "cdbxml_gc_de_kring": {"conn_type": "cdbxml", "password": "uitdatabank-sandbox-key"},
-        "uwp_de_singel": {"conn_type": "uwp", "login": uwp.access_key_id, "password": uwp.secret_access_key},
+        "yesplan_cc_hasselt": {"conn_type": "podium_api_key", "password": "yesplan-sandbox-key"},
+        "uitdatabank_cc_hasselt": {"conn_type": "podium_oauth2", "login": "cc-hasselt-demo", "password": "sandbox-secret"},
+        "uitdatabank_de_singel": {"conn_type": "podium_oauth2", "login": "de-singel-demo", "password": "sandbox-secret"},
+        "recreatex_gc_de_kring": {"conn_type": "podium_soap_shop", "password": recreatex.shop_id_for("gc-de-kring")},
+        "cdbxml_gc_de_kring": {"conn_type": "podium_api_key", "password": "uitdatabank-sandbox-key"},
+        "uwp_de_singel": {"conn_type": "podium_s3", "login": uwp.access_key_id, "password": uwp.secret_access_key},
     }
 
 

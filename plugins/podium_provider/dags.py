@@ -23,6 +23,7 @@ from podium.fleet import SyncGroup, fleet_groups
 
 START_DATE = pendulum.datetime(2024, 1, 1, tz="Europe/Brussels")
 PUBLICATION_POOL = "podium_publication"
+EXAMPLE_MAILING_DAG_ID = "podium_example_mailing"
 EXAMPLE_DAG_ID = "podium_example_publication"
 
 # Retrying cannot fix a wrong config, refused credentials or unreadable data: fail at once and alert.
@@ -123,6 +124,33 @@ def build_example_publication_dag(owner: str = "podium-publication") -> DAG:
             return summarize_asset_events(context)
 
         log_changed_events()
+    return dag
+
+
+def build_example_mailing_dag(owner: str = "podium-crm") -> DAG:
+    """EXAMPLE ONLY: a downstream DAG scheduled on changed contacts or tickets (a mailing-list route
+    placeholder); it logs counts, nothing more. It also keeps those two assets declared, so the sync
+    tasks' alias events on them are recorded as active assets."""
+    with DAG(
+        dag_id=EXAMPLE_MAILING_DAG_ID,
+        description="Example: runs when canonical contacts or tickets changed; logs the counts per house",
+        schedule=(canonical_asset("contact") | canonical_asset("ticket")),
+        start_date=START_DATE,
+        catchup=False,
+        max_active_runs=1,
+        default_args={"owner": owner, "pool": PUBLICATION_POOL, "retries": 1,
+                      "retry_delay": timedelta(minutes=1)},
+        tags=["podium", "example", "mailing"],
+        doc_md="### Example downstream DAG\n\nA placeholder for a mailing route (e.g. audiences in a mailing "
+               "tool). Scheduled on `podium://canonical/contact` or `podium://canonical/ticket`; it only logs "
+               "which houses changed how many records. It sends nothing.",
+    ) as dag:
+
+        @task(task_id="log_changed_contacts_and_tickets")
+        def log_changed(**context: Any) -> dict[str, dict[str, int]]:
+            return summarize_asset_events(context)
+
+        log_changed()
     return dag
 
 

@@ -108,7 +108,7 @@ def run_house_sync(connector: str, house_key: str, context: MutableMapping[str, 
         context["podium_label"] = f"{house_key} ⚠ {report.rejected} rejected"
         streams = ", ".join(f"{name}={s['rejected']}" for name, s in summary["streams"].items() if s["rejected"])
         log.warning("podium sync %s × %s succeeded with %d rejected record(s) in dead letters (%s); "
-                    "see `podium dead-letters --house %s --connector %s`", house_key, connector,
+                    "see `podium deadletters list --house %s --connector %s`", house_key, connector,
                     report.rejected, streams, house_key, connector)
     return summary
 

@@ -29,7 +29,8 @@ _IN_CHUNK = 500  # ids per IN (...) query: well under every backend's parameter 
 
 def dumps(value: Any) -> bytes:
     """Canonical JSON bytes: sorted keys, so equal records give equal bytes (and hashes)."""
-    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS, default=str)
+    # NON_STR_KEYS: raw vendor data kept in dead letters may have integer keys (a CSV row by position).
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS, default=str)
 
 
 def content_hash(data: bytes) -> str:
