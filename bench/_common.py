@@ -28,13 +28,21 @@ if str(REPO) not in sys.path:
 
 
 def peak_rss_mb() -> float:
-    """Peak resident set size of this process so far (ru_maxrss is KiB on Linux)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """Peak resident set size of this process so far, in MB (MiB).
 
-
-def children_peak_rss_mb() -> float:
-    """Largest peak RSS of the waited-for child processes."""
-    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    On Linux ``ru_maxrss`` of a freshly started child includes the RSS of the parent at fork time
+    (the kernel carries the high-water mark over ``execve``), so the bench reads the high-water mark
+    of the process's own memory (``VmHWM``) where ``/proc`` has it and ``ru_maxrss`` elsewhere.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    scale = 1024 * 1024 if sys.platform == "darwin" else 1024  # bytes on macOS, KiB on Linux
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / scale
 
 
 # -- Ticketmatic workload ------------------------------------------------------------------------------

@@ -6,7 +6,6 @@ import json
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
@@ -95,14 +94,6 @@ def test_disabled_connectors_and_broken_files_do_not_break_the_parse(houses_dir:
     for dag in bag.dags.values():
         if dag.dag_id.startswith("podium_sync_"):
             assert "cc-hasselt" not in mapped_houses(dag.get_task("sync"))
-
-
-def test_parse_of_248_houses_takes_under_a_second(fleet: Path) -> None:
-    dagbag()  # imports the provider once, as the DAG processor's parent has airflow imported
-    started = time.perf_counter()
-    bag = dagbag()
-    assert time.perf_counter() - started < 1.0
-    assert bag.dags
 
 
 _GUARD = textwrap.dedent("""
