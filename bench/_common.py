@@ -130,7 +130,8 @@ class FakeTicketmatic:
             if number < len(pages):
                 return FakeResponse(self._page(number))
         # General case: the orders after ``since`` form a suffix (pages are sorted by lastupdatets).
-        first_page = bisect.bisect_right([p["last"] for p in pages], since) if since else 0
+        first_page = bisect.bisect_right([p["last"] for p in pages], since) if since else offset // self.page_size
+        offset -= 0 if since else first_page * self.page_size
         remaining: list[dict[str, Any]] = []
         lookup: Any = {}
         for number in range(first_page, len(pages)):
@@ -139,7 +140,10 @@ class FakeTicketmatic:
             remaining.extend(o for o in document["data"] if not since or o["lastupdatets"] > since)
             if len(remaining) >= offset + limit:
                 break
-        total = len(remaining) if first_page >= len(pages) - 1 else self._count_after(since)
+        if not since:
+            total = int(self.index["orders"])
+        else:
+            total = len(remaining) if first_page >= len(pages) - 1 else self._count_after(since)
         return FakeResponse(orjson.dumps({"data": remaining[offset:offset + limit], "nbrofresults": total,
                                           "lookup": lookup}))
 

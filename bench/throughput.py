@@ -59,7 +59,8 @@ def podium_worker(folder: Path, archive_on: bool) -> dict[str, Any]:
     archive = Archive((folder / "archive").as_uri() if archive_on else "none://")
     tz = ZoneInfo("Europe/Brussels")
     ctx = MappingContext(house=HOUSE, system=cls.name, timezone=tz)
-    config = {"account": "bench", "access_key": "k", "secret_key": "s", "page_size": 100}
+    page_size = int(FakeTicketmatic(folder).index["page_size"])
+    config = {"account": "bench", "access_key": "k", "secret_key": "s", "page_size": page_size}
 
     def sync(from_state: bool) -> dict[str, Any]:
         connector = cls(config, SyncContext(house=HOUSE, timezone=tz))
@@ -132,8 +133,8 @@ def dlt_worker(folder: Path) -> dict[str, Any]:
     pipeline.run(orders(), loader_file_format="jsonl")
     seconds = time.perf_counter() - started - fetch[0]
     with pipeline.sql_client() as client:
-        tickets = client.execute_sql("SELECT count(*) FROM orders__tickets")[0][0]
-        order_rows = client.execute_sql("SELECT count(*) FROM orders")[0][0]
+        tickets = (client.execute_sql("SELECT count(*) FROM orders__tickets") or [[0]])[0][0]
+        order_rows = (client.execute_sql("SELECT count(*) FROM orders") or [[0]])[0][0]
     return {"seconds": seconds, "tickets": int(tickets), "orders": int(order_rows), "peak_rss_mb": peak_rss_mb()}
 
 

@@ -291,7 +291,7 @@ def _compile_value(spec: Any, where: str, usage: _Usage, depth: int = 0,
                     value = transform(value, ctx)
                 except (ValueError, TypeError, ArithmeticError) as exc:
                     raise MappingError(f"{where}: {exc}", path=where) from None
-                return finish(value)
+                return finish(_MISSING) if value is _MISSING or _empty(value) else value
             return transform_fn
 
         def path_fn(scope: Scope, ctx: Any) -> Any:
@@ -370,7 +370,12 @@ def _memoised(memo: dict[int, Any], slot: int, fn: ValueFn, scope: Scope, ctx: A
 def _build(fields: Iterable[Field], scope: Scope, ctx: Any, memo: dict[int, Any] | None = None) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, parents, fn, slot in fields:
-        value = fn(scope, ctx) if slot is None or memo is None else _memoised(memo, slot, fn, scope, ctx)
+        if slot is None or memo is None:
+            value = fn(scope, ctx)
+        else:
+            value = memo.get(slot, memo)
+            if value is memo or type(value) is _Failure:
+                value = _memoised(memo, slot, fn, scope, ctx)
         if value is _MISSING:
             continue
         if parents:

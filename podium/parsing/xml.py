@@ -21,8 +21,18 @@ from podium.parsing.base import RecordError
 _SNIFF_BYTES = 64 * 1024
 
 
+_LOCAL_NAMES: dict[str, str] = {}  # "{namespace}name" -> "name": a feed repeats a few dozen tags millions of times
+
+
 def _local(tag: Any) -> str:
-    return etree.QName(tag).localname if isinstance(tag, str) else ""
+    if not isinstance(tag, str):
+        return ""
+    name = _LOCAL_NAMES.get(tag)
+    if name is None:
+        name = etree.QName(tag).localname
+        if len(_LOCAL_NAMES) < 10_000:  # bounded: a hostile feed cannot grow it without limit
+            _LOCAL_NAMES[tag] = name
+    return name
 
 
 _XSI_NIL = "{http://www.w3.org/2001/XMLSchema-instance}nil"
