@@ -261,15 +261,18 @@ class Store:
         """Rows for the stored children of fully re-read parents that the vendor no longer lists."""
         rows: list[dict[str, Any]] = []
         parent_list = sorted(parents)
+        scope = and_(canonical_records.c.house == run.house, canonical_records.c.source_system == run.connector,
+                     canonical_records.c.entity == run.entity, canonical_records.c.deleted.is_(False))
         for start in range(0, len(parent_list), _IN_CHUNK):
             chunk = parent_list[start:start + _IN_CHUNK]
-            stored = conn.execute(select(canonical_records.c.id, canonical_records.c.data).where(and_(
-                canonical_records.c.house == run.house, canonical_records.c.source_system == run.connector,
-                canonical_records.c.entity == run.entity, canonical_records.c.parent_key.in_(chunk),
-                canonical_records.c.deleted.is_(False))))
-            for record_id, data in stored:
-                if record_id in present:
-                    continue
+            # Ids first: on an ordinary re-read every stored child is still present and nothing is loaded.
+            stored_ids = conn.execute(select(canonical_records.c.id).where(
+                and_(scope, canonical_records.c.parent_key.in_(chunk)))).scalars()
+            missing = [record_id for record_id in stored_ids if record_id not in present]
+            if not missing:
+                continue
+            for record_id, data in conn.execute(select(canonical_records.c.id, canonical_records.c.data)
+                                                .where(canonical_records.c.id.in_(missing))):
                 record = orjson.loads(data)
                 if all(record.get(k) == v for k, v in vanished.items()):
                     continue

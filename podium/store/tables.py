@@ -12,14 +12,14 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    UniqueConstraint,
 )
 
 metadata = MetaData()
 
-# One row per canonical record, keyed by (house, entity, source system, source id); ``id`` is the
-# deterministic canonical id derived from that key. ``content_hash`` lets an unchanged record be
-# recognised without rewriting it.
+# One row per canonical record, keyed by (house, entity, source system, source id): the primary key
+# ``id`` is the deterministic canonical id, a UUIDv5 *of that key*, so the primary key enforces the
+# key's uniqueness and no second unique index is kept (each index costs a random B-tree write per
+# row on the hot path). ``content_hash`` lets an unchanged record be recognised without rewriting it.
 canonical_records = Table(
     "canonical_records", metadata,
     Column("id", String(36), primary_key=True),
@@ -37,8 +37,6 @@ canonical_records = Table(
     Column("first_run_id", String(36)),
     Column("last_run_id", String(36)),
     Column("updated_at", DateTime(timezone=True), nullable=False),
-    UniqueConstraint("house", "entity", "source_system", "source_id", name="uq_canonical_source"),
-    Index("ix_canonical_house_entity", "house", "entity"),
     Index("ix_canonical_parent", "house", "source_system", "entity", "parent_key"),
 )
 

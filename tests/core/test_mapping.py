@@ -128,3 +128,13 @@ def test_canonical_ids_are_deterministic_and_distinct() -> None:
     assert len({a, canonical_id("cc-genk", "ticketmatic", "event", "1"),
                 canonical_id("cc-hasselt", "yesplan", "event", "1"),
                 canonical_id("cc-hasselt", "ticketmatic", "contact", "1")}) == 4
+
+
+def test_canonical_id_is_exactly_uuid5_of_the_key() -> None:
+    import uuid
+
+    from podium.ids import PODIUM_NAMESPACE
+
+    for source_id in ("1", "ev-1#2026-03-29T20:00", "é/ü", "https://io.uitdatabank.be/event/3c4f"):
+        assert canonical_id("cc-hasselt", "acme", "event", source_id) == str(
+            uuid.uuid5(PODIUM_NAMESPACE, f"cc-hasselt/acme/event/{source_id}"))
