@@ -102,56 +102,47 @@ def build_sync_dags(houses_dir: str | os.PathLike[str] | None = None) -> dict[st
     return dags
 
 
-def build_example_publication_dag(owner: str = "podium-publication") -> DAG:
-    """EXAMPLE ONLY: a downstream DAG scheduled on changed canonical events; it logs counts, nothing more."""
+def _example_route_dag(dag_id: str, schedule: Any, owner: str, what: str, doc_md: str) -> DAG:
+    """EXAMPLE ONLY: a downstream route scheduled on canonical asset events; it logs counts, nothing more."""
     with DAG(
-        dag_id=EXAMPLE_DAG_ID,
-        description="Example: runs when canonical events changed; logs the counts per house",
-        schedule=[canonical_asset("event")],
+        dag_id=dag_id,
+        description=f"Example: runs when canonical {what} changed; logs the counts per house",
+        schedule=schedule,
         start_date=START_DATE,
         catchup=False,
         max_active_runs=1,
         default_args={"owner": owner, "pool": PUBLICATION_POOL, "retries": 1,
                       "retry_delay": timedelta(minutes=1)},
-        tags=["podium", "example", "publication"],
-        doc_md="### Example downstream DAG\n\nA placeholder for a publication route (e.g. to UiTdatabank or a "
-               "website). It is scheduled on the asset `podium://canonical/event` and only logs which "
-               "houses changed how many events. It publishes nothing.",
+        tags=["podium", "example", dag_id.removeprefix("podium_example_")],
+        doc_md=doc_md,
     ) as dag:
 
-        @task(task_id="log_changed_events")
-        def log_changed_events(**context: Any) -> dict[str, dict[str, int]]:
-            return summarize_asset_events(context)
-
-        log_changed_events()
-    return dag
-
-
-def build_example_mailing_dag(owner: str = "podium-crm") -> DAG:
-    """EXAMPLE ONLY: a downstream DAG scheduled on changed contacts or tickets (a mailing-list route
-    placeholder); it logs counts, nothing more. It also keeps those two assets declared, so the sync
-    tasks' alias events on them are recorded as active assets."""
-    with DAG(
-        dag_id=EXAMPLE_MAILING_DAG_ID,
-        description="Example: runs when canonical contacts or tickets changed; logs the counts per house",
-        schedule=(canonical_asset("contact") | canonical_asset("ticket")),
-        start_date=START_DATE,
-        catchup=False,
-        max_active_runs=1,
-        default_args={"owner": owner, "pool": PUBLICATION_POOL, "retries": 1,
-                      "retry_delay": timedelta(minutes=1)},
-        tags=["podium", "example", "mailing"],
-        doc_md="### Example downstream DAG\n\nA placeholder for a mailing route (e.g. audiences in a mailing "
-               "tool). Scheduled on `podium://canonical/contact` or `podium://canonical/ticket`; it only logs "
-               "which houses changed how many records. It sends nothing.",
-    ) as dag:
-
-        @task(task_id="log_changed_contacts_and_tickets")
+        @task(task_id=f"log_changed_{what.replace(' ', '_')}")
         def log_changed(**context: Any) -> dict[str, dict[str, int]]:
             return summarize_asset_events(context)
 
         log_changed()
     return dag
+
+
+def build_example_publication_dag(owner: str = "podium-publication") -> DAG:
+    """EXAMPLE ONLY: a publication-route placeholder scheduled on changed canonical events."""
+    return _example_route_dag(
+        EXAMPLE_DAG_ID, [canonical_asset("event")], owner, "events",
+        "### Example downstream DAG\n\nA placeholder for a publication route (e.g. to UiTdatabank or a "
+        "website). It is scheduled on the asset `podium://canonical/event` and only logs which "
+        "houses changed how many events. It publishes nothing.")
+
+
+def build_example_mailing_dag(owner: str = "podium-crm") -> DAG:
+    """EXAMPLE ONLY: a mailing-route placeholder scheduled on changed contacts or tickets. It also keeps
+    those two assets declared, so the sync tasks' alias events on them are recorded as active assets."""
+    return _example_route_dag(
+        EXAMPLE_MAILING_DAG_ID, canonical_asset("contact") | canonical_asset("ticket"), owner,
+        "contacts and tickets",
+        "### Example downstream DAG\n\nA placeholder for a mailing route (e.g. audiences in a mailing "
+        "tool). Scheduled on `podium://canonical/contact` or `podium://canonical/ticket`; it only logs "
+        "which houses changed how many records. It sends nothing.")
 
 
 def summarize_asset_events(context: MutableMapping[str, Any]) -> dict[str, dict[str, int]]:
