@@ -160,3 +160,17 @@ class FakeTicketmatic:
 
     def close(self) -> None:
         pass
+
+
+def run_worker(script: str, kind: str, args: list[str]) -> dict[str, Any]:
+    """Run ``script --_worker KIND ARGS`` in a fresh process (its own peak RSS); returns its last JSON line."""
+    import json
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, script, "--_worker", kind, *args], capture_output=True, text=True,
+                         cwd=REPO)
+    if out.returncode != 0:
+        sys.stderr.write(out.stdout + out.stderr)
+        raise SystemExit(f"{kind} worker failed (exit {out.returncode})")
+    return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]

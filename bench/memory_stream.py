@@ -28,7 +28,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import REPO, peak_rss_mb
+from _common import REPO, peak_rss_mb, run_worker
 
 HOUSE = "bench-house"
 GOAL_MB = 250
@@ -97,12 +97,8 @@ def _generate(kind: str, target: Path, size: int) -> tuple[Path, int]:
 
 
 def _measure(kind: str, path: Path, store_on: bool, work: Path) -> dict[str, Any]:
-    args = [sys.executable, __file__, "--_worker", kind, "--_path", str(path), "--_work", str(work)]
-    out = subprocess.run([*args, *(["--store"] if store_on else [])], capture_output=True, text=True, cwd=REPO)
-    if out.returncode != 0:
-        sys.stderr.write(out.stdout + out.stderr)
-        raise SystemExit(f"{kind} worker failed (exit {out.returncode})")
-    return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+    args = ["--_path", str(path), "--_work", str(work), *(["--store"] if store_on else [])]
+    return run_worker(__file__, kind, args)
 
 
 def main(argv: list[str] | None = None) -> int:

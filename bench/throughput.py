@@ -25,7 +25,6 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -35,7 +34,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import REPO, FakeTicketmatic, peak_rss_mb, write_ticketmatic_pages
+from _common import FakeTicketmatic, peak_rss_mb, run_worker, write_ticketmatic_pages
 
 HOUSE = "bench-house"
 
@@ -139,12 +138,7 @@ def dlt_worker(folder: Path) -> dict[str, Any]:
 
 
 def _run_worker(kind: str, folder: Path, *extra: str) -> dict[str, Any]:
-    out = subprocess.run([sys.executable, __file__, "--_worker", kind, "--_dir", str(folder), *extra],
-                         capture_output=True, text=True, cwd=REPO)
-    if out.returncode != 0:
-        sys.stderr.write(out.stdout + out.stderr)
-        raise SystemExit(f"{kind} worker failed (exit {out.returncode})")
-    return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+    return run_worker(__file__, kind, ["--_dir", str(folder), *extra])
 
 
 def main(argv: list[str] | None = None) -> int:

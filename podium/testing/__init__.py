@@ -4,7 +4,7 @@ A connector's test module subclasses ``ConnectorConformance`` once and gets the 
 
     class TestAcmeConformance(ConnectorConformance):
         connector_class = AcmeConnector
-        def start_sandbox(self): ...            # a started vendor sandbox (has .url, .stop(), .mutate(n))
+        sandbox_options = {}                    # optional: kwargs for the connector's sandbox (started for you)
         def good_config(self, sandbox): ...     # settings + secrets pointing at the sandbox
         def bad_config(self, sandbox): ...      # the same with a wrong secret (None: no auth)
 
@@ -61,10 +61,14 @@ class ConnectorConformance:
     incremental: ClassVar[bool] = True  # False for window-based vendors without a change filter
     http_faults: ClassVar[bool] = True  # False when the transport is not HTTP the sandbox controls
     house: ClassVar[str] = "conformance-house"
+    sandbox_options: ClassVar[dict[str, Any]] = {}  # keyword arguments for the connector's sandbox
 
     # -- to provide -----------------------------------------------------------------------------
     def start_sandbox(self) -> Any:
-        raise NotImplementedError
+        """A started sandbox; by default the connector's own (``sandbox_class()``) on a free port."""
+        sandbox = self.connector_class.sandbox_class()(**self.sandbox_options)
+        sandbox.start()
+        return sandbox
 
     def good_config(self, sandbox: Any) -> dict[str, Any]:
         raise NotImplementedError

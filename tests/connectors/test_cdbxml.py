@@ -405,10 +405,6 @@ class TestCdbXmlConformance(ConnectorConformance):
     incremental = True
     http_faults = True
 
-    def start_sandbox(self) -> CdbXmlSandbox:
-        box = CdbXmlSandbox()
-        box.start()
-        return box
 
     def good_config(self, sandbox: CdbXmlSandbox) -> dict[str, Any]:
         return {"base_url": sandbox.url, "api_key": sandbox.api_key, "requests_per_second": 500}

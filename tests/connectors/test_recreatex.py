@@ -319,10 +319,6 @@ class TestRecreatexConformance(ConnectorConformance):
     incremental = False  # no change filter: a date window + content hashing
     http_faults = True
 
-    def start_sandbox(self) -> RecreatexSandbox:
-        box = RecreatexSandbox()
-        box.start()
-        return box
 
     def good_config(self, sandbox: RecreatexSandbox) -> dict[str, Any]:
         return config(sandbox, page_size=25)

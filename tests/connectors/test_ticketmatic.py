@@ -9,7 +9,7 @@ import json
 import re
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 import requests
@@ -64,10 +64,7 @@ class TestTicketmaticConformance(ConnectorConformance):
     incremental = True
     http_faults = True
 
-    def start_sandbox(self) -> TicketmaticSandbox:
-        box = TicketmaticSandbox(account="de-warande")
-        box.start()
-        return box
+    sandbox_options: ClassVar[dict[str, Any]] = {"account": "de-warande"}
 
     def good_config(self, sandbox: TicketmaticSandbox) -> dict[str, Any]:
         return config(sandbox)

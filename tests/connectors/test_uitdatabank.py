@@ -320,10 +320,6 @@ class TestUitdatabankConformance(ConnectorConformance):
     incremental = True
     http_faults = True
 
-    def start_sandbox(self) -> UitdatabankSandbox:
-        box = UitdatabankSandbox()
-        box.start()
-        return box
 
     def good_config(self, sandbox: UitdatabankSandbox) -> dict[str, Any]:
         return config(sandbox)

@@ -12,7 +12,7 @@ import os
 import shutil
 import tracemalloc
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -297,10 +297,7 @@ if ConnectorConformance is not None:
         incremental = True
         http_faults = True  # the sandbox's WSGI layer injects S3-style faults in front of moto
 
-        def start_sandbox(self) -> UwpSandbox:
-            box = UwpSandbox(bucket="conformance-drop", malformed_row=False)
-            box.start()
-            return box
+        sandbox_options: ClassVar[dict[str, Any]] = {"bucket": "conformance-drop", "malformed_row": False}
 
         def good_config(self, sandbox: UwpSandbox) -> dict[str, Any]:
             return s3_config(sandbox)

@@ -324,10 +324,6 @@ class TestYesplanConformance(ConnectorConformance):
     incremental = False  # no modified-since filter: a moving window plus the store's content hash
     http_faults = True
 
-    def start_sandbox(self) -> YesplanSandbox:
-        box = YesplanSandbox()
-        box.start()
-        return box
 
     def good_config(self, sandbox: YesplanSandbox) -> dict[str, Any]:
         return {"base_url": f"{sandbox.url}/{HOUSE}", "api_key": sandbox.api_key,
