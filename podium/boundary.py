@@ -109,7 +109,8 @@ class HouseBoundary:
             raise ConfigError(f"{self.config_file}: {key}: {exc}") from None
 
     def _confine(self, value: str) -> Path:
-        rule = f"rule: local files of house '{self.house}' live under {self.data_root} (house_data_root)"
+        rule = (f"rule: local files of house '{self.house}' live under {self.data_root} "
+                f"({self.rules_file} house_data_root, or PODIUM_HOUSE_DATA_ROOT)")
         raw = Path(value)
         if ".." in raw.parts:
             raise _OutOfBounds(f"path '{value}' climbs out with '..' — {rule}")

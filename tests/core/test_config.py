@@ -121,3 +121,34 @@ def test_connector_settings_are_checked_against_the_spec_without_echoing_secrets
     with pytest.raises(ConfigError) as caught:
         RecreatexConnector({"base_url": "http://x", "shop_id": "not-a-guid-but-secret"}, SyncContext("h"))
     assert "not shown" in str(caught.value) and "not-a-guid-but-secret" not in str(caught.value)
+
+
+def test_every_mistake_of_a_file_is_reported_at_once_with_did_you_mean(tmp_path: Path) -> None:
+    text = (GOOD.replace('schedule: "@hourly"', 'schedule: "every 30 minutes"')
+            .replace("streams: [events, orders]", "streams: [events, order]")
+            .replace("account: cchasselt", "acount: cchasselt")
+            .replace("kind: cultuurcentrum", "kind: bioscoop"))
+    with pytest.raises(ConfigError) as caught:
+        load_house(write(tmp_path, text))
+    message = str(caught.value)
+    assert "4 problems" in message or "5 problems" in message
+    for expected in ("connectors.ticketmatic.schedule: schedule 'every 30 minutes' is not a cron expression",
+                     'did you mean "*/30 * * * *"', "unknown stream 'order' (did you mean 'orders'?",
+                     "settings.acount: unknown setting (did you mean 'account'?", "kind: 'bioscoop'"):
+        assert expected in message
+    assert all(line.startswith(str(tmp_path)) for line in message.splitlines())
+
+
+@pytest.mark.parametrize("schedule, accepted", [
+    ("@hourly", True), ("@once", True), ("*/15 * * * *", True), ("15 */2 * * 1-5", True), ("null", True),
+    ("every 30 minutes", False), ("@hourley", False), ("61 * * * *", False), ("* * *", False), ("hourly", False),
+])
+def test_schedules_are_checked_with_a_cron_library(tmp_path: Path, schedule: str, accepted: bool) -> None:
+    path = write(tmp_path, GOOD.replace('"@hourly"', schedule if schedule == "null" else f'"{schedule}"'))
+    if accepted:
+        load_house(path)
+        return
+    with pytest.raises(ConfigError, match=r"connectors\.ticketmatic\.schedule: ") as caught:
+        load_house(path)
+    if schedule == "@hourley":
+        assert "did you mean @hourly?" in str(caught.value)
