@@ -22,6 +22,7 @@ from typing import Any
 
 import yaml
 
+from podium.errors import ConfigError
 from podium.paths import houses_dir as _default_houses_dir
 
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -81,7 +82,11 @@ def _folder(houses_dir: str | os.PathLike[str] | None) -> Path:
 def load_fleet_settings(houses_dir: str | os.PathLike[str] | None = None) -> dict[str, Any]:
     """``_fleet.yaml`` merged over the defaults (a fleet without the file gets the defaults)."""
     path = _folder(houses_dir) / FLEET_FILE
-    raw = _read_yaml(path) if path.exists() else None
+    try:
+        raw = _read_yaml(path) if path.exists() else None
+    except yaml.YAMLError as exc:
+        # The operator's file, not a house's: failing loudly (naming it) beats guessing the fleet's rules.
+        raise ConfigError(f"{path}: invalid YAML: {exc}") from None
     raw = raw if isinstance(raw, dict) else {}
     merged = {**DEFAULT_FLEET, **{k: v for k, v in raw.items() if k != "connectors"}}
     connectors = {name: dict(spec) for name, spec in DEFAULT_FLEET["connectors"].items()}
@@ -185,9 +190,12 @@ def scan_fleet(houses_dir: str | os.PathLike[str] | None = None) -> FleetScan:
         try:
             data = _read_yaml(path)
         except (yaml.YAMLError, OSError) as exc:
-            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            problems.append(FleetProblem(where, "(file)", f"unreadable YAML: {reason}",
-                                         f"run `podium check --house {path}`", path.stem))
+            mark = getattr(exc, "problem_mark", None)
+            reason = (f"{getattr(exc, 'problem', None) or 'invalid YAML'}"
+                      + (f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else "")
+                      if isinstance(exc, yaml.YAMLError) else f"cannot read: {exc.strerror}")
+            problems.append(FleetProblem(where, "(whole file)", f"unreadable YAML: {reason}",
+                                         f"correct the YAML; `podium check --house {path}` shows it", path.stem))
             continue
         if not isinstance(data, dict) or not isinstance(data.get("connectors"), dict):
             problems.append(FleetProblem(where, "connectors", "no 'connectors' mapping",

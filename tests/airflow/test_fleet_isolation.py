@@ -79,3 +79,26 @@ def test_a_broken_group_fails_alone(houses_dir: Path, monkeypatch: pytest.Monkey
     built = dags.build_sync_dags()
     assert "podium_sync_uitdatabank" not in built and any(k.startswith("podium_sync_") for k in built)
     assert dags.ERRORS_DAG_ID in built
+
+
+def test_a_broken_house_fails_its_report_task_and_alerts_with_file_key_and_fix(
+        houses_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    from plugins.podium_provider.dags import build_sync_dags
+
+    generate_fleet(4, houses_dir, seed=2)
+    (houses_dir / "gc-broken.yaml").write_text("house: [unclosed\n")
+    alerts = tmp_path / "alerts.jsonl"
+    monkeypatch.setenv("PODIUM_ALERTS_FILE", str(alerts))
+    report = build_sync_dags()[ERRORS_DAG].get_task("report")
+    (problem,) = report._get_specified_expand_input().value["problem"]
+
+    with pytest.raises(Exception) as caught:
+        report.python_callable(problem=problem)
+    report.partial_kwargs["on_failure_callback"].notify({"exception": caught.value, "ti": None})
+
+    (alert,) = [json.loads(line) for line in alerts.read_text().splitlines()]
+    assert alert["house"] == "gc-broken" and alert["error_class"] == "config"
+    assert str(houses_dir / "gc-broken.yaml") in alert["message"] and "line 2" in alert["message"]
+    assert "fix: correct the YAML" in alert["message"]
