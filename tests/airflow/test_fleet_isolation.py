@@ -102,3 +102,24 @@ def test_a_broken_house_fails_its_report_task_and_alerts_with_file_key_and_fix(
     assert alert["house"] == "gc-broken" and alert["error_class"] == "config"
     assert str(houses_dir / "gc-broken.yaml") in alert["message"] and "line 2" in alert["message"]
     assert "fix: correct the YAML" in alert["message"]
+
+
+def test_a_third_party_connector_gets_a_dag_and_a_pool_with_default_slots(
+        houses_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import podium.registry
+    from plugins.podium_provider import pools
+    from podium.fleet import DEFAULT_POOL_SLOTS
+
+    installed = [*podium.registry.connector_names(), "acme"]
+    monkeypatch.setattr(podium.registry, "connector_names", lambda: sorted(installed))
+    monkeypatch.setattr(pools, "connector_names", lambda: sorted(installed))
+    generate_fleet(3, houses_dir, seed=2)
+    house = yaml.safe_load((houses_dir / "cc-hasselt.yaml").read_text())
+    house["connectors"]["acme"] = {"settings": {}}
+    (houses_dir / "cc-hasselt.yaml").write_text(yaml.safe_dump(house))
+
+    (group,) = [g for g in fleet_groups(houses_dir) if g.connector == "acme"]
+    available = pools.fleet_pools(houses_dir)
+    assert group.houses == ("cc-hasselt",) and group.pool == "podium_acme"
+    assert available["podium_acme"]["slots"] == DEFAULT_POOL_SLOTS
+    assert all(f"podium_{name}" in available for name in installed)

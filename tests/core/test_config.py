@@ -91,7 +91,7 @@ def test_credentials_resolve_from_env_and_from_airflow_style_connections(monkeyp
         "access_key": "ak-json", "secret_key": "sk-json-secret"}
     monkeypatch.setenv("AIRFLOW_CONN_TICKETMATIC_CC_HASSELT__URI", "ticketmatic://ak-uri:sk%2Furi@apps.ticketmatic.com")
     assert resolve_credentials({"conn_id": "ticketmatic_cc_hasselt__uri"}, fields, **scope)["secret_key"] == "sk/uri"
-    with pytest.raises(ConfigError, match="AIRFLOW_CONN_TICKETMATIC_CC_HASSELT__NOPE"):
+    with pytest.raises(ConfigError, match="ticketmatic_cc_hasselt__nope"):
         resolve_credentials({"conn_id": "ticketmatic_cc_hasselt__nope"}, fields, **scope)
     monkeypatch.delenv("PODIUM_CC_HASSELT__TM_SECRET")
     with pytest.raises(ConfigError, match="PODIUM_CC_HASSELT__TM_SECRET"):
