@@ -1,13 +1,16 @@
 """House configs: ``houses/<key>.yaml``, validated before anything runs.
 
-A house enables connectors with a few lines of YAML. What is refused, with a message naming the
-file and the key: anything the house schema does not allow, an unknown connector or stream
-(listing the known names), a setting the connector's spec does not allow, and any inline secret —
-credentials are references only (an Airflow connection id, or environment variable names).
+A house enables connectors with a few lines of YAML. What is refused — all mistakes of a file at
+once, each naming the file and the key, with "did you mean" for near misses: anything the house
+schema does not allow, a schedule Airflow would not accept (checked with croniter), an unknown
+connector, stream or setting, any inline secret (credentials are references only: an Airflow
+connection id, or environment variable names), and anything outside the house's boundary
+(``podium.boundary``: its own credential namespace, local files under its data root, its S3 prefix).
 """
 
 from __future__ import annotations
 
+import difflib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +20,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import jsonschema
 import yaml
 
+from podium.boundary import FleetBoundary, HouseBoundary, fleet_boundary
 from podium.errors import ConfigError
+from podium.fleet import schedule_problem
 from podium.paths import SCHEMAS_DIR, houses_dir
 from podium.registry import connector_names, get_connector
 
@@ -44,6 +49,11 @@ class HouseConfig:
     timezone: str
     connectors: dict[str, ConnectorConfig]
     path: Path = field(default=Path("."))
+    boundary: HouseBoundary | None = None  # what the house may reach; None: the default fleet rules
+
+    def limits(self) -> HouseBoundary:
+        """The house's boundary (credentials, local files, S3), from its fleet's rules."""
+        return self.boundary or fleet_boundary(self.path.parent).for_house(self.key, self.path)
 
     @property
     def tz(self) -> ZoneInfo:
@@ -70,90 +80,151 @@ def _where(path: Path, error: jsonschema.ValidationError) -> str:
     return f"{path}: {location or '(top level)'}"
 
 
-def parse_house(data: Any, path: Path) -> HouseConfig:
-    """Validate a parsed house document; raise ConfigError naming file and key."""
+def parse_house(data: Any, path: Path, boundary: FleetBoundary | None = None) -> HouseConfig:
+    """Validate a parsed house document; raise one ConfigError listing every mistake, each naming file
+    and key. ``boundary`` (default: the rules of ``_fleet.yaml`` beside the file) limits what the house reaches."""
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: a house config is a mapping, got {type(data).__name__}")
-    _refuse_inline_secrets(data, path)
+    problems = _house_problems(data, path, boundary or fleet_boundary(path.parent))
+    if problems:
+        head = f"{path}: {len(problems)} problems\n" if len(problems) > 1 else ""
+        raise ConfigError(head + "\n".join(problems))
+    connectors = {name: _connector_config(name, raw or {}) for name, raw in data["connectors"].items()}
+    key = data["house"]
+    rules = boundary or fleet_boundary(path.parent)
+    return HouseConfig(key=key, name=data["name"], kind=data["kind"],
+                       timezone=data.get("timezone", "Europe/Brussels"), connectors=connectors, path=path,
+                       boundary=rules.for_house(key, path))
+
+
+def _house_problems(data: dict[str, Any], path: Path, rules: FleetBoundary) -> list[str]:
+    problems = _inline_secret_problems(data, path)
     errors = sorted(_house_validator().iter_errors(data), key=lambda e: list(e.absolute_path))
-    if errors:
-        error = errors[0]
+    for error in errors:
         message = error.message
         if error.validator == "oneOf" and list(error.absolute_path)[-1:] == ["credentials"]:
             message = "credentials must be {conn_id: ID} or {env: {field: ENV_VAR}} — references only"
-        raise ConfigError(f"{_where(path, error)}: {message}")
-    expected = path.stem
-    if path.suffix in (".yaml", ".yml") and expected != data["house"] and not expected.startswith("_"):
-        raise ConfigError(f"{path}: house '{data['house']}' must live in {data['house']}.yaml")
+        problems.append(f"{_where(path, error)}: {message}")
+    key = data.get("house")
+    if isinstance(key, str):
+        expected = path.stem
+        if path.suffix in (".yaml", ".yml") and expected != key and not expected.startswith("_"):
+            problems.append(f"{path}: house: house '{key}' must live in {key}.yaml")
     try:
-        ZoneInfo(data.get("timezone", "Europe/Brussels"))
+        ZoneInfo(str(data.get("timezone", "Europe/Brussels")))
     except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(f"{path}: timezone: unknown time zone {data.get('timezone')!r}") from None
-    connectors = {}
-    for name, raw in data["connectors"].items():
-        connectors[name] = _parse_connector(name, raw or {}, path)
-    return HouseConfig(key=data["house"], name=data["name"], kind=data["kind"],
-                       timezone=data.get("timezone", "Europe/Brussels"), connectors=connectors, path=path)
+        problems.append(f"{path}: timezone: unknown time zone {data.get('timezone')!r}")
+    connectors = data.get("connectors")
+    if isinstance(connectors, dict):
+        house = rules.for_house(key if isinstance(key, str) else path.stem, path)
+        for name, raw in connectors.items():
+            if isinstance(raw, dict) or raw is None:
+                problems.extend(_connector_problems(str(name), raw or {}, path, house))
+    return list(dict.fromkeys(problems))
 
 
-def _refuse_inline_secrets(data: dict[str, Any], path: Path) -> None:
+def _inline_secret_problems(data: dict[str, Any], path: Path) -> list[str]:
+    problems = []
     for name, raw in (data.get("connectors") or {}).items():
-        settings = (raw or {}).get("settings") or {}
+        settings = (raw or {}).get("settings") if isinstance(raw, dict) else None
         if not isinstance(settings, dict):
             continue
         for key in settings:
-            lowered = key.lower()
+            lowered = str(key).lower()
             if lowered.endswith(("_url", "_uri", "_path", "_file")):
                 continue  # where a secret is fetched from, not the secret itself
             if any(word in lowered for word in _SECRET_WORDS):
-                raise ConfigError(f"{path}: connectors.{name}.settings.{key}: inline secret refused — "
-                                  f"reference it with credentials.conn_id or credentials.env")
+                problems.append(f"{path}: connectors.{name}.settings.{key}: inline secret refused — "
+                                f"reference it with credentials.conn_id or credentials.env")
+    return problems
 
 
-def _parse_connector(name: str, raw: dict[str, Any], path: Path) -> ConnectorConfig:
+def _did_you_mean(name: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(name, known, n=1)
+    return f"did you mean '{close[0]}'? " if close else ""
+
+
+def _connector_problems(name: str, raw: dict[str, Any], path: Path, house: HouseBoundary) -> list[str]:
     where = f"{path}: connectors.{name}"
     if name not in connector_names():
-        raise ConfigError(f"{where}: unknown connector '{name}' (known: {', '.join(connector_names())})")
+        known = connector_names()
+        return [f"{where}: unknown connector '{name}' ({_did_you_mean(name, known)}known: {', '.join(known)})"]
+    problems: list[str] = []
+    schedule = schedule_problem(raw.get("schedule"))
+    if schedule:
+        problems.append(f"{where}.schedule: {schedule[0]} — {schedule[1]}")
     cls = get_connector(name)
-    settings = dict(raw.get("settings") or {})
+    settings = raw.get("settings") or {}
+    if not isinstance(settings, dict):
+        settings = {}
     secret_fields = cls.secret_fields()
+    known = [k for k in cls.config_spec.get("properties", {}) if k not in secret_fields]
     for key in settings:
         if key in secret_fields:
-            raise ConfigError(f"{where}.settings.{key}: inline secret refused — reference it with "
-                              f"credentials.conn_id or credentials.env")
-    spec = cls.config_spec
-    known = [k for k in spec.get("properties", {}) if k not in secret_fields]
-    for key in settings:
-        if key not in known:
-            raise ConfigError(f"{where}.settings.{key}: unknown setting (known: {', '.join(sorted(known))})")
-    settings_schema = _without_secrets(spec, set(secret_fields))
-    validator = jsonschema.Draft202012Validator(settings_schema)
-    errors = sorted(validator.iter_errors(settings), key=lambda e: list(e.absolute_path))
-    if errors:
-        error = errors[0]
+            problems.append(f"{where}.settings.{key}: inline secret refused — reference it with "
+                            f"credentials.conn_id or credentials.env")
+        elif key not in known:
+            problems.append(f"{where}.settings.{key}: unknown setting ({_did_you_mean(str(key), known)}"
+                            f"known: {', '.join(sorted(known))})")
+    validator = jsonschema.Draft202012Validator(_without_secrets(cls.config_spec, set(secret_fields)))
+    for error in sorted(validator.iter_errors(settings), key=lambda e: list(e.absolute_path)):
         location = ".".join(str(p) for p in error.absolute_path)
-        raise ConfigError(f"{where}.settings{'.' + location if location else ''}: {error.message}")
+        problems.append(f"{where}.settings{'.' + location if location else ''}: {error.message}")
+    problems.extend(f"{where}.settings.{key}: {reason}" for key, reason in _reach_problems(cls, settings, house))
     streams = raw.get("streams")
-    if streams:
-        known = [s.name for s in cls.streams]
+    if isinstance(streams, list):
+        names = [s.name for s in cls.streams]
         for stream in streams:
-            if stream not in known:
-                raise ConfigError(f"{where}.streams: unknown stream '{stream}' (known: {', '.join(known)})")
+            if stream not in names:
+                problems.append(f"{where}.streams: unknown stream '{stream}' ({_did_you_mean(str(stream), names)}"
+                                f"known: {', '.join(names)})")
     credentials = raw.get("credentials")
     required_secrets = cls.required_secrets()
     if required_secrets and not credentials:
-        raise ConfigError(f"{where}.credentials: required — the connector needs {', '.join(sorted(required_secrets))} "
-                          f"(by reference: conn_id or env)")
-    if credentials and "env" in credentials:
+        problems.append(f"{where}.credentials: required — the connector needs "
+                        f"{', '.join(sorted(required_secrets))} (by reference: conn_id or env)")
+    if isinstance(credentials, dict) and isinstance(credentials.get("env"), dict):
         missing = [f for f in required_secrets if f not in credentials["env"]]
         if missing:
-            raise ConfigError(f"{where}.credentials.env: no variable named for {', '.join(missing)}")
+            problems.append(f"{where}.credentials.env: no variable named for {', '.join(missing)}")
         unknown = [f for f in credentials["env"] if f not in secret_fields]
         if unknown:
-            raise ConfigError(f"{where}.credentials.env: unknown secret field(s) {', '.join(unknown)} "
-                              f"(known: {', '.join(sorted(secret_fields))})")
+            problems.append(f"{where}.credentials.env: unknown secret field(s) {', '.join(unknown)} "
+                            f"(known: {', '.join(sorted(secret_fields))})")
+    problems.extend(f"{where}.credentials.{key}: {reason}"
+                    for key, reason in house.credential_refusals(name, credentials))
+    return problems
+
+
+def _reach_problems(cls: type[Any], settings: dict[str, Any], house: HouseBoundary) -> list[tuple[str, str]]:
+    """Settings that point outside the house: local paths (spec ``"format": "local-path"``) and S3
+    locations (spec ``"x-s3": "bucket"``/``"prefix"``)."""
+    problems: list[tuple[str, str]] = []
+    properties = cls.config_spec.get("properties", {})
+    bucket = prefix = None
+    for key, value in settings.items():
+        spec = properties.get(key) or {}
+        if spec.get("format") == "local-path" and isinstance(value, str):
+            reason = house.path_refusal(value)
+            if reason:
+                problems.append((key, reason))
+        if spec.get("x-s3") == "bucket":
+            bucket = key
+        elif spec.get("x-s3") == "prefix":
+            prefix = key
+    if bucket and isinstance(settings.get(bucket), str):
+        prefix_value = str(settings.get(prefix, "") if prefix else "")
+        reason = house.s3_refusal(settings[bucket], prefix_value)
+        if reason:
+            problems.append((bucket if reason.startswith("bucket") or not prefix else prefix, reason))
+    return problems
+
+
+def _connector_config(name: str, raw: dict[str, Any]) -> ConnectorConfig:
+    streams = raw.get("streams")
     return ConnectorConfig(name=name, enabled=bool(raw.get("enabled", True)), schedule=raw.get("schedule"),
-                           streams=list(streams) if streams else None, settings=settings, credentials=credentials)
+                           streams=list(streams) if streams else None, settings=dict(raw.get("settings") or {}),
+                           credentials=raw.get("credentials"))
 
 
 def _without_secrets(schema: Any, secrets: set[str]) -> Any:

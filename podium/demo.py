@@ -60,7 +60,7 @@ def running_sandboxes(names: tuple[str, ...] = DEMO_CONNECTORS, *, default_ports
                 raise RuntimeError(f"{name} sandbox: port {port} is busy ({exc.strerror}); stop whatever "
                                    f"listens there (another demo?) and try again") from None
             if name == "uwp":
-                sandbox.seed_drop("uwp-drops", "desingel/")
+                sandbox.seed_drop("uwp-drops", "de-singel/")
             started[name] = sandbox
         yield started
     finally:

@@ -193,9 +193,10 @@ def build_connector(house: HouseConfig, name: str) -> Connector:
     cls = get_connector(name)
     config = house.connector(name)
     where = f"{house.path}: connectors.{name}.credentials"
-    secrets = resolve_credentials(config.credentials, cls.secret_fields(), where=where,
-                                  required=cls.required_secrets())
-    return cls({**config.settings, **secrets}, SyncContext(house=house.key, timezone=house.tz))
+    boundary = house.limits()
+    secrets = resolve_credentials(config.credentials, cls.secret_fields(), where=where, boundary=boundary,
+                                  connector=name, required=cls.required_secrets())
+    return cls({**config.settings, **secrets}, SyncContext(house=house.key, timezone=house.tz, boundary=boundary))
 
 
 ProgressFn = Callable[[str, StreamReport], None]

@@ -1,11 +1,13 @@
 """The fleet: every house config at once, for generation (demos, benchmarks) and for DAG parsing.
 
 ``generate_fleet`` writes a realistic, seeded fleet of house configs plus the fleet-level
-``_fleet.yaml`` (per-connector schedule, pool slots, owner, retries). ``fleet_index`` and
-``fleet_groups`` are the *fast* readers the Airflow DAG files call at parse time: they read only
-the few keys orchestration needs, with the C YAML loader and no JSON Schema validation — the full
-validation (``podium.config.load_house``) runs inside each sync task, where a broken house fails
-alone instead of breaking the parse of the whole fleet.
+``_fleet.yaml`` (per-connector schedule, pool slots, owner, retries, the house boundary).
+``scan_fleet``, ``fleet_index`` and ``fleet_groups`` are the *fast* readers the Airflow DAG files
+call at parse time: they read only the few keys orchestration needs, with the C YAML loader and no
+JSON Schema validation, and check exactly those (house key, installed connector, schedule via
+croniter). A house with a mistake there becomes a ``FleetProblem`` and is left out of its group, so
+it cannot break the parse of the whole fleet; the full validation (``podium.config.load_house``)
+runs inside each sync task, where a broken house fails alone.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 
 import yaml
 
+from podium.errors import ConfigError
 from podium.paths import houses_dir as _default_houses_dir
 
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -29,6 +32,9 @@ FLEET_FILE = "_fleet.yaml"
 CONNECTORS = ("ticketmatic", "yesplan", "recreatex", "cdbxml", "uwp", "uitdatabank")
 # The seed fleet's mix for 248 houses; other sizes keep the same proportions.
 KIND_MIX: dict[str, int] = {"cultuurcentrum": 68, "gemeenschapscentrum": 111, "kunstenorganisatie": 69}
+
+# Slots of a vendor pool that ``_fleet.yaml`` does not size (third-party connectors, new vendors).
+DEFAULT_POOL_SLOTS = 4
 
 # Fleet-level orchestration defaults: one schedule and one pool per connector. Pool slots bound how
 # many houses talk to one vendor at the same moment, whatever the fleet size.
@@ -76,7 +82,11 @@ def _folder(houses_dir: str | os.PathLike[str] | None) -> Path:
 def load_fleet_settings(houses_dir: str | os.PathLike[str] | None = None) -> dict[str, Any]:
     """``_fleet.yaml`` merged over the defaults (a fleet without the file gets the defaults)."""
     path = _folder(houses_dir) / FLEET_FILE
-    raw = _read_yaml(path) if path.exists() else None
+    try:
+        raw = _read_yaml(path) if path.exists() else None
+    except yaml.YAMLError as exc:
+        # The operator's file, not a house's: failing loudly (naming it) beats guessing the fleet's rules.
+        raise ConfigError(f"{path}: invalid YAML: {exc}") from None
     raw = raw if isinstance(raw, dict) else {}
     merged = {**DEFAULT_FLEET, **{k: v for k, v in raw.items() if k != "connectors"}}
     connectors = {name: dict(spec) for name, spec in DEFAULT_FLEET["connectors"].items()}
@@ -89,31 +99,138 @@ def load_fleet_settings(houses_dir: str | os.PathLike[str] | None = None) -> dic
     return merged
 
 
-def _house_entries(folder: Path) -> list[tuple[str, str, str | None]]:
-    """(house key, connector, house-level schedule override) for every enabled connector."""
+# Airflow's schedule presets (``airflow.utils.dates.cron_presets`` plus the two special ones).
+SCHEDULE_PRESETS = ("@once", "@continuous", "@hourly", "@daily", "@weekly", "@monthly", "@quarterly", "@yearly")
+HOUSE_KEY = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
+_EVERY = re.compile(r"^\s*every\s+(\d+)?\s*(minute|hour|day)s?\s*$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class FleetProblem:
+    """A house config (or fleet config) mistake found while reading the fleet: what, where, and the fix."""
+
+    file: str
+    key: str
+    message: str
+    fix: str
+    house: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.file}: {self.key}: {self.message} — fix: {self.fix}"
+
+    def as_dict(self) -> dict[str, str]:
+        return {"file": self.file, "key": self.key, "message": self.message, "fix": self.fix,
+                "house": self.house or Path(self.file).stem}
+
+
+@dataclass(frozen=True)
+class FleetScan:
+    """What the fast reader found: (house, connector, schedule override) to sync, and the problems."""
+
+    entries: tuple[tuple[str, str, str | None], ...]
+    problems: tuple[FleetProblem, ...]
+
+
+def schedule_problem(value: Any) -> tuple[str, str] | None:
+    """(message, fix) when ``value`` is not an Airflow schedule (a cron expression or a preset); None if it is."""
+    import difflib
+
+    from croniter import croniter
+
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        return (f"schedule {value!r} is not text", "write a cron expression such as \"0 * * * *\" or a preset "
+                "such as @hourly, quoted")
+    text = value.strip()
+    if text in SCHEDULE_PRESETS:
+        return None
+    if text.startswith("@"):
+        close = difflib.get_close_matches(text, SCHEDULE_PRESETS, n=1)
+        hint = f"did you mean {close[0]}? " if close else ""
+        return (f"unknown schedule preset {value!r}", f"{hint}presets: {', '.join(SCHEDULE_PRESETS)}")
+    if len(text.split()) in (5, 6) and croniter.is_valid(text):
+        return None
+    every = _EVERY.match(text)
+    if every:
+        n, unit = int(every.group(1) or 1), every.group(2).lower()
+        cron = {"minute": f"*/{n} * * * *", "hour": f"0 */{n} * * *", "day": f"0 0 */{n} * *"}[unit]
+        if n == 1:
+            cron = {"minute": "* * * * *", "hour": "@hourly", "day": "@daily"}[unit]
+        return (f"schedule {value!r} is not a cron expression", f"did you mean \"{cron}\"?")
+    return (f"schedule {value!r} is not a valid cron expression",
+            "five fields \"minute hour day month weekday\" (e.g. \"*/30 * * * *\") or a preset: "
+            + ", ".join(SCHEDULE_PRESETS))
+
+
+def connector_problem(name: str) -> tuple[str, str] | None:
+    """(message, fix) when no installed connector is called ``name``; None if one is."""
+    import difflib
+
+    if name in CONNECTORS:
+        # Built-ins ship with the core: no need for the entry-point scan (a fifth of a second at parse time).
+        return None
+    from podium.registry import connector_names
+
+    known = connector_names()
+    if name in known:
+        return None
+    close = difflib.get_close_matches(name, known, n=1)
+    hint = f"did you mean '{close[0]}'? " if close else ""
+    return (f"unknown connector '{name}'", f"{hint}installed: {', '.join(known) or 'none'}")
+
+
+def scan_fleet(houses_dir: str | os.PathLike[str] | None = None) -> FleetScan:
+    """Read every house file's orchestration keys; a file or connector entry with a mistake becomes a
+    problem and is left out, so one house's mistake never takes the other houses' DAGs with it."""
+    folder = _folder(houses_dir)
     entries: list[tuple[str, str, str | None]] = []
+    problems: list[FleetProblem] = []
     for path in sorted(folder.glob("*.y*ml")):
         if path.name.startswith("_"):
             continue
+        where = str(path)
         try:
             data = _read_yaml(path)
-        except yaml.YAMLError:
-            continue  # the task's full validation reports it; parsing must not fail the fleet
-        if not isinstance(data, dict) or not isinstance(data.get("connectors"), dict):
+        except (yaml.YAMLError, OSError) as exc:
+            mark = getattr(exc, "problem_mark", None)
+            reason = (f"{getattr(exc, 'problem', None) or 'invalid YAML'}"
+                      + (f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else "")
+                      if isinstance(exc, yaml.YAMLError) else f"cannot read: {exc.strerror}")
+            problems.append(FleetProblem(where, "(whole file)", f"unreadable YAML: {reason}",
+                                         f"correct the YAML; `podium check --house {path}` shows it", path.stem))
             continue
-        key = str(data.get("house") or path.stem)
+        if not isinstance(data, dict) or not isinstance(data.get("connectors"), dict):
+            problems.append(FleetProblem(where, "connectors", "no 'connectors' mapping",
+                                         "list the house's connectors under 'connectors:'", path.stem))
+            continue
+        key = data.get("house")
+        if not isinstance(key, str) or not HOUSE_KEY.match(key) or key != path.stem:
+            problems.append(FleetProblem(
+                where, "house", f"house key {key!r} must be lower-case words joined by '-' and match the file name",
+                f"set 'house: {path.stem}' or rename the file to <house>.yaml", path.stem))
+            continue
         for name, spec in data["connectors"].items():
             spec = spec if isinstance(spec, dict) else {}
             if spec.get("enabled", True) is False:
                 continue
-            entries.append((key, str(name), spec.get("schedule")))
-    return entries
+            name = str(name)
+            unknown = connector_problem(name)
+            if unknown:
+                problems.append(FleetProblem(where, f"connectors.{name}", *unknown, house=key))
+                continue
+            bad_schedule = schedule_problem(spec.get("schedule"))
+            if bad_schedule:
+                problems.append(FleetProblem(where, f"connectors.{name}.schedule", *bad_schedule, house=key))
+                continue
+            entries.append((key, name, spec.get("schedule")))
+    return FleetScan(tuple(entries), tuple(problems))
 
 
 def fleet_index(houses_dir: str | os.PathLike[str] | None = None) -> dict[str, list[str]]:
     """Connector -> sorted keys of the houses that enable it. Fast: no schema validation."""
     index: dict[str, list[str]] = {}
-    for house, connector, _ in _house_entries(_folder(houses_dir)):
+    for house, connector, _ in scan_fleet(houses_dir).entries:
         index.setdefault(connector, []).append(house)
     return {name: sorted(houses) for name, houses in sorted(index.items())}
 
@@ -123,15 +240,20 @@ def schedule_slug(schedule: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", schedule.lower().replace("*", "x")).strip("_") or "none"
 
 
-def fleet_groups(houses_dir: str | os.PathLike[str] | None = None) -> list[SyncGroup]:
+def fleet_groups(houses_dir: str | os.PathLike[str] | None = None, scan: FleetScan | None = None) -> list[SyncGroup]:
     """One group per (connector, schedule): houses that keep the fleet schedule share one group;
-    houses that set their own ``schedule`` are grouped by it. Pools stay per vendor across groups."""
+    houses that set their own ``schedule`` are grouped by it. Pools stay per vendor across groups.
+    Houses with problems (see ``scan_fleet``) are not in any group."""
     folder = _folder(houses_dir)
     fleet = load_fleet_settings(folder)
+    scan = scan or scan_fleet(folder)
+    bad_defaults = {problem.key.split(".")[1] for problem in fleet_problems(folder, fleet)}
     by_key: dict[tuple[str, str | None], list[str]] = {}
-    for house, connector, override in _house_entries(folder):
+    for house, connector, override in scan.entries:
         spec = fleet["connectors"].get(connector, {})
         default = spec.get("schedule")
+        if override is None and connector in bad_defaults:
+            continue  # shown once as a fleet problem; the houses that set their own schedule still run
         schedule = default if override in (None, default) else str(override)
         by_key.setdefault((connector, schedule), []).append(house)
     groups = []
@@ -141,12 +263,25 @@ def fleet_groups(houses_dir: str | os.PathLike[str] | None = None) -> list[SyncG
         dag_id = f"podium_sync_{connector}" + (f"__{schedule_slug(schedule or 'manual')}" if custom else "")
         groups.append(SyncGroup(
             connector=connector, schedule=schedule, houses=tuple(sorted(houses)), dag_id=dag_id,
-            pool=f"podium_{connector}", pool_slots=int(spec.get("pool_slots", 4)),
+            pool=f"podium_{connector}", pool_slots=int(spec.get("pool_slots", DEFAULT_POOL_SLOTS)),
             owner=str(spec.get("owner", fleet["owner"])), custom_schedule=custom,
             settings={k: fleet[k] for k in ("retries", "retry_delay_minutes", "max_retry_delay_minutes",
                                             "execution_timeout_minutes")},
         ))
     return groups
+
+
+def fleet_problems(houses_dir: str | os.PathLike[str] | None = None,
+                   fleet: dict[str, Any] | None = None) -> list[FleetProblem]:
+    """Mistakes in ``_fleet.yaml`` that orchestration depends on (a connector's default schedule)."""
+    folder = _folder(houses_dir)
+    fleet = fleet if fleet is not None else load_fleet_settings(folder)
+    problems = []
+    for connector, spec in sorted(fleet["connectors"].items()):
+        bad = schedule_problem((spec or {}).get("schedule"))
+        if bad:
+            problems.append(FleetProblem(str(folder / FLEET_FILE), f"connectors.{connector}.schedule", *bad))
+    return problems
 
 
 def house_path(key: str, houses_dir: str | os.PathLike[str] | None = None) -> Path:
@@ -304,8 +439,13 @@ def generate_fleet(n_houses: int, out_dir: Path, seed: int = 1, *,
             path = out_dir / f"{key}.yaml"
             path.write_text(yaml.dump(doc, Dumper=_DUMPER, sort_keys=False, allow_unicode=True), encoding="utf-8")
             written.append(path)
+    boundary = {"shared_credentials": {"conn_ids": [], "env": []}, "house_data_root": "{var}/houses/{house}",
+                "s3_buckets": sorted({"uwp-dataproduct", *([settings["uwp"]["bucket"]] if "bucket" in
+                                                          settings.get("uwp", {}) else [])}),
+                "s3_prefix": "{house}/"}
     (out_dir / FLEET_FILE).write_text(
         "# Fleet-level orchestration (read by dags/): one schedule and one vendor pool per connector.\n"
         "# A house may set connectors.<name>.schedule to get its own DAG for that schedule.\n"
-        + yaml.dump(DEFAULT_FLEET, Dumper=_DUMPER, sort_keys=False), encoding="utf-8")
+        "# The boundary keys (shared_credentials, house_data_root, s3_*) limit what a house reaches.\n"
+        + yaml.dump({**DEFAULT_FLEET, **boundary}, Dumper=_DUMPER, sort_keys=False), encoding="utf-8")
     return sorted(written)

@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from podium.boundary import HouseBoundary
 from podium.errors import ConfigError
 
 MASK = "***"
@@ -119,16 +120,21 @@ def set_connection_resolver(resolver: ConnectionResolver) -> None:
 
 
 def resolve_credentials(credentials: Mapping[str, Any] | None, secret_fields: Mapping[str, str],
-                        *, where: str, required: set[str] | None = None) -> dict[str, str]:
+                        *, where: str, boundary: HouseBoundary, connector: str,
+                        required: set[str] | None = None) -> dict[str, str]:
     """Resolve a house config's credential references into the connector's secret fields.
 
     ``credentials`` is ``{"conn_id": ID}`` or ``{"env": {field: ENV_NAME}}``; ``secret_fields`` maps
     each secret field of the connector's spec to the connection attribute that carries it by default
     (``login``/``password``/an extra's name). ``required`` (default: all) must resolve; the others
-    are taken when present.
+    are taken when present. A reference outside the house's namespace (``boundary``) is refused
+    before anything is read, whether or not the config went through ``podium check``.
     """
     required = set(secret_fields) if required is None else required
     values: dict[str, str] = {}
+    refusals = boundary.credential_refusals(connector, credentials)
+    if refusals:
+        raise ConfigError("\n".join(f"{where}.{key}: {reason}" for key, reason in refusals))
     if not secret_fields:
         return values
     if not credentials:

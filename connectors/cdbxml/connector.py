@@ -93,8 +93,9 @@ class CdbXmlConnector(Connector):
                           "description": "Search API 'organiser' filter: the house's organiser cdbid or name"},
             "location": {"type": "string", "description": "Search API 'location' filter: a venue cdbid or name"},
             "page_length": {"type": "integer", "minimum": 1, "maximum": 1000, "default": DEFAULT_PAGE_LENGTH},
-            "feed_path": {"type": "string",
-                          "description": "A local CdbXML file, or a folder of *.xml files, read instead of HTTP"},
+            "feed_path": {"type": "string", "format": "local-path",
+                          "description": "A local CdbXML file, or a folder of *.xml files, read instead of HTTP; "
+                                         "under the house's data root (relative paths start there)"},
             "batch_size": {"type": "integer", "minimum": 1, "default": DEFAULT_BATCH,
                            "description": "Records per page when streaming a local feed"},
             "raw_max_bytes": {"type": "integer", "minimum": 0, "default": RAW_MAX_BYTES,
@@ -117,10 +118,17 @@ class CdbXmlConnector(Connector):
             if not self.config.get("base_url") or not self.config.get("api_key"):
                 raise ConfigError("cdbxml: set base_url + api_key (HTTP feed) or feed_path (local feed)")
             return None
-        path = Path(str(value)).expanduser()
+        path = self._inside(value)
         if not path.exists():
             raise ConfigError(f"cdbxml: feed_path {path} does not exist")
         return path
+
+    def _inside(self, value: str | Path) -> Path:
+        """A local path of the feed, refused when it leaves the house's data root (a symlink out included)."""
+        boundary = self.context.boundary
+        if boundary is None:
+            return Path(str(value)).expanduser()
+        return boundary.local_path(value, key=f"connectors.{self.name}.settings.feed_path")
 
     @property
     def client(self) -> HttpClient:
@@ -216,6 +224,8 @@ class CdbXmlConnector(Connector):
 
     def _read_files(self, root: Path, state: dict[str, Any]) -> Iterator[Page]:
         files = sorted(root.glob("*.xml")) if root.is_dir() else [root]
+        for path in files:
+            self._inside(path)
         cursor = local_cursor(state.get("cursor"), self.context.timezone)
         max_seen = local_cursor(state.get("max_seen"), self.context.timezone) or cursor
         resume = state.get("resume") or {}

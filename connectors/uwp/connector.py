@@ -67,14 +67,17 @@ class UwpConnector(Connector):
         "type": "object",
         "additionalProperties": False,
         "properties": {
-            "bucket": {"type": "string", "minLength": 3, "description": "S3 bucket the data product drops into"},
-            "prefix": {"type": "string", "default": "", "description": "key prefix of the drop (e.g. 'dataproduct/')"},
+            "bucket": {"type": "string", "minLength": 3, "x-s3": "bucket",
+                       "description": "S3 bucket the data product drops into; one the operator allows"},
+            "prefix": {"type": "string", "default": "", "x-s3": "prefix",
+                       "description": "key prefix of the drop; starts with the house's own prefix ('<house>/')"},
             "region": {"type": "string", "default": "eu-west-1"},
             "endpoint_url": {"type": "string", "format": "uri",
                              "description": "S3-compatible store (MinIO, Ceph…); empty for AWS"},
             "access_key_id": {"type": "string", "secret": True, "x-connection-field": "login"},
             "secret_access_key": {"type": "string", "secret": True, "x-connection-field": "password"},
-            "folder": {"type": "string", "description": "a local folder instead of S3 (demo, tests)"},
+            "folder": {"type": "string", "format": "local-path",
+                       "description": "a local folder instead of S3 (demo, tests), under the house's data root"},
             "chunk_rows": {"type": "integer", "minimum": 1, "default": 5000,
                            "description": "rows per page: a killed sync resumes at the last page"},
             "max_attempts": {"type": "integer", "minimum": 1, "default": 5},
@@ -105,8 +108,17 @@ class UwpConnector(Connector):
     @property
     def source(self) -> DropSource:
         if self._source is None:
-            self._source = (FolderSource(self.config["folder"]) if self.config.get("folder")
-                            else S3Source(self.config))
+            boundary = self.context.boundary
+            if self.config.get("folder"):
+                folder = self.config["folder"]
+                if boundary is not None:
+                    folder = boundary.local_path(folder, key=f"connectors.{self.name}.settings.folder")
+                self._source = FolderSource(folder, boundary)
+            else:
+                if boundary is not None:
+                    boundary.check_s3(str(self.config["bucket"]), str(self.config.get("prefix") or ""),
+                                      key=f"connectors.{self.name}.settings.prefix")
+                self._source = S3Source(self.config)
         return self._source
 
     def check(self) -> None:

@@ -14,6 +14,7 @@ from functools import partial
 from pathlib import Path
 from typing import IO, Any, Protocol
 
+from podium.boundary import HouseBoundary
 from podium.errors import AuthError, BadDataError, ConfigError, VendorDownError
 from podium.sdk.error_table import ErrorAction, rule_for
 from podium.sdk.retry import RetryableError, parse_retry_after, retrying
@@ -69,8 +70,9 @@ class DropSource(Protocol):
 class FolderSource:
     """A local folder (searched recursively). The ETag is ``<size>-<mtime_ns>``: cheap, no hashing."""
 
-    def __init__(self, folder: str | os.PathLike[str]) -> None:
+    def __init__(self, folder: str | os.PathLike[str], boundary: HouseBoundary | None = None) -> None:
         self.folder = Path(folder)
+        self.boundary = boundary
 
     def check(self) -> None:
         if not self.folder.is_dir():
@@ -88,6 +90,8 @@ class FolderSource:
 
     def open(self, key: str) -> tuple[IO[bytes], str]:
         path = self.folder / key
+        if self.boundary is not None:  # a symlink in the drop must not lead out of the house's folder
+            path = self.boundary.local_path(path, key="connectors.uwp.settings.folder")
         try:
             handle = path.open("rb")
         except FileNotFoundError:

@@ -1,12 +1,15 @@
 """The DAG factory behind ``dags/``: the fleet's shape, decided from the house configs.
 
 One DAG per connector (per schedule, when houses override the fleet's schedule), one mapped
-``sync`` task instance per enabled house. Parse time reads only ``podium.fleet.fleet_groups`` (a
-fast YAML read, no validation, no database, no network); everything else runs inside the task.
+``sync`` task instance per enabled house. Parse time reads only ``podium.fleet.scan_fleet`` (a
+fast YAML read that checks what orchestration needs — house key, connector, schedule — with no
+database and no network); the full validation runs inside the task. Houses with a mistake become
+tasks of ``podium_fleet_config_errors`` instead of breaking the parse.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import MutableMapping
 from datetime import timedelta
@@ -19,12 +22,17 @@ from airflow.sdk.definitions.retry_policy import ExceptionRetryPolicy
 from plugins.podium_provider.assets import CHANGES_ALIAS, canonical_asset
 from plugins.podium_provider.notifier import PodiumFailureNotifier
 from podium.errors import AuthError, BadDataError, ConfigError, RateLimitedError
-from podium.fleet import SyncGroup, fleet_groups
+from podium.fleet import FleetProblem, SyncGroup, fleet_groups, fleet_problems, scan_fleet
+from podium.paths import houses_dir as houses_dir_default
+
+log = logging.getLogger("podium.airflow")
 
 START_DATE = pendulum.datetime(2024, 1, 1, tz="Europe/Brussels")
 PUBLICATION_POOL = "podium_publication"
 EXAMPLE_MAILING_DAG_ID = "podium_example_mailing"
 EXAMPLE_DAG_ID = "podium_example_publication"
+ERRORS_DAG_ID = "podium_fleet_config_errors"
+CONFIG_ERRORS_POOL = "podium_fleet_checks"
 
 # Retrying cannot fix a wrong config, refused credentials or unreadable data: fail at once and alert.
 # A vendor that keeps rate limiting gets a longer pause than the exponential backoff's first step.
@@ -92,14 +100,63 @@ def build_sync_dag(group: SyncGroup, houses_dir: str | os.PathLike[str] | None =
 
 
 def build_sync_dags(houses_dir: str | os.PathLike[str] | None = None) -> dict[str, DAG]:
-    """Every sync DAG of the fleet, by DAG id (only the requested one when a worker parses for a task)."""
+    """Every sync DAG of the fleet, by DAG id (only the requested one when a worker parses for a task).
+
+    A house with a mistake is left out of its DAG and shown instead (a parse-time warning, and a
+    failing, alerting task per mistake in ``podium_fleet_config_errors``); a group whose DAG fails to
+    build is shown the same way. Every other house keeps its DAG.
+    """
     wanted = get_parsing_context().dag_id
+    scan = scan_fleet(houses_dir)
+    problems = [*fleet_problems(houses_dir), *scan.problems]
     dags = {}
-    for group in fleet_groups(houses_dir):
+    for group in fleet_groups(houses_dir, scan=scan):
         if wanted is not None and wanted != group.dag_id:
             continue
-        dags[group.dag_id] = build_sync_dag(group, houses_dir)
+        try:
+            dags[group.dag_id] = build_sync_dag(group, houses_dir)
+        except Exception as exc:  # one group's failure must not hide the others
+            problems.append(FleetProblem(
+                file=os.fspath(houses_dir or houses_dir_default()), key=f"connectors.{group.connector}",
+                message=f"DAG {group.dag_id} could not be built: {type(exc).__name__}: {exc}",
+                fix=f"check the houses {', '.join(group.houses[:5])}… and _fleet.yaml for {group.connector}"))
+    for problem in problems:
+        log.warning("podium fleet: house config left out of its DAG: %s", problem)
+    if problems and wanted in (None, ERRORS_DAG_ID):
+        dags[ERRORS_DAG_ID] = build_config_errors_dag(problems)
     return dags
+
+
+def build_config_errors_dag(problems: list[FleetProblem]) -> DAG:
+    """One failing, alerting task instance per house config mistake, named by house file and key."""
+    with DAG(
+        dag_id=ERRORS_DAG_ID,
+        description=f"{len(problems)} house config mistake(s): those houses are not synced until fixed",
+        schedule="@hourly",
+        start_date=START_DATE,
+        catchup=False,
+        max_active_runs=1,
+        default_args={"owner": "podium-ops", "pool": CONFIG_ERRORS_POOL, "retries": 0,
+                      "on_failure_callback": PodiumFailureNotifier("config")},
+        tags=["podium", "config-errors"],
+        doc_md="### House config mistakes\n\nEach mapped task is one mistake found while reading the house "
+               "configs; the house is left out of that connector's sync DAG (the other houses keep "
+               "running). The task fails, and alerts, with the file, the key and the fix.\n\n"
+               + "\n".join(f"- `{p.file}` `{p.key}`: {p.message} — {p.fix}" for p in problems[:50]),
+    ) as dag:
+
+        @task(task_id="report", map_index_template="{{ task.op_kwargs['problem']['house'] }} "
+                                                   "{{ task.op_kwargs['problem']['key'] }}")
+        def report(problem: dict[str, str]) -> None:
+            error = ConfigError(f"{problem['file']}: {problem['key']}: {problem['message']} — fix: {problem['fix']}")
+            error.podium_report = {"house": problem["house"], "connector": problem["key"].split(".")[1]  # type: ignore[attr-defined]
+                                   if problem["key"].startswith("connectors.") else "config",
+                                   "status": "failed", "error_class": "config", "failed_stream": None,
+                                   "rejected": 0}
+            raise error
+
+        report.expand(problem=[p.as_dict() for p in problems])
+    return dag
 
 
 def _example_route_dag(dag_id: str, schedule: Any, owner: str, what: str, doc_md: str) -> DAG:

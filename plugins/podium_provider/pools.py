@@ -13,23 +13,29 @@ import json
 import os
 from typing import Any
 
-from podium.fleet import fleet_groups, load_fleet_settings
+from podium.fleet import DEFAULT_POOL_SLOTS, load_fleet_settings
+from podium.registry import connector_names
 
 
 def fleet_pools(houses_dir: str | os.PathLike[str] | None = None) -> dict[str, dict[str, Any]]:
-    """Pool name -> {slots, description, include_deferred} for every connector in the fleet config."""
+    """Pool name -> {slots, description, include_deferred} for every installed connector (third-party
+    ones too) and every connector of the fleet config; slots from ``_fleet.yaml`` ``pool_slots``,
+    else ``DEFAULT_POOL_SLOTS``. Sync DAGs exist only for installed connectors, so no task waits on a
+    pool that was never created."""
     fleet = load_fleet_settings(houses_dir)
     pools: dict[str, dict[str, Any]] = {}
-    names = set(fleet["connectors"]) | {g.connector for g in fleet_groups(houses_dir)}
+    names = set(fleet["connectors"]) | set(connector_names())
     for connector in sorted(names):
-        spec = fleet["connectors"].get(connector, {})
+        spec = fleet["connectors"].get(connector) or {}
         pools[f"podium_{connector}"] = {
-            "slots": int(spec.get("pool_slots", 4)),
+            "slots": int(spec.get("pool_slots", DEFAULT_POOL_SLOTS)),
             "description": f"Podium Hub: houses syncing {connector} at the same time",
             "include_deferred": False,
         }
     pools["podium_publication"] = {"slots": 1, "description": "Podium Hub: downstream (example) DAGs",
                                    "include_deferred": False}
+    pools["podium_fleet_checks"] = {"slots": 1, "description": "Podium Hub: tasks reporting house config mistakes",
+                                    "include_deferred": False}
     return pools
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
+from podium.boundary import HouseBoundary
 from podium.errors import ConfigError
 from podium.parsing import Decoder
 from podium.paths import MAPPINGS_DIR
@@ -50,6 +51,9 @@ class SyncContext:
 
     house: str
     timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("Europe/Brussels"))
+    # What the house may reach (local files, S3 prefixes): the engine always sets it; a connector built
+    # directly (library use, connector tests) opens the paths its caller gives it.
+    boundary: HouseBoundary | None = None
 
 
 class Connector:

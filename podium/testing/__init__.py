@@ -28,6 +28,7 @@ import jsonschema
 import pytest
 
 from podium.archive import Archive
+from podium.boundary import FleetBoundary, HouseBoundary, house_token
 from podium.canonical import ENTITIES
 from podium.config import ConnectorConfig, HouseConfig
 from podium.engine import PageProcessor, run_sync
@@ -261,6 +262,12 @@ class ConnectorConformance:
             connector.close()
             getattr(sandbox, "clear_faults", lambda: None)()
 
+    def _trusted_boundary(self, settings: dict[str, Any]) -> HouseBoundary:
+        """Operator rules that admit the test's own locations (the boundary itself is tested elsewhere)."""
+        properties = self.connector_class.config_spec.get("properties", {})
+        buckets = {str(v) for k, v in settings.items() if (properties.get(k) or {}).get("x-s3") == "bucket"}
+        return FleetBoundary(data_root="/", s3_buckets=frozenset(buckets), s3_prefix="").for_house(self.house)
+
     def test_no_secret_value_in_any_log_line(self, sandbox: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture,
                                              monkeypatch: pytest.MonkeyPatch) -> None:
         config = self.good_config(sandbox)
@@ -268,14 +275,14 @@ class ConnectorConformance:
         secret_fields = cls.secret_fields()
         env = {}
         for field in secret_fields:
-            var = f"PODIUM_CONFORMANCE_{field.upper()}"
+            var = f"PODIUM_{house_token(self.house).upper()}__{field.upper()}"
             monkeypatch.setenv(var, str(config[field]))
             env[field] = var
         settings = {k: v for k, v in config.items() if k not in secret_fields}
         house = HouseConfig(key=self.house, name="Conformance", kind="cultuurcentrum", timezone="Europe/Brussels",
                             connectors={cls.name: ConnectorConfig(cls.name, True, None, None, settings,
                                                                   {"env": env} if env else None)},
-                            path=tmp_path / f"{self.house}.yaml")
+                            path=tmp_path / f"{self.house}.yaml", boundary=self._trusted_boundary(settings))
         store = Store(f"sqlite:///{tmp_path / 'conformance.db'}")
         store.migrate()
         caplog.set_level(logging.DEBUG)

@@ -94,6 +94,8 @@ def test_disabled_connectors_and_broken_files_do_not_break_the_parse(houses_dir:
     for dag in bag.dags.values():
         if dag.dag_id.startswith("podium_sync_"):
             assert "cc-hasselt" not in mapped_houses(dag.get_task("sync"))
+    shown = bag.dags["podium_fleet_config_errors"].get_task("report")._get_specified_expand_input().value["problem"]
+    assert [p["file"] for p in shown] == [str(houses_dir / "broken.yaml")]
 
 
 _GUARD = textwrap.dedent("""

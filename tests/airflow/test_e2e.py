@@ -62,14 +62,14 @@ def e2e(airflow_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     down = f"http://127.0.0.1:{_closed_port()}"
     docs = [
         _house("cc-hasselt", "cultuurcentrum", {
-            "ticketmatic": _tm("cchasselt", tm.url, "tm_cc_hasselt"),
+            "ticketmatic": _tm("cchasselt", tm.url, "ticketmatic_cc_hasselt"),
             "yesplan": {"settings": {"base_url": f"{yp.url}/cchasselt", "requests_per_second": 500},
-                        "credentials": {"conn_id": "yp_cc_hasselt"}}}),
-        _house("gc-jette", "gemeenschapscentrum", {"ticketmatic": _tm("gcjette", tm.url, "tm_gc_jette")}),
-        _house("ko-rejects", "kunstenorganisatie", {"ticketmatic": _tm("korejects", tm.url, "tm_ko_rejects")}),
-        _house("ko-down", "kunstenorganisatie", {"ticketmatic": _tm("kodown", down, "tm_ko_down",
+                        "credentials": {"conn_id": "yesplan_cc_hasselt"}}}),
+        _house("gc-jette", "gemeenschapscentrum", {"ticketmatic": _tm("gcjette", tm.url, "ticketmatic_gc_jette")}),
+        _house("ko-rejects", "kunstenorganisatie", {"ticketmatic": _tm("korejects", tm.url, "ticketmatic_ko_rejects")}),
+        _house("ko-down", "kunstenorganisatie", {"ticketmatic": _tm("kodown", down, "ticketmatic_ko_down",
                                                                     streams=["events"])}),
-        _house("ko-badauth", "kunstenorganisatie", {"ticketmatic": _tm("kobadauth", tm.url, "tm_ko_badauth")}),
+        _house("ko-badauth", "kunstenorganisatie", {"ticketmatic": _tm("kobadauth", tm.url, "ticketmatic_ko_badauth")}),
     ]
     for doc in docs:
         (houses / f"{doc['house']}.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
@@ -81,12 +81,12 @@ def e2e(airflow_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         "PODIUM_VAR_DIR": str(root / "var"),
         "PODIUM_ARCHIVE_URL": (root / "archive").as_uri(),
         "PODIUM_ALERTS_FILE": str(alerts),
-        "AIRFLOW_CONN_TM_CC_HASSELT": _conn(tm.access_key, TM_SECRET),
-        "AIRFLOW_CONN_TM_GC_JETTE": _conn(tm.access_key, TM_SECRET),
-        "AIRFLOW_CONN_TM_KO_REJECTS": _conn(tm.access_key, TM_SECRET),
-        "AIRFLOW_CONN_TM_KO_DOWN": _conn(tm.access_key, TM_SECRET),
-        "AIRFLOW_CONN_TM_KO_BADAUTH": _conn(tm.access_key, WRONG_SECRET),
-        "AIRFLOW_CONN_YP_CC_HASSELT": json.dumps({"conn_type": "podium_api_key", "password": yp.api_key}),
+        "AIRFLOW_CONN_TICKETMATIC_CC_HASSELT": _conn(tm.access_key, TM_SECRET),
+        "AIRFLOW_CONN_TICKETMATIC_GC_JETTE": _conn(tm.access_key, TM_SECRET),
+        "AIRFLOW_CONN_TICKETMATIC_KO_REJECTS": _conn(tm.access_key, TM_SECRET),
+        "AIRFLOW_CONN_TICKETMATIC_KO_DOWN": _conn(tm.access_key, TM_SECRET),
+        "AIRFLOW_CONN_TICKETMATIC_KO_BADAUTH": _conn(tm.access_key, WRONG_SECRET),
+        "AIRFLOW_CONN_YESPLAN_CC_HASSELT": json.dumps({"conn_type": "podium_api_key", "password": yp.api_key}),
     }
     with pytest.MonkeyPatch.context() as mp:
         for name, value in env.items():

@@ -84,3 +84,22 @@ def test_fleet_settings_default_without_the_file(tmp_path: Path) -> None:
     assert settings["retries"] == 5
     assert settings["connectors"]["yesplan"] == {**settings["connectors"]["yesplan"], "pool_slots": 2}
     assert settings["connectors"]["yesplan"]["schedule"]
+
+
+def test_an_invalid_fleet_schedule_is_a_problem_and_house_overrides_still_run(tmp_path: Path) -> None:
+    from podium.fleet import fleet_problems, scan_fleet
+
+    generate_fleet(12, tmp_path, seed=3)
+    fleet = yaml.safe_load((tmp_path / "_fleet.yaml").read_text())
+    fleet["connectors"]["uitdatabank"]["schedule"] = "@hourley"
+    (tmp_path / "_fleet.yaml").write_text(yaml.safe_dump(fleet))
+    house = yaml.safe_load((tmp_path / "cc-hasselt.yaml").read_text())
+    house["connectors"]["uitdatabank"]["schedule"] = "@daily"
+    (tmp_path / "cc-hasselt.yaml").write_text(yaml.safe_dump(house))
+
+    (problem,) = fleet_problems(tmp_path)
+    assert problem.file == str(tmp_path / "_fleet.yaml") and problem.key == "connectors.uitdatabank.schedule"
+    assert "did you mean @hourly?" in problem.fix
+    uitdatabank = [g for g in fleet_groups(tmp_path) if g.connector == "uitdatabank"]
+    assert [(g.schedule, g.houses) for g in uitdatabank] == [("@daily", ("cc-hasselt",))]
+    assert scan_fleet(tmp_path).problems == ()

@@ -71,11 +71,13 @@ def test_resolver_reads_airflow_connections_with_their_extras(monkeypatch: pytes
 def test_core_resolves_house_credentials_through_the_installed_resolver(monkeypatch: pytest.MonkeyPatch) -> None:
     from plugins.podium_provider.hooks import connection_fields
     from podium import secrets
+    from podium.boundary import FleetBoundary
 
     monkeypatch.setenv("AIRFLOW_CONN_YP_TEST", json.dumps({"conn_type": "podium_api_key", "password": "yp-key-42"}))
     secrets.set_connection_resolver(connection_fields)
     try:
-        values = secrets.resolve_credentials({"conn_id": "yp_test"}, {"api_key": "password"}, where="test")
+        values = secrets.resolve_credentials({"conn_id": "yp_test"}, {"api_key": "password"}, where="test",
+                                             boundary=FleetBoundary().for_house("test"), connector="yp")
     finally:
         secrets.set_connection_resolver(secrets.env_connection)
     assert values == {"api_key": "yp-key-42"}

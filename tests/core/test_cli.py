@@ -74,10 +74,10 @@ connectors:
   ticketmatic:
     streams: [events]
     settings: {{account: cli, base_url: "{sandbox.url}"}}
-    credentials: {{conn_id: tm_cli}}
+    credentials: {{conn_id: ticketmatic_cc_cli}}
 """)
         env = {"PODIUM_DB_URL": f"sqlite:///{tmp_path / 'cli.db'}", "PODIUM_HOUSES_DIR": str(tmp_path),
-               "AIRFLOW_CONN_TM_CLI": json.dumps({"login": "sandbox-access-key", "password": "sandbox-secret-key"})}
+               "AIRFLOW_CONN_TICKETMATIC_CC_CLI": json.dumps({"login": "sandbox-access-key", "password": "sandbox-secret-key"})}
         check = podium("check", "--house", str(house), env=env)
         assert check.returncode == 0 and "ok" in check.stdout
         sync = podium("sync", "--house", "cc-cli", "--json", env=env)
@@ -90,7 +90,7 @@ connectors:
         assert len(exported) == report["streams"]["events"]["inserted"] + report["streams"]["events"]["deleted"]
         assert [r["id"] for r in exported] == sorted(r["id"] for r in exported)
         assert podium("deadletters", "list", env=env).returncode == 0
-        bad_env = {**env, "AIRFLOW_CONN_TM_CLI": json.dumps({"login": "sandbox-access-key",
+        bad_env = {**env, "AIRFLOW_CONN_TICKETMATIC_CC_CLI": json.dumps({"login": "sandbox-access-key",
                                                              "password": "wrong-secret-xyz"})}
         check = podium("check", "--house", str(house), env=bad_env)
         assert check.returncode == 1 and "[auth]" in check.stdout and "wrong-secret-xyz" not in check.stdout

@@ -27,13 +27,13 @@ def house(url: str, tmp_path: Path, secret: str = "sandbox-secret-key", account:
                        path=tmp_path / "cc-engine.yaml",
                        connectors={"ticketmatic": ConnectorConfig(
                            "ticketmatic", True, None, None, {"account": account, "base_url": url, "page_size": 25},
-                           {"env": {"access_key": "TM_ENGINE_KEY", "secret_key": "TM_ENGINE_SECRET"}})})
+                           {"env": {"access_key": "PODIUM_CC_ENGINE__TM_KEY", "secret_key": "PODIUM_CC_ENGINE__TM_SECRET"}})})
 
 
 @pytest.fixture(autouse=True)
 def _credentials(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("TM_ENGINE_KEY", "sandbox-access-key")
-    monkeypatch.setenv("TM_ENGINE_SECRET", "sandbox-secret-key")
+    monkeypatch.setenv("PODIUM_CC_ENGINE__TM_KEY", "sandbox-access-key")
+    monkeypatch.setenv("PODIUM_CC_ENGINE__TM_SECRET", "sandbox-secret-key")
 
 
 def test_full_sync_then_a_second_run_adds_nothing(sandbox: TicketmaticSandbox, store: Store, tmp_path: Path) -> None:
@@ -85,7 +85,7 @@ def test_bad_pages_and_records_become_dead_letters_and_good_records_survive(sand
 
 def test_wrong_credentials_fail_with_the_auth_class(sandbox: TicketmaticSandbox, store: Store, tmp_path: Path,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("TM_ENGINE_SECRET", "not-the-secret-123")
+    monkeypatch.setenv("PODIUM_CC_ENGINE__TM_SECRET", "not-the-secret-123")
     report = run_sync(house(sandbox.url, tmp_path), "ticketmatic", store=store)
     assert report.status == "failed" and report.first_error()[1] == "auth"
     assert "not-the-secret-123" not in json.dumps(report.as_dict())
@@ -100,9 +100,9 @@ def test_a_vendor_that_is_down_is_classified(store: Store, tmp_path: Path) -> No
 
 
 def test_missing_credentials_are_a_config_error(store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("TM_ENGINE_SECRET")
+    monkeypatch.delenv("PODIUM_CC_ENGINE__TM_SECRET")
     report = run_sync(house("http://127.0.0.1:9", tmp_path), "ticketmatic", store=store)
-    assert report.error_class == "config" and "TM_ENGINE_SECRET" in (report.error or "")
+    assert report.error_class == "config" and "PODIUM_CC_ENGINE__TM_SECRET" in (report.error or "")
 
 
 def test_a_ticket_returned_at_the_vendor_becomes_refunded(sandbox: TicketmaticSandbox, store: Store,

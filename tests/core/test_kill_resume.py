@@ -26,14 +26,14 @@ kind: cultuurcentrum
 connectors:
   ticketmatic:
     settings: {{account: killtest, base_url: "{url}", page_size: 7}}
-    credentials: {{env: {{access_key: TM_KILL_KEY, secret_key: TM_KILL_SECRET}}}}
+    credentials: {{env: {{access_key: PODIUM_CC_KILL__TM_KEY, secret_key: PODIUM_CC_KILL__TM_SECRET}}}}
 """
 
 
 def _env(db: Path, archive: Path) -> dict[str, str]:
     env = dict(os.environ)
     env.update(PODIUM_DB_URL=f"sqlite:///{db}", PODIUM_ARCHIVE_URL=archive.as_uri(),
-               TM_KILL_KEY="sandbox-access-key", TM_KILL_SECRET="sandbox-secret-key")
+               PODIUM_CC_KILL__TM_KEY="sandbox-access-key", PODIUM_CC_KILL__TM_SECRET="sandbox-secret-key")
     return env
 
 
