@@ -1,5 +1,6 @@
 """The raw archive: every page any connector reads is stored as served (gzip), so an operator can
-see exactly what the vendor sent and replay it.
+see exactly what the vendor sent and replay it — except registered secrets (an API key echoed in a
+next-page link, a token in the body), which are masked before anything is written.
 
 Layout: ``{house}/{connector}/{stream}/{YYYY-MM-DD}/{run}/{seq:05d}.{suffix}.gz`` in a local folder
 (default ``var/archive``) or an S3 bucket (``PODIUM_ARCHIVE_URL=s3://bucket/prefix``, endpoint from
@@ -19,6 +20,7 @@ from urllib.parse import urlsplit
 
 from podium.errors import ConfigError
 from podium.paths import var_dir
+from podium.secrets import redact_bytes
 
 
 class Archive:
@@ -65,7 +67,7 @@ class Archive:
         if not self.enabled:
             return None
         key = self.key(house, connector, stream, run_id, seq, suffix)
-        body = gzip.compress(data, compresslevel=5, mtime=0)
+        body = gzip.compress(redact_bytes(data), compresslevel=5, mtime=0)
         if self.scheme == "file":
             path = self.root / key
             path.parent.mkdir(parents=True, exist_ok=True)

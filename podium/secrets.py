@@ -10,6 +10,8 @@ formatter use, so a secret never reaches logs, files, exceptions or XCom.
 
 from __future__ import annotations
 
+import base64
+import html
 import json
 import logging
 import os
@@ -17,7 +19,7 @@ import re
 import threading
 from collections.abc import Callable, Mapping
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import parse_qsl, quote, quote_plus, unquote, unquote_plus, urlsplit, urlunsplit
 
 from podium.boundary import HouseBoundary
 from podium.errors import ConfigError
@@ -26,11 +28,43 @@ MASK = "***"
 _lock = threading.Lock()
 _known: set[str] = set()
 _pattern: re.Pattern[str] | None = None
+_byte_forms: tuple[bytes, ...] = ()  # longest first
+
+# A base64 piece shorter than this would mask ordinary base64 content (archived images, hashes) by chance.
+_MIN_BASE64_PIECE = 8
+_URLSAFE = str.maketrans("+/", "-_")
+_PERCENT_ESCAPE = re.compile(r"%[0-9A-F]{2}")
+
+
+def secret_forms(value: str) -> set[str]:
+    """Every form in which ``value`` can appear in a text: as is, URL-encoded (upper- and lower-case
+    escapes), JSON/HTML-escaped and inside base64.
+
+    For base64 the three alignment-invariant pieces are taken (the value starting at a byte offset
+    of 0, 1 or 2 modulo 3 inside a larger blob), standard and URL-safe alphabets: a token inside an
+    encoded blob is found wherever it sits. Only base64 characters fully determined by the value
+    are kept, so the pieces match whatever surrounds it.
+    """
+    encoded = {quote(value, safe=""), quote(value), quote_plus(value, safe="")}
+    forms = {value, html.escape(value), *encoded,
+             *(_PERCENT_ESCAPE.sub(lambda m: m.group().lower(), form) for form in encoded)}
+    escaped = json.dumps(value)[1:-1]
+    forms |= {escaped, escaped.replace("/", "\\/"), json.dumps(value, ensure_ascii=False)[1:-1]}
+    raw = value.encode()
+    for offset in range(3):
+        blob = base64.b64encode(b"\0" * offset + raw).decode()
+        piece = blob[-(-8 * offset // 6): 8 * (offset + len(raw)) // 6]
+        if len(piece) >= _MIN_BASE64_PIECE:
+            forms |= {piece, piece.translate(_URLSAFE)}
+    return forms
 
 
 def register_secret(value: str | None) -> None:
-    """Remember a secret value so that ``redact`` hides it from any text."""
-    global _pattern
+    """Remember a secret value so that ``redact`` hides it (and its encoded forms) from any text.
+
+    Values shorter than 4 characters are not registered: masking them would mangle ordinary text.
+    """
+    global _pattern, _byte_forms
     if not value or len(value) < 4:
         return
     with _lock:
@@ -38,16 +72,75 @@ def register_secret(value: str | None) -> None:
             return
         _known.add(value)
         install_log_redaction()
-        ordered = sorted(_known, key=len, reverse=True)
-        _pattern = re.compile("|".join(re.escape(v) for v in ordered))
+        forms = sorted({form for known in _known for form in secret_forms(known)}, key=len, reverse=True)
+        _pattern = re.compile("|".join(re.escape(form) for form in forms))
+        _byte_forms = tuple(form.encode() for form in forms)
+
+
+def register_basic_auth(login: str, password: str) -> None:
+    """Register a Basic auth password and the header's base64 of ``login:password`` (as echoed back)."""
+    register_secret(password)
+    for encoding in ("utf-8", "latin-1"):
+        try:
+            register_secret(base64.b64encode(f"{login}:{password}".encode(encoding)).decode())
+        except UnicodeEncodeError:
+            continue
 
 
 def redact(text: str) -> str:
-    """Replace every registered secret value in ``text`` with ``***``."""
+    """Replace every registered secret value (and its encoded forms) in ``text`` with ``***``."""
     pattern = _pattern
     if pattern is None or not text:
         return text
     return pattern.sub(MASK, text)
+
+
+def redact_bytes(data: bytes) -> bytes:
+    """``redact`` for raw bytes (a page before it is archived); the secrets' UTF-8 forms are masked.
+
+    One substring search per form rather than a regex: about 1.5 ms a megabyte and secret, where the
+    alternation regex takes about 12.
+    """
+    mask = MASK.encode()
+    for form in _byte_forms:
+        if form in data:
+            data = data.replace(form, mask)
+    return data
+
+
+def safe_text(text: str, limit: int) -> str:
+    """``text`` redacted, then cut to ``limit`` characters: cutting first would leave a secret's head
+    unrecognisable to the redactor (and so in the message)."""
+    redacted = redact(text)
+    return redacted if len(redacted) <= limit else redacted[:limit] + "…"
+
+
+# Query parameters whose values are credentials (names compared lower-case, with '-' read as '_').
+CREDENTIAL_PARAMS = frozenset({
+    "api_key", "apikey", "key", "token", "access_token", "refresh_token", "id_token", "auth",
+    "client_secret", "password", "passwd", "pwd", "secret", "signature", "sig", "session_token",
+    "x_amz_signature", "x_amz_credential", "x_amz_security_token",
+})
+
+
+def strip_credentials(url: str) -> str:
+    """``url`` without userinfo and without credential query parameters, the others kept as sent.
+
+    Used before a URL is stored (resume positions, labels, runs): the auth object adds the
+    credential again on the next request.
+    """
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return redact(url)
+    kept = [pair for pair in parts.query.split("&") if pair and not _is_credential_param(pair)]
+    netloc = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=netloc, query="&".join(kept)))
+
+
+def _is_credential_param(pair: str) -> bool:
+    name = unquote_plus(pair.partition("=")[0]).strip().lower().replace("-", "_")
+    return name in CREDENTIAL_PARAMS
 
 
 _factory_installed = False

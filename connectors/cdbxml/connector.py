@@ -24,6 +24,7 @@ from podium.sdk.auth import ApiKeyQueryAuth
 from podium.sdk.connector import Connector, Page, StreamSpec
 from podium.sdk.http import HttpClient
 from podium.sdk.ratelimit import shared_limiter
+from podium.secrets import safe_text
 
 log = logging.getLogger("podium.connectors.cdbxml")
 
@@ -66,7 +67,7 @@ def _refusal(content: bytes) -> str | None:
     if head.startswith(b"<?xml"):
         head = head[head.find(b"?>") + 2:].lstrip()
     if head.startswith(b"<rsp") and b"ERROR" in head.upper():
-        return content[:300].decode("utf-8", "replace").strip()
+        return safe_text(content.decode("utf-8", "replace"), 300).strip()
     return None
 
 

@@ -29,7 +29,7 @@ from podium.sdk.error_table import ErrorAction, ErrorRule, rule_for
 from podium.sdk.http import DEFAULT_TIMEOUT, new_session, safe_url
 from podium.sdk.ratelimit import RateLimiter
 from podium.sdk.retry import RetryableError, parse_retry_after, retrying
-from podium.secrets import redact
+from podium.secrets import redact, safe_text
 
 log = logging.getLogger("podium.recreatex")
 
@@ -94,7 +94,7 @@ def parse_fault(body: bytes) -> SoapFault | None:
 
 def fault_rule(fault: SoapFault) -> ErrorRule:
     """What a fault means: a refused ShopId is an auth error, other client faults config, server faults retry."""
-    said = redact(fault.message)[:300]
+    said = safe_text(fault.message, 300)
     if "shopid" in fault.message.replace(" ", "").lower():
         return ErrorRule(ErrorAction.FAIL, AuthError,
                          f"Recreatex refused the ShopId (SOAP fault: {said}); check the house's shop_id credential")

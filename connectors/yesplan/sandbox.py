@@ -6,8 +6,8 @@ points ``base_url`` at ``http://127.0.0.1:8702/dewarande`` where production has
 
 - ``GET api/events/<query>``: the search query in the path, e.g. ``event:date:01-03-2025 TO 31-03-2026``
   (``date:28-03-2013`` for one day; ``event:status:<name>`` narrows it), answered with
-  ``{"pagination": {"next": ..., "expires": ...}, "data": [...]}``. Next links carry a ``page`` and a
-  ``book`` (the booked result set) and never the api_key: the client adds it.
+  ``{"pagination": {"next": ..., "expires": ...}, "data": [...]}``. Next links carry a ``page``, a
+  ``book`` (the booked result set) and, as Yesplan's do, the ``api_key``: a client must not store them as is.
 - ``GET api/event/<id>`` and ``GET api/event/<id>/customdata`` (``groups`` tree; ``?keywords=a,b`` gives
   the flat ``items`` list).
 - ``GET api/statuses``: the installation's statuses.
@@ -307,8 +307,9 @@ class YesplanSandbox(Sandbox):
                 self._books[book_id] = _Book(ids, datetime.now(BRUSSELS) + timedelta(minutes=10))
             expires = self._books[book_id].expires
             prefix = "" if org == DEFAULT_ORG and not request.path.startswith(f"/{org}/") else f"/{org}"
+            # Like Yesplan, the next link carries the caller's api_key.
             pagination = {"next": f"{self.url}{prefix}/api/events/{quote(query, safe=':')}"
-                                  f"?page={page + 1}&book={book_id}",
+                                  f"?page={page + 1}&book={book_id}&api_key={quote(self.api_key, safe='')}",
                           "expires": _iso(expires)}
         return Response.json({"pagination": pagination, "data": data})
 

@@ -33,7 +33,7 @@ ACTIONS = {
 def failure_alert(context: Mapping[str, Any], connector: str, event: str = "failed") -> dict[str, Any]:
     """The alert for a failed (or retrying) sync task, built from the task context and the exception."""
     from podium.errors import classify
-    from podium.secrets import redact
+    from podium.secrets import safe_text
 
     exc = context.get("exception")
     report = getattr(exc, "podium_report", None) or {}
@@ -50,7 +50,7 @@ def failure_alert(context: Mapping[str, Any], connector: str, event: str = "fail
         "error_class": error_class,
         "dead_letters": int(report.get("rejected") or 0),
         "action": ACTIONS.get(error_class, ACTIONS["internal"]),
-        "message": redact(str(exc))[:500] if exc is not None else None,
+        "message": safe_text(str(exc), 500) if exc is not None else None,
         "dag_id": getattr(ti, "dag_id", None),
         "run_id": getattr(ti, "run_id", None),
         "try_number": getattr(ti, "try_number", None),

@@ -21,7 +21,7 @@ from tenacity import Retrying
 
 from podium.errors import AuthError, ConfigError, RateLimitedError, VendorDownError
 from podium.sdk.retry import RetryableError, parse_retry_after, retrying
-from podium.secrets import register_secret
+from podium.secrets import register_basic_auth, register_secret
 
 
 class RefreshableAuth(AuthBase):
@@ -67,7 +67,7 @@ class BasicAuth(HTTPBasicAuth):
     """HTTP Basic auth (user:password)."""
 
     def __init__(self, username: str, password: str) -> None:
-        register_secret(password)
+        register_basic_auth(username, password)
         super().__init__(username, password)
 
 

@@ -23,7 +23,7 @@ from podium.sdk.auth import RefreshableAuth
 from podium.sdk.error_table import ErrorAction, ErrorRule, rule_for
 from podium.sdk.ratelimit import RateLimiter
 from podium.sdk.retry import RetryableError, parse_retry_after, retrying
-from podium.secrets import redact
+from podium.secrets import redact, safe_text
 
 log = logging.getLogger("podium.http")
 
@@ -31,9 +31,9 @@ DEFAULT_TIMEOUT = (10.0, 60.0)  # connect, read
 
 
 def safe_url(url: str) -> str:
-    """The URL without its query string (query values may carry keys)."""
+    """The URL without its query string (query values may carry keys) and without user:password@."""
     parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+    return redact(urlunsplit((parts.scheme, parts.netloc.rpartition("@")[2], parts.path, "", "")))
 
 
 def new_session(pool_size: int = 4) -> requests.Session:
@@ -115,7 +115,7 @@ class HttpClient:
 
     @staticmethod
     def _error(rule: ErrorRule, response: requests.Response, method: str, url: str) -> Exception:
-        detail = response.text[:300].strip().replace("\n", " ") if response.content else ""
+        detail = safe_text(response.text, 300).strip().replace("\n", " ") if response.content else ""
         message = f"{method} {safe_url(url)}: {rule.message or response.status_code}"
         if detail:
             message += f" — vendor said: {detail}"

@@ -24,6 +24,7 @@ from podium.sdk.error_table import ErrorRule
 from podium.sdk.http import HttpClient
 from podium.sdk.paginators import Paginator
 from podium.sdk.ratelimit import shared_limiter
+from podium.secrets import redact, strip_credentials
 
 
 @dataclass
@@ -136,7 +137,7 @@ class RestConnector(Connector):
             if nxt is None:
                 after: dict[str, Any] = {"cursor": max_seen} if max_seen is not None else {}
             else:
-                after = {"cursor": cursor, "resume": nxt, "max_seen": max_seen}
+                after = {"cursor": cursor, "resume": _storable(nxt), "max_seen": max_seen}
             yield Page(records=records, state=after, raw=response.content, raw_suffix=decoder.suffix,
                        label=label, errors=errors)
             position = nxt
@@ -145,6 +146,14 @@ class RestConnector(Connector):
         if self._client is not None:
             self._client.close()
             self._client = None
+
+
+def _storable(position: dict[str, Any]) -> dict[str, Any]:
+    """The position as stored in the state: a next-page URL without the credentials a vendor put in
+    it (the auth object adds them again when the sync resumes)."""
+    if "url" not in position:
+        return position
+    return {**position, "url": redact(strip_credentials(str(position["url"])))}
 
 
 def _label(position: Mapping[str, Any]) -> str:
