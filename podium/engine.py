@@ -312,24 +312,75 @@ def _copy_counts(counts: Any, report: StreamReport, pages: int) -> None:
 
 def map_document(connector: str, stream: str, data: bytes, house: str = "demo",
                  timezone: str = "Europe/Brussels") -> tuple[list[dict[str, Any]], list[DeadLetter]]:
-    """``podium map``: decode a document as the vendor serves it, map and validate (no store, no I/O)."""
+    """``podium map``: decode a document as the vendor serves it, map and validate (no store, no I/O).
+
+    A document that is not what the stream reads (another format, a SOAP fault, no records at all)
+    raises ``BadDataError`` with a one-line reason.
+    """
     from zoneinfo import ZoneInfo
+
+    from podium.parsing.base import RecordError
 
     cls = get_connector(connector)
     spec = cls.stream(stream)
     mapping = load_mapping(cls.mappings_dir(), cls.name, stream)
     ctx = MappingContext(house=house, system=cls.name, timezone=ZoneInfo(timezone))
     records, errors = [], []
-    from podium.parsing.base import RecordError
-
-    for item in spec.decoder.decode(data):
-        if isinstance(item, RecordError):
-            errors.append((item.reason, item.raw))
-        else:
-            records.append(item)
+    wrong = _wrong_format(spec.decoder.suffix, data)
+    if wrong:
+        raise BadDataError(wrong)
+    try:
+        for item in spec.decoder.decode(data):
+            if isinstance(item, RecordError):
+                errors.append((item.reason, item.raw))
+            else:
+                records.append(item)
+    except RecursionError:
+        raise BadDataError("the document is nested too deeply to read") from None
+    if not records and not errors:
+        raise BadDataError(_why_empty(spec.decoder.suffix, data, f"{connector}/{stream}"))
     page = Page(records=records, state={}, errors=errors)
     result = PageProcessor(mapping, ctx, spec.entity, spec.primary_key).process(page)
     return [_loads(r.data) for r in result.records], result.dead
+
+
+_FORMAT_NAMES = {"json": "JSON", "xml": "XML", "csv": "CSV"}
+
+
+def _looks_like(data: bytes) -> str:
+    head = data[:4096].lstrip(b"\xef\xbb\xbf \t\r\n")
+    if head.startswith(b"<"):
+        return "xml"
+    if head.startswith((b"{", b"[")):
+        return "json"
+    return "csv" if b"," in head.split(b"\n", 1)[0] or b";" in head.split(b"\n", 1)[0] else ""
+
+
+def _wrong_format(expected: str, data: bytes) -> str | None:
+    """Why ``data`` is plainly not the stream's format (XML given to a JSON stream, ...), else None."""
+    found = _looks_like(data)
+    if not found or found == expected or expected not in _FORMAT_NAMES:
+        return None
+    if expected == "csv" and found == "json":  # a CSV row may start with "[" or "{"
+        return None
+    return (f"wrong format: the document looks like {_FORMAT_NAMES[found]}, "
+            f"this stream reads {_FORMAT_NAMES[expected]}")
+
+
+def _why_empty(suffix: str, data: bytes, what: str) -> str:
+    """One line on a document that yields no record: a SOAP fault's code and text, or what it holds."""
+    if suffix == "xml":
+        from podium.parsing import element_to_dict, safe_iterparse
+
+        try:
+            for fault in safe_iterparse(data, ("Fault",)):
+                body = element_to_dict(fault)
+                code = body.get("faultcode") or body.get("Code") or ""
+                text = body.get("faultstring") or body.get("Reason") or ""
+                return redact(" ".join(f"SOAP fault: {code} {text}".split()))[:300]
+        except PodiumError:
+            pass
+    return f"no {what} record in the document (empty, or not what this stream reads)"
 
 
 def _loads(data: bytes) -> dict[str, Any]:
