@@ -102,7 +102,7 @@ def _is_utf8(head: bytes) -> bool:
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return False
     declared = _DECLARED_ENCODING.match(head)
-    return declared is None or declared.group(1).lower().replace("_", "-") in ("utf-8", "utf8")
+    return declared is None or declared.group(1).decode("ascii").lower().replace("_", "-") in ("utf-8", "utf8")
 
 
 _LOCAL_NAMES: dict[str, str] = {}  # "{namespace}name" -> "name": a feed repeats a few dozen tags millions of times
