@@ -28,7 +28,7 @@ CORPUS = Path(__file__).resolve().parent.parent / "badinput"
 
 # Markers put into sandbox data, swapped for the bad bytes in the served body (no sandbox file is edited).
 JSON_POISON = {b"@@SURROGATE@@": b"\\ud83d", b"@@BADUTF8@@": b"\xff\xfe", b"@@NUL@@": b"\\u0000"}
-XML_POISON = {b"@@BADUTF8@@": b"\xff", b"@@NUL@@": b"\x00", b"@@CHARREF@@": b"&#0;"}
+XML_POISON = {b"@@BADUTF8@@": b"\xff", b"@@NUL@@": b"\x00", b"@@CHARREF@@": b"&#0;", b"@@SURROGATE@@": b"&#xD83D;"}
 
 
 # -- podium map over the corpus -------------------------------------------------------------------
@@ -170,3 +170,177 @@ def test_ticketmatic_poisoned_records_cost_only_themselves(ticketmatic: Any, sto
     status = {x["source_id"]: x["status"] for x in letters(store, "cc-hasselt", "events")}
     assert status["990003"] == "resolved" and status["990001"] == "open"
     assert "990003" in {r["source"]["id"] for r in store.export("cc-hasselt", "event")}
+
+
+# The other connectors: poison, sync twice, then take the poison away and sync once more -------------------
+def poisoned_names(prefix: str) -> dict[str, str]:
+    """A text per kind of bad string, each carrying a marker that finds its letter."""
+    return {f"{prefix}-{kind}": f"{prefix}-{kind} Ham{bad}let" for kind, bad in
+            (("surrogate", "@@SURROGATE@@"), ("badutf8", "@@BADUTF8@@"), ("nul", "@@NUL@@"),
+             ("charref", "@@CHARREF@@"))}
+
+
+def check_poisoned_syncs(store: Store, config: HouseConfig, connector: str, markers: list[str],
+                         unpoison: Any) -> None:
+    """Each marked record: one open letter with a reason, seen by both syncs; no good record lost."""
+    first, second = sync_twice(store, config, connector)
+    found = store.dead_letters(house=config.key, status=None)
+    for marker in markers:
+        mine = [x for x in found if marker in (x["raw"] or "")]
+        assert len(mine) == 1, (marker, [(x["source_id"], x["reason"]) for x in found])
+        assert mine[0]["status"] == "open" and mine[0]["reason"] and mine[0]["seen_count"] == 2, mine[0]
+    assert sum(s.rejected for s in second.streams) == sum(s.rejected for s in first.streams) >= len(markers)
+    assert not any(marker in json.dumps(r) for r in store.export(config.key) for marker in markers)
+    unpoison()
+    clean = run_sync(config, connector, store=store, full_refresh=True)
+    assert clean.status in ("succeeded", "succeeded_with_rejections"), clean.as_dict()
+    # A good record lost to a poisoned page would be inserted now.
+    assert all(s.inserted == 0 for s in clean.streams), clean.as_dict()
+
+
+def sandbox_of(name: str) -> Any:
+    from podium.registry import get_connector
+
+    return get_connector(name).sandbox_class()()
+
+
+def test_uitdatabank_poisoned_events(store: Store, poisoned: None) -> None:
+    import uuid
+
+    with sandbox_of("uitdatabank") as box:
+        events = box.catalogue("cc-hasselt-demo")
+        template = copy.deepcopy(next(iter(events.values())))
+        names = poisoned_names(f"udb-{store.engine.dialect.name}")
+        del names[next(k for k in names if k.endswith("charref"))]  # an XML-only poison
+        added = []
+        for marker, text in names.items():
+            key = str(uuid.uuid5(uuid.NAMESPACE_URL, marker))
+            event = copy.deepcopy(template)
+            event["@id"] = template["@id"].rsplit("/", 1)[0] + "/" + key
+            event["name"] = {"nl": text}
+            events[key] = event
+            added.append(key)
+        wrong = copy.deepcopy(template)
+        wrong_key = str(uuid.uuid5(uuid.NAMESPACE_URL, f"udb-{store.engine.dialect.name}-wrong-type"))
+        wrong.update({"@id": template["@id"].rsplit("/", 1)[0] + "/" + wrong_key, "calendarType": "multiple",
+                      "subEvent": ["none"], "name": {"nl": f"udb-{store.engine.dialect.name}-wrong-type"}})
+        events[wrong_key] = wrong
+        added.append(wrong_key)
+        config = house("cc-hasselt", "uitdatabank", {"search_base_url": box.url, "token_url": f"{box.url}/oauth/token"})
+
+        def unpoison() -> None:
+            for key in added:
+                events.pop(key)
+
+        check_poisoned_syncs(store, config, "uitdatabank", [*names, f"udb-{store.engine.dialect.name}-wrong-type"],
+                             unpoison)
+
+
+def test_yesplan_poisoned_events(store: Store, poisoned: None) -> None:
+    with sandbox_of("yesplan") as box:
+        org = f"badinput-{store.engine.dialect.name}"
+        events = box.events(org)
+        template = copy.deepcopy(next(iter(events.values())))
+        names = poisoned_names(f"yp-{store.engine.dialect.name}")
+        del names[next(k for k in names if k.endswith("charref"))]
+        added = []
+        for index, (marker, text) in enumerate(names.items()):
+            event = copy.deepcopy(template)
+            event["id"] = f"9999{index}-1600000000"
+            event["url"] = template["url"].rsplit("/", 1)[0] + "/" + event["id"]
+            event["name"] = text
+            events[event["id"]] = event
+            added.append(event["id"])
+        config = house("cc-hasselt", "yesplan", {"base_url": f"{box.url}/{org}", "days_back": 400,
+                                                 "days_ahead": 800})
+
+        def unpoison() -> None:
+            for key in added:
+                events.pop(key)
+
+        check_poisoned_syncs(store, config, "yesplan", list(names), unpoison)
+
+
+def test_cdbxml_poisoned_events_and_one_with_too_many_dates(store: Store, poisoned: None) -> None:
+    import dataclasses
+
+    from podium.mapping import MAX_RECORDS_PER_RAW
+
+    with sandbox_of("cdbxml") as box:
+        organiser = f"badinput-{store.engine.dialect.name}"
+        events = box.dataset(organiser)
+        template = next(e for e in events if e.timestamps)
+        names = poisoned_names(f"cdb-{store.engine.dialect.name}")
+        added = [dataclasses.replace(template, cdbid=f"{template.cdbid[:-4]}{index:04d}", title={"nl": text})
+                 for index, text in enumerate(names.values())]
+        marker_many = f"cdb-{store.engine.dialect.name}-too-many-dates"
+        added.append(dataclasses.replace(template, cdbid=f"{template.cdbid[:-4]}9999", title={"nl": marker_many},
+                                         timestamps=[template.timestamps[0]] * (MAX_RECORDS_PER_RAW + 1)))
+        with box._data_lock:
+            events.extend(added)
+        config = house("gc-de-kring", "cdbxml", {"base_url": box.url, "organiser": organiser})
+
+        def unpoison() -> None:
+            with box._data_lock:
+                for event in added:
+                    events.remove(event)
+
+        check_poisoned_syncs(store, config, "cdbxml", [*names, marker_many], unpoison)
+        (letter,) = [x for x in store.dead_letters(house="gc-de-kring") if marker_many in (x["raw"] or "")]
+        assert "record too large" in letter["reason"]
+
+
+def test_recreatex_poisoned_culture_events(store: Store, poisoned: None) -> None:
+    from connectors.recreatex.sandbox import RecreatexSandbox
+
+    with sandbox_of("recreatex") as box:
+        shop = box.shop(RecreatexSandbox.shop_id_for("gc-de-kring"))
+        template = copy.deepcopy(shop.events[len(shop.events) // 2])
+        names = poisoned_names(f"rcx-{store.engine.dialect.name}")
+        added = []
+        for index, text in enumerate(names.values()):
+            event = copy.deepcopy(template)
+            event["Id"] = f"{store.engine.dialect.name[:2]}{index:06d}-0000-0000-0000-000000000000"[:36]
+            event["Code"] = f"{template['Code']}-X{index}"
+            event["Name"] = text
+            added.append(event)
+        if not any(e["Id"] == added[0]["Id"] for e in shop.events):
+            shop.events.extend(added)
+        config = house("gc-de-kring", "recreatex", {"base_url": box.url, "language": "nl", "days_back": 3650,
+                                                    "days_ahead": 3650}, ["culture_events"])
+
+        def unpoison() -> None:
+            shop.events[:] = [e for e in shop.events if e["Id"] not in {a["Id"] for a in added}]
+
+        check_poisoned_syncs(store, config, "recreatex", list(names), unpoison)
+
+
+def test_uwp_poisoned_csv_rows(store: Store) -> None:
+    from connectors.uwp.sandbox import UwpSandbox
+
+    with UwpSandbox() as box:
+        prefix = f"badinput-{store.engine.dialect.name}/"
+        drop = box.seed_drop("uwp-drops", prefix)
+        activities = drop["activiteit_results.csv"]
+        clean = activities.render()
+        template = activities.rows[1]
+        markers = {f"uwp-{store.engine.dialect.name}-{kind}": bad for kind, bad in
+                   (("nul", b"\x00"), ("badutf8", b"\xff\xfe"))}
+        extra = []
+        for index, marker in enumerate(markers):
+            row = dict(template, activiteit_id=f"ffff{index:04d}", activiteit_name_nl=f"{marker} Ham@@BAD@@let")
+            extra.append(row)
+        activities.rows.extend(extra)
+        body = activities.render()
+        for row, bad in zip(extra, markers.values(), strict=True):
+            body = body.replace(f"{row['activiteit_name_nl']}".encode(),
+                                row["activiteit_name_nl"].replace("@@BAD@@", "").encode()[:-3] + bad + b"let", 1)
+        del activities.rows[-len(extra):]
+        box._put("uwp-drops", prefix + "activiteit_results.csv", body)
+        config = house("de-singel", "uwp", {"bucket": "uwp-drops", "prefix": prefix, "endpoint_url": box.url},
+                       ["activiteiten"])
+
+        def unpoison() -> None:
+            box._put("uwp-drops", prefix + "activiteit_results.csv", clean)
+
+        check_poisoned_syncs(store, config, "uwp", list(markers), unpoison)
