@@ -72,16 +72,24 @@ def poisoned(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(Sandbox, "dispatch", dispatch)
 
 
+HOUSES: list[Path] = []
+
+
 @pytest.fixture(autouse=True)
-def _connections(monkeypatch: pytest.MonkeyPatch) -> None:
+def _connections(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The demo connections (``<connector>_<house>``: inside each house's credential namespace), and
+    operator rules that let a house read its own prefix of the sandbox's S3 bucket."""
     for conn_id, conn in sandbox_connections().items():
         monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(conn))
+    (tmp_path / "houses").mkdir()
+    (tmp_path / "houses" / "_fleet.yaml").write_text("s3_buckets: [uwp-drops]\ns3_prefix: '{house}/'\n")
+    HOUSES[:] = [tmp_path / "houses"]
 
 
 def house(key: str, connector: str, settings: dict[str, Any], streams: list[str] | None = None) -> HouseConfig:
     conn_id = f"{connector}_{key.replace('-', '_')}"
     return HouseConfig(key=key, name=key, kind="cultuurcentrum", timezone="Europe/Brussels",
-                       path=Path(f"/houses/{key}.yaml"),
+                       path=HOUSES[0] / f"{key}.yaml",
                        connectors={connector: ConnectorConfig(connector, True, None, streams, settings,
                                                               {"conn_id": conn_id})})
 
@@ -319,7 +327,7 @@ def test_uwp_poisoned_csv_rows(store: Store) -> None:
     from connectors.uwp.sandbox import UwpSandbox
 
     with UwpSandbox() as box:
-        prefix = f"badinput-{store.engine.dialect.name}/"
+        prefix = f"de-singel/badinput-{store.engine.dialect.name}/"  # under the house's own prefix
         drop = box.seed_drop("uwp-drops", prefix)
         activities = drop["activiteit_results.csv"]
         clean = activities.render()
