@@ -320,11 +320,11 @@ class Store:
                 "schema_path": storable(letter.schema_path) if letter.schema_path else None,
                 "instance_path": storable(letter.instance_path) if letter.instance_path else None,
                 "raw": raw, "archive_uri": archive_uri, "last_seen_at": stamp, "last_stream_run_id": run.id}
+        if not letters and not self._has_open_letters(conn, run):
+            return  # the common page: nothing rejected, nothing waiting to be resolved
         rejected = {row["source_id"] for row in letters.values() if row["source_id"] is not None}
         resolved = {key for record in stored for key in (record.source_id, record.parent)
                     if key is not None and key not in rejected}
-        if not letters and not (resolved and self._has_open_letters(conn, run)):
-            return
         if letters:
             self._open_letters[run.id] = True
             prints = list(letters)

@@ -159,7 +159,7 @@ def test_ticketmatic_poisoned_records_cost_only_themselves(ticketmatic: Any, sto
         contacts.append(bad_contact)
     config = house("cc-hasselt", "ticketmatic", {"account": account, "base_url": ticketmatic.url,
                                                  "page_size": 25}, ["events", "contacts"])
-    first, second = sync_twice(store, config, "ticketmatic")
+    _, second = sync_twice(store, config, "ticketmatic")
     stored = {r["source"]["id"] for r in store.export("cc-hasselt")}
     assert good_events <= stored and good_contacts <= stored
     assert not {str(i) for i in poison} & stored
@@ -252,7 +252,7 @@ def test_yesplan_poisoned_events(store: Store, poisoned: None) -> None:
         names = poisoned_names(f"yp-{store.engine.dialect.name}")
         del names[next(k for k in names if k.endswith("charref"))]
         added = []
-        for index, (marker, text) in enumerate(names.items()):
+        for index, text in enumerate(names.values()):
             event = copy.deepcopy(template)
             event["id"] = f"9999{index}-1600000000"
             event["url"] = template["url"].rsplit("/", 1)[0] + "/" + event["id"]

@@ -134,9 +134,11 @@ def test_one_invalid_xml_character_costs_its_record_not_the_document(bad: bytes,
 
 
 def test_xml_bom_and_a_declared_cp1252_document_read_as_before() -> None:
-    assert list(XmlRecords(("event",)).decode(b'\xef\xbb\xbf<cdbxml><event cdbid="1"/></cdbxml>'))[0]["@cdbid"] == "1"  # type: ignore[index]
+    (record,) = XmlRecords(("event",)).decode(b'\xef\xbb\xbf<cdbxml><event cdbid="1"/></cdbxml>')
+    assert record["@cdbid"] == "1"  # type: ignore[index]
     latin = '<?xml version="1.0" encoding="windows-1252"?><cdbxml><event><t>Café</t></event></cdbxml>'.encode("cp1252")
-    assert list(XmlRecords(("event",)).decode(latin))[0]["t"] == "Café"  # type: ignore[index]
+    (record,) = XmlRecords(("event",)).decode(latin)
+    assert record["t"] == "Café"  # type: ignore[index]
 
 
 @pytest.mark.parametrize("bad", [b"\x00", b"\xff\xfe"], ids=["nul", "invalid-utf8"])
