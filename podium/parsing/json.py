@@ -25,13 +25,17 @@ class _CheckedList(list):  # type: ignore[type-arg]
     """As ``_CheckedDict``, for a document that is a list."""
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")  # NaN/Infinity: orjson refuses them, so does the fallback
+
+
 def _tolerant_loads(raw: bytes) -> Any:
     """What orjson refuses but a record can carry: lone surrogate escapes, invalid UTF-8, raw control chars.
 
     Invalid UTF-8 bytes become lone surrogates (``surrogateescape``), so the records holding them are
     found and dead-lettered instead of the page.
     """
-    document = json.loads(raw.decode("utf-8", "surrogateescape"), strict=False)
+    document = json.loads(raw.decode("utf-8", "surrogateescape"), strict=False, parse_constant=_no_constant)
     if isinstance(document, dict):
         return _CheckedDict(document)
     if isinstance(document, list):

@@ -48,7 +48,9 @@ class _CleanStream(io.RawIOBase):
     ``&#0;``-style references) replaced by U+FFFD, so one bad string costs its record, not the document.
 
     A block without any of them (nearly all) passes unchanged; ``replaced`` tells the decoder to look
-    for U+FFFD in the records. Blocks end after a ``>``, so no character or reference is cut in two.
+    for U+FFFD in the records (a record that holds U+FFFD itself is then rejected too: a rare
+    false positive, and only in a document that was already damaged). Blocks end after a ``>``, so no
+    character or reference is cut in two.
     """
 
     def __init__(self, source: IO[bytes]) -> None:
@@ -69,7 +71,8 @@ class _CleanStream(io.RawIOBase):
                 block, self._carry = self._carry, b""
             else:
                 block = self._carry + block
-                cut = block.rfind(b">") + 1 or len(block)
+                # After a ">" (or, in a long text, a space): never inside a character or a reference.
+                cut = block.rfind(b">") + 1 or max(block.rfind(b" "), block.rfind(b"\n")) + 1 or len(block)
                 block, self._carry = block[:cut], block[cut:]
             self._out = memoryview(self._clean(block))
         n = min(len(buffer), len(self._out))

@@ -149,3 +149,16 @@ def test_one_invalid_csv_row_costs_that_row(bad: bytes) -> None:
     assert decoder.detected_encoding == "utf-8"
     assert rows[0] == {"id": "1", "naam": "Café"} and rows[2] == {"id": "3", "naam": "Gent"}
     assert isinstance(rows[1], RecordError) and "line 3: invalid text: naam holds" in rows[1].reason
+
+
+def test_xml_text_longer_than_a_block_with_multibyte_characters_is_not_damaged() -> None:
+    long_text = ("Café théâtre " * 20_000).encode()  # > 64 KB without a ">", multi-byte characters throughout
+    doc = b"<cdbxml><event><t>" + long_text + b"</t></event><event><t>ok</t></event></cdbxml>"
+    records = list(XmlRecords(("event",)).decode(io.BytesIO(doc)))
+    assert [isinstance(r, RecordError) for r in records] == [False, False]
+    assert records[0]["t"] == long_text.decode().strip()  # type: ignore[index]
+
+
+def test_json_nan_is_still_malformed() -> None:
+    with pytest.raises(BadDataError, match="malformed JSON"):
+        JsonRecords("data").load(b'{"data": [{"id": 1, "price": NaN}]}')
