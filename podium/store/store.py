@@ -489,5 +489,6 @@ class Store:
         if not ids:
             return
         with self.engine.begin() as conn:
+            stamp = now()
             conn.execute(update(dead_letters).where(dead_letters.c.id.in_(ids)).values(
-                status=status, replayed_at=now()))
+                status=status, replayed_at=stamp, closed_at=stamp))
