@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from podium.errors import ConfigError, PodiumError
+from podium.errors import BadDataError, ConfigError, PodiumError
 
 # Piped or captured output (CI logs, `| less`) gets a wide console instead of rich's 80 columns.
 out = Console(width=None if sys.stdout.isatty() else 180)
@@ -123,7 +123,8 @@ def check_cmd(house_ref: str, connector: str | None) -> None:
 @click.option("--timezone", default="Europe/Brussels", help="Time zone of naive vendor times.")
 def map_cmd(connector: str, stream: str, file: str, house: str, timezone: str) -> None:
     """Map FILE (a page or document as the vendor serves it): canonical JSON lines on stdout,
-    rejected records with their reason on stderr. Exit 0 all valid, 3 some rejected, 2 unreadable."""
+    rejected records with their reason on stderr. Exit 0 all valid; 3 some rejected, or the document
+    is not what the stream reads (another format, a SOAP fault, malformed, no records); 2 usage errors."""
     from podium.engine import map_document
 
     try:
@@ -132,6 +133,9 @@ def map_cmd(connector: str, stream: str, file: str, house: str, timezone: str) -
         _fail(f"cannot read {file}: {exc.strerror}")
     try:
         records, dead = map_document(connector, stream, data, house=house, timezone=timezone)
+    except BadDataError as exc:
+        click.echo(f"error: {file}: " + " ".join(str(exc).split()), err=True)  # one line, never wrapped
+        sys.exit(3)
     except PodiumError as exc:
         _fail(f"{file}: {exc}")
     for record in records:

@@ -28,7 +28,8 @@ from podium.errors import (
     classify,
 )
 from podium.ids import canonical_id
-from podium.mapping import CompiledMapping, MappingContext, load_mapping
+from podium.mapping import CompiledMapping, MappingContext, MappingError, load_mapping
+from podium.mapping.engine import unexpected
 from podium.registry import get_connector
 from podium.sdk.connector import Connector, Page, SyncContext
 from podium.secrets import redact, resolve_credentials
@@ -150,38 +151,70 @@ class PageProcessor:
     def process(self, page: Page) -> PageResult:
         records: list[StoredRecord] = []
         dead: list[DeadLetter] = []
-        entity, is_valid, link = self.entity, self.is_valid, self.entity == "ticket"
-        system, mapping, ctx, primary_key = self.ctx.system, self.mapping, self.ctx, self.primary_key
+        entity, link = self.entity, self.entity == "ticket"
+        mapping, ctx, primary_key = self.mapping, self.ctx, self.primary_key
         complete: list[str] = []
         track_parents = mapping.vanished is not None
         for raw in page.records:
-            mapped, errors = mapping.map(raw, ctx)
             parent = _sid(raw.get(primary_key) if isinstance(raw, dict) else None)
             rejected_before = len(dead)
+            try:
+                mapped, errors = mapping.map(raw, ctx)
+            except Exception as exc:  # a bug in a hook costs its record, never the page
+                mapped, errors = [], [unexpected(exc)]
             for error in errors:
-                dead.append(DeadLetter(reason=f"mapping: {error}", source_id=error.source_id or parent,
+                dead.append(DeadLetter(reason=_reason("mapping", error), source_id=error.source_id or parent,
                                        schema_path=None, instance_path=getattr(error, "path", None) or None, raw=raw))
             for record in mapped:
-                if link:
-                    self._link(record)
-                if not is_valid(record):
-                    violations = canonical.validate(entity, record)
-                    first = violations[0]
-                    dead.append(DeadLetter(
-                        reason="invalid canonical record: " + "; ".join(str(v) for v in violations[:5]),
-                        source_id=record.get("source", {}).get("id") or parent,
-                        schema_path=first.schema_path, instance_path=first.instance_path, raw=raw))
-                    continue
-                data = dumps(record)
-                records.append(StoredRecord(
-                    id=record["id"], entity=entity, source_system=system, source_id=record["source"]["id"],
-                    deleted=record["deleted"], modified=record.get("modified"), data=data, hash=content_hash(data),
-                    parent=parent))
+                try:
+                    if link:
+                        self._link(record)
+                    stored, letter = self._store_one(record, entity, parent, raw)
+                except Exception as exc:  # e.g. nesting past the JSON encoder's depth, a lone surrogate
+                    source = record.get("source") if isinstance(record, dict) else None
+                    stored, letter = None, DeadLetter(
+                        reason=_reason("invalid canonical record", exc), raw=raw,
+                        source_id=_sid(source.get("id") if isinstance(source, dict) else None) or parent)
+                if stored is not None:
+                    records.append(stored)
+                elif letter is not None:
+                    dead.append(letter)
             if track_parents and parent is not None and len(dead) == rejected_before:
                 complete.append(parent)
         for reason, raw in page.errors:
-            dead.append(DeadLetter(reason=f"decode: {reason}", raw=raw))
+            dead.append(DeadLetter(reason=_reason("decode", reason), raw=raw,
+                                   source_id=_sid(raw.get(primary_key)) if isinstance(raw, dict) else None))
         return PageResult(records, dead, len(page.records), complete)
+
+    def _store_one(self, record: dict[str, Any], entity: str, parent: str | None,
+                   raw: Any) -> tuple[StoredRecord | None, DeadLetter | None]:
+        """The record ready for the store, or its dead letter (schema violation, NUL character)."""
+        if not self.is_valid(record):
+            violations = canonical.validate(entity, record)
+            first = violations[0]
+            return None, DeadLetter(
+                reason=_reason("invalid canonical record", "; ".join(str(v) for v in violations[:5])),
+                source_id=record.get("source", {}).get("id") or parent,
+                schema_path=first.schema_path, instance_path=first.instance_path, raw=raw)
+        data = dumps(record)
+        if _NUL_ESCAPE in data:  # orjson escapes NUL; the store's text columns (PostgreSQL) refuse it raw
+            raise ValueError("a text value contains a NUL character (U+0000)")
+        return StoredRecord(
+            id=record["id"], entity=entity, source_system=self.ctx.system, source_id=record["source"]["id"],
+            deleted=record["deleted"], modified=record.get("modified"), data=data, hash=content_hash(data),
+            parent=parent), None
+
+
+_NUL_ESCAPE = b"\\u0000"
+MAX_REASON_CHARS = 2000  # a dead letter's reason: enough for five schema violations, never a whole record
+
+
+def _reason(stage: str, cause: Any) -> str:
+    """``stage: Class: message`` (or ``stage: message`` for a plain text), secrets redacted, then cut."""
+    text = str(cause)
+    if isinstance(cause, BaseException) and not isinstance(cause, MappingError):
+        text = f"{type(cause).__name__}: {text}"
+    return redact(f"{stage}: {text}")[:MAX_REASON_CHARS]
 
 
 def _sid(value: Any) -> str | None:
@@ -280,24 +313,75 @@ def _copy_counts(counts: Any, report: StreamReport, pages: int) -> None:
 
 def map_document(connector: str, stream: str, data: bytes, house: str = "demo",
                  timezone: str = "Europe/Brussels") -> tuple[list[dict[str, Any]], list[DeadLetter]]:
-    """``podium map``: decode a document as the vendor serves it, map and validate (no store, no I/O)."""
+    """``podium map``: decode a document as the vendor serves it, map and validate (no store, no I/O).
+
+    A document that is not what the stream reads (another format, a SOAP fault, no records at all)
+    raises ``BadDataError`` with a one-line reason.
+    """
     from zoneinfo import ZoneInfo
+
+    from podium.parsing.base import RecordError
 
     cls = get_connector(connector)
     spec = cls.stream(stream)
     mapping = load_mapping(cls.mappings_dir(), cls.name, stream)
     ctx = MappingContext(house=house, system=cls.name, timezone=ZoneInfo(timezone))
     records, errors = [], []
-    from podium.parsing.base import RecordError
-
-    for item in spec.decoder.decode(data):
-        if isinstance(item, RecordError):
-            errors.append((item.reason, item.raw))
-        else:
-            records.append(item)
+    wrong = _wrong_format(spec.decoder.suffix, data)
+    if wrong:
+        raise BadDataError(wrong)
+    try:
+        for item in spec.decoder.decode(data):
+            if isinstance(item, RecordError):
+                errors.append((item.reason, item.raw))
+            else:
+                records.append(item)
+    except RecursionError:
+        raise BadDataError("the document is nested too deeply to read") from None
+    if not records and not errors:
+        raise BadDataError(_why_empty(spec.decoder.suffix, data, f"{connector}/{stream}"))
     page = Page(records=records, state={}, errors=errors)
     result = PageProcessor(mapping, ctx, spec.entity, spec.primary_key).process(page)
     return [_loads(r.data) for r in result.records], result.dead
+
+
+_FORMAT_NAMES = {"json": "JSON", "xml": "XML", "csv": "CSV"}
+
+
+def _looks_like(data: bytes) -> str:
+    head = data[:4096].lstrip(b"\xef\xbb\xbf \t\r\n")
+    if head.startswith(b"<"):
+        return "xml"
+    if head.startswith((b"{", b"[")):
+        return "json"
+    return "csv" if b"," in head.split(b"\n", 1)[0] or b";" in head.split(b"\n", 1)[0] else ""
+
+
+def _wrong_format(expected: str, data: bytes) -> str | None:
+    """Why ``data`` is plainly not the stream's format (XML given to a JSON stream, ...), else None."""
+    found = _looks_like(data)
+    if not found or found == expected or expected not in _FORMAT_NAMES:
+        return None
+    if expected == "csv" and found == "json":  # a CSV row may start with "[" or "{"
+        return None
+    return (f"wrong format: the document looks like {_FORMAT_NAMES[found]}, "
+            f"this stream reads {_FORMAT_NAMES[expected]}")
+
+
+def _why_empty(suffix: str, data: bytes, what: str) -> str:
+    """One line on a document that yields no record: a SOAP fault's code and text, or what it holds."""
+    if suffix == "xml":
+        from podium.parsing import element_to_dict, safe_iterparse
+
+        try:
+            for fault in safe_iterparse(data, ("Fault",)):
+                body = element_to_dict(fault)
+                code = body.get("faultcode") or body.get("Code") or ""
+                text = body.get("faultstring") or body.get("Reason") or ""
+                return redact(" ".join(f"SOAP fault: {code} {text}".split()))[:300]
+        except PodiumError:
+            pass
+    return f"no {what} record in the document (empty, or not what this stream reads)"
 
 
 def _loads(data: bytes) -> dict[str, Any]:

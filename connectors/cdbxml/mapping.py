@@ -19,7 +19,7 @@ import re
 from datetime import datetime, timedelta
 from typing import Any
 
-from podium.mapping.engine import MappingError
+from podium.mapping.engine import MappingError, check_explosion
 
 CANCEL_KEYWORDS = frozenset({"geannuleerd", "afgelast", "annulé", "annule", "cancelled", "canceled"})
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -87,9 +87,11 @@ def calendar_occurrences(calendar: Any) -> list[dict[str, Any]]:
         return []
     if "timestamps" in calendar:
         stamps = as_list((calendar.get("timestamps") or {}).get("timestamp"))
+        check_explosion(len(stamps), "timestamps")  # before one occurrence per timestamp is built
         return _timestamp_occurrences(stamps)
     periods = as_list((calendar.get("periods") or {}).get("period")) if "periods" in calendar else []
     periods += as_list(calendar.get("period"))
+    check_explosion(len(periods), "periods")
     if periods:
         out = []
         for index, period in enumerate(periods):

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from podium.mapping import check_explosion
+
 LANGS = ("nl", "fr", "de", "en")
 
 
@@ -50,6 +52,7 @@ def explode_subevents(raw: dict[str, Any], ctx: Any) -> list[dict[str, Any]]:
     subs = raw.get("subEvent")
     if raw.get("calendarType") != "multiple" or not isinstance(subs, list) or not subs:
         return [base]
+    check_explosion(len(subs), "subEvents", source_id=uuid)  # before one record per subEvent is built
     series = production or {"source_id": uuid}
     if "title" not in series:
         title = _lang_map(raw.get("name"), raw.get("mainLanguage"))

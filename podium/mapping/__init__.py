@@ -1,6 +1,16 @@
 """Mapping engine: vendor records -> canonical records, declared as data in ``mappings/<vendor>/<stream>.yaml``."""
 
-from podium.mapping.engine import CompiledMapping, MappingContext, MappingError, compile_mapping, load_mapping
+from podium.mapping.engine import (
+    MAX_RECORDS_PER_RAW,
+    CompiledMapping,
+    MappingContext,
+    MappingError,
+    RecordTooLargeError,
+    check_explosion,
+    compile_mapping,
+    load_mapping,
+)
 from podium.mapping.transforms import TRANSFORMS
 
-__all__ = ["TRANSFORMS", "CompiledMapping", "MappingContext", "MappingError", "compile_mapping", "load_mapping"]
+__all__ = ["MAX_RECORDS_PER_RAW", "TRANSFORMS", "CompiledMapping", "MappingContext", "MappingError",
+           "RecordTooLargeError", "check_explosion", "compile_mapping", "load_mapping"]

@@ -60,6 +60,11 @@ _TOP_KEYS = {"entity", "each", "pre", "post", "function", "source_id", "source_u
              "fields", "extras", "description", "vanished"}
 _SPEC_KEYS = {"path", "paths", "value", "template", "transform", "map", "default", "required", "each", "fields"}
 
+# What one raw record may explode into (``pre`` hooks, ``each``): a vendor record with 100,000 dates
+# took 1.9 GB. Real records stay far below (a daily exhibition over ten years is ~3,650 dates); a
+# record past the cap is a dead letter, checked before the list is built wherever a hook can.
+MAX_RECORDS_PER_RAW = 10_000
+
 
 class MappingError(ValueError):
     """A record that cannot be mapped; the message names the canonical field and the cause."""
@@ -68,6 +73,28 @@ class MappingError(ValueError):
         super().__init__(message)
         self.source_id = source_id
         self.path = path
+
+
+class RecordTooLargeError(MappingError):
+    """A raw record that would explode into more than ``MAX_RECORDS_PER_RAW`` records."""
+
+
+def check_explosion(count: int, what: str, source_id: str | None = None) -> None:
+    """Raise ``RecordTooLargeError`` when ``count`` items of ``what`` exceed ``MAX_RECORDS_PER_RAW``.
+
+    Call it with the length of the list about to be exploded, before building anything from it.
+    """
+    if count > MAX_RECORDS_PER_RAW:
+        raise RecordTooLargeError(f"record too large: {count} {what} (at most {MAX_RECORDS_PER_RAW} records "
+                                  f"per raw record)", source_id=source_id)
+
+
+def unexpected(exc: BaseException, where: str = "") -> MappingError:
+    """Any exception raised while mapping one record, as that record's MappingError (class + message)."""
+    if isinstance(exc, MappingError):
+        return exc
+    prefix = f"{where}: " if where else ""
+    return MappingError(f"{prefix}{type(exc).__name__}: {exc}", path=where)
 
 
 @dataclass(frozen=True)
@@ -434,11 +461,11 @@ def compile_mapping(spec: Mapping[str, Any], connector: str, stream: str, where:
         def apply_function(raw: dict[str, Any], ctx: MappingContext) -> tuple[list[dict[str, Any]], list[MappingError]]:
             try:
                 partials = function(raw, ctx)
-            except MappingError as exc:
-                return [], [exc]
-            except (ValueError, TypeError, KeyError) as exc:
-                return [], [MappingError(f"{type(exc).__name__}: {exc}")]
-            records = [envelope(p, ctx) for p in (partials if isinstance(partials, list) else [partials])]
+                if isinstance(partials, list):
+                    check_explosion(len(partials), "records")
+                records = [envelope(p, ctx) for p in (partials if isinstance(partials, list) else [partials])]
+            except Exception as exc:  # any failure of one record is that record's dead letter
+                return [], [unexpected(exc)]
             return records, []
         return CompiledMapping(connector, stream, entity, apply_function, vanished)
 
@@ -497,9 +524,10 @@ def compile_mapping(spec: Mapping[str, Any], connector: str, stream: str, where:
             if post is not None:
                 record = post(record, scope[0], ctx)
             return record
-        except MappingError as exc:
-            exc.source_id = str(sid) if sid not in (None, _MISSING) else None
-            errors.append(exc)
+        except Exception as exc:  # any failure of one record is that record's dead letter
+            error = unexpected(exc)
+            error.source_id = str(sid) if sid not in (None, _MISSING) else None
+            errors.append(error)
             return None
 
     def apply(raw: dict[str, Any], ctx: MappingContext) -> tuple[list[dict[str, Any]], list[MappingError]]:
@@ -507,8 +535,10 @@ def compile_mapping(spec: Mapping[str, Any], connector: str, stream: str, where:
         records: list[dict[str, Any]] = []
         try:
             raws = pre(raw, ctx) if pre is not None else (raw,)
-        except (MappingError, ValueError, TypeError, KeyError) as exc:
-            return [], [exc if isinstance(exc, MappingError) else MappingError(f"pre: {exc}")]
+            if isinstance(raws, list):
+                check_explosion(len(raws), "records from one raw record")
+        except Exception as exc:  # any failure of one record is that record's dead letter
+            return [], [unexpected(exc, "pre")]
         for item in raws:
             if each_getter is None:
                 record = one((item,), ctx, errors, None, None)
@@ -517,6 +547,11 @@ def compile_mapping(spec: Mapping[str, Any], connector: str, stream: str, where:
                 continue
             children = each_getter((item,))
             if children is None:
+                continue
+            if isinstance(children, list) and len(children) > MAX_RECORDS_PER_RAW:
+                errors.append(RecordTooLargeError(
+                    f"record too large: {len(children)} items in '{each}' (at most {MAX_RECORDS_PER_RAW} "
+                    f"records per raw record)"))
                 continue
             memo: dict[int, Any] = {}
             parent_extras = _extras(item, parent_skip)  # the same for every child: computed once

@@ -1,25 +1,42 @@
-"""CSV files, streamed row by row, with encoding detection (UTF-8, UTF-8 BOM, cp1252)."""
+"""CSV files, streamed row by row, with encoding detection (UTF-8, UTF-8 BOM, cp1252).
+
+A byte the file's encoding cannot decode, or a NUL, costs its row (a RecordError), not the file.
+"""
 
 from __future__ import annotations
 
 import codecs
 import csv
 import io
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
 
 from podium.errors import BadDataError
 from podium.parsing.base import RecordError
+from podium.parsing.text import find_bad_text
 
 _BOM = codecs.BOM_UTF8
 _SNIFF_BYTES = 256 * 1024
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+_NON_ASCII_CHAR = re.compile("[^\x00-\x7f\ufffd]")
 
 
 def sniff_encoding(head: bytes, candidates: tuple[str, ...]) -> str:
     """The first candidate encoding that decodes ``head`` (a BOM means utf-8-sig)."""
     if head.startswith(_BOM):
         return "utf-8-sig"
+    sample = head[: max(len(head) - 3, 0)]
+    if candidates and candidates[0] == "utf-8":
+        try:
+            sample.decode("utf-8")
+            return "utf-8"
+        except UnicodeDecodeError:
+            # Valid multi-byte UTF-8 next to a few invalid bytes is a UTF-8 file with a bad row, not
+            # cp1252 (cp1252 text almost never forms valid UTF-8 sequences): only the bad row is rejected.
+            if _NON_ASCII_CHAR.search(sample.decode("utf-8", "replace")):
+                return "utf-8"
     for encoding in candidates:
         try:
             # A multi-byte character may be cut at the end of the sample: ignore the last 3 bytes.
@@ -47,7 +64,7 @@ class CsvRecords:
         head = buffered.peek(_SNIFF_BYTES)[:_SNIFF_BYTES]
         encoding = sniff_encoding(head, self.encodings)
         self.detected_encoding = encoding
-        text = io.TextIOWrapper(buffered, encoding=encoding, newline="", errors="strict")
+        text = io.TextIOWrapper(buffered, encoding=encoding, newline="", errors="surrogateescape")
         reader = csv.reader(text, delimiter=self.delimiter)
         try:
             header = next(reader)
@@ -76,4 +93,9 @@ class CsvRecords:
                 yield RecordError(f"line {line}: {len(row)} fields, header has {width}",
                                   dict(enumerate(row)), f"line {line}")
                 continue
-            yield dict(zip(header, row, strict=True))
+            record = dict(zip(header, row, strict=True))
+            if _UNSTORABLE.search("".join(row)):
+                yield RecordError(f"line {line}: invalid text: {find_bad_text(record)} (file read as {encoding})",
+                                  record, f"line {line}")
+                continue
+            yield record

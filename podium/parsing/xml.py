@@ -8,7 +8,9 @@ stops XXE, billion-laughs and external-DTD attacks with one clear error.
 
 from __future__ import annotations
 
+import codecs
 import io
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO, Any
@@ -17,8 +19,93 @@ from lxml import etree
 
 from podium.errors import BadDataError, UnsafeXmlError
 from podium.parsing.base import RecordError
+from podium.parsing.text import REPLACEMENT, find_bad_text
 
 _SNIFF_BYTES = 64 * 1024
+_CLEAN_BLOCK = 64 * 1024
+_CONTROL_BYTES = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+_CONTROL_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
+_CHAR_REF = re.compile("&#(?:x([0-9a-fA-F]+)|([0-9]+));")
+_DECLARED_ENCODING = re.compile(rb"""^\s*<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
+
+
+def _xml_char(code: int) -> bool:
+    return (code in (0x9, 0xA, 0xD) or 0x20 <= code <= 0xD7FF or 0xE000 <= code <= 0xFFFD
+            or 0x10000 <= code <= 0x10FFFF)
+
+
+def _fix_char_ref(match: re.Match[str]) -> str:
+    hexa, decimal = match.groups()
+    try:
+        code = int(hexa, 16) if hexa else int(decimal)
+    except ValueError:
+        return match.group()
+    return match.group() if _xml_char(code) else REPLACEMENT
+
+
+class _CleanStream(io.RawIOBase):
+    """A UTF-8 document with the characters XML forbids (NUL, control characters, invalid UTF-8 bytes,
+    ``&#0;``-style references) replaced by U+FFFD, so one bad string costs its record, not the document.
+
+    A block without any of them (nearly all) passes unchanged; ``replaced`` tells the decoder to look
+    for U+FFFD in the records (a record that holds U+FFFD itself is then rejected too: a rare
+    false positive, and only in a document that was already damaged). Blocks end after a ``>``, so no
+    character or reference is cut in two.
+    """
+
+    def __init__(self, source: IO[bytes]) -> None:
+        self._source = source
+        self._carry = b""
+        self._out = memoryview(b"")
+        self._eof = False
+        self.replaced = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self._out and not self._eof:
+            block = self._source.read(_CLEAN_BLOCK)
+            if not block:
+                self._eof = True
+                block, self._carry = self._carry, b""
+            else:
+                block = self._carry + block
+                # After a ">" (or, in a long text, a space): never inside a character or a reference.
+                cut = block.rfind(b">") + 1 or max(block.rfind(b" "), block.rfind(b"\n")) + 1 or len(block)
+                block, self._carry = block[:cut], block[cut:]
+            self._out = memoryview(self._clean(block))
+        n = min(len(buffer), len(self._out))
+        buffer[:n] = self._out[:n]
+        self._out = self._out[n:]
+        return n
+
+    def _clean(self, block: bytes) -> bytes:
+        try:
+            text = block.decode("utf-8")
+            valid = True
+        except UnicodeDecodeError:
+            valid = False
+        if valid and b"&#" not in block and not _CONTROL_BYTES.search(block):
+            return block
+        if not valid:
+            text = block.decode("utf-8", "replace")
+            self.replaced += 1
+        text, controls = _CONTROL_CHARS.subn(REPLACEMENT, text)
+        fixed = _CHAR_REF.sub(_fix_char_ref, text) if "&#" in text else text
+        if controls or fixed != text:
+            self.replaced += 1
+        return fixed.encode("utf-8")
+
+
+def _is_utf8(head: bytes) -> bool:
+    """True for a document in UTF-8 (a UTF-8 BOM, a UTF-8 declaration, or none at all)."""
+    if head.startswith(codecs.BOM_UTF8):
+        return True
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return False
+    declared = _DECLARED_ENCODING.match(head)
+    return declared is None or declared.group(1).decode("ascii").lower().replace("_", "-") in ("utf-8", "utf8")
 
 
 _LOCAL_NAMES: dict[str, str] = {}  # "{namespace}name" -> "name": a feed repeats a few dozen tags millions of times
@@ -98,16 +185,37 @@ def _refuse_unsafe(head: bytes) -> None:
                              "(DTDs, external entities and entity expansion are not allowed)")
 
 
-def safe_iterparse(data: bytes | IO[bytes], tags: tuple[str, ...]) -> Iterator[Any]:
-    """Yield each complete element whose local name is in ``tags``, freeing it afterwards."""
+class Damage:
+    """Filled by ``safe_iterparse``: how many blocks of the document had characters replaced."""
+
+    def __init__(self) -> None:
+        self.stream: _CleanStream | None = None
+
+    @property
+    def replaced(self) -> bool:
+        return self.stream is not None and self.stream.replaced > 0
+
+
+def safe_iterparse(data: bytes | IO[bytes], tags: tuple[str, ...], damage: Damage | None = None) -> Iterator[Any]:
+    """Yield each complete element whose local name is in ``tags``, freeing it afterwards.
+
+    In a UTF-8 document, characters XML forbids are replaced by U+FFFD (``damage`` says whether any
+    were) instead of failing the whole document.
+    """
     stream: IO[bytes]
     if isinstance(data, bytes | bytearray):
-        _refuse_unsafe(bytes(data[:_SNIFF_BYTES]))
+        head = bytes(data[:_SNIFF_BYTES])
+        _refuse_unsafe(head)
         stream = io.BytesIO(data)
     else:
         head = data.read(_SNIFF_BYTES)
         _refuse_unsafe(head)
         stream = io.BufferedReader(_PeekStream(head, data))
+    if _is_utf8(head):
+        cleaner = _CleanStream(stream)
+        if damage is not None:
+            damage.stream = cleaner
+        stream = io.BufferedReader(cleaner)
     context = etree.iterparse(
         stream, events=("start", "end"), resolve_entities=False, no_network=True, load_dtd=False,
         dtd_validation=False, huge_tree=False, remove_comments=True, remove_pis=True,
@@ -152,8 +260,10 @@ class XmlRecords:
     suffix: str = "xml"
 
     def decode(self, data: bytes | IO[bytes]) -> Iterator[dict[str, Any] | RecordError]:
-        """Stream the records; an element in a namespace that is not accepted is a RecordError."""
-        for element in safe_iterparse(data, self.tags):
+        """Stream the records; an element in a namespace that is not accepted, or holding a character
+        XML forbids (a NUL, invalid UTF-8), is a RecordError."""
+        damage = Damage()
+        for element in safe_iterparse(data, self.tags, damage):
             namespace = etree.QName(element.tag).namespace or ""
             if self.namespaces and namespace not in self.namespaces:
                 yield RecordError(f"element <{_local(element.tag)}> in unsupported namespace '{namespace}' "
@@ -163,4 +273,8 @@ class XmlRecords:
             record = element_to_dict(element)
             record["@_tag"] = _local(element.tag)
             record["@_namespace"] = namespace
+            bad = find_bad_text(record, replacement=True) if damage.replaced else None
+            if bad:
+                yield RecordError(f"<{record['@_tag']}>: invalid text: {bad}", record)
+                continue
             yield record

@@ -20,6 +20,7 @@ from alembic.config import Config
 from sqlalchemy import Engine, and_, bindparam, create_engine, event, func, insert, select, update
 from sqlalchemy.engine import Connection
 
+from podium.parsing.text import storable
 from podium.paths import var_dir
 from podium.store.tables import canonical_records, dead_letters, sync_runs, sync_state
 
@@ -31,6 +32,51 @@ def dumps(value: Any) -> bytes:
     """Canonical JSON bytes: sorted keys, so equal records give equal bytes (and hashes)."""
     # NON_STR_KEYS: raw vendor data kept in dead letters may have integer keys (a CSV row by position).
     return orjson.dumps(value, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS, default=str)
+
+
+# A dead letter keeps its raw record for replay; past this size it keeps the start only (the page is in
+# the archive, ``archive_uri``), so one pathological record cannot put megabytes in every letter.
+MAX_DEAD_LETTER_RAW_CHARS = 1_000_000
+# Raw values nested deeper than this are cut in a dead letter (the JSON encoder stops at 255 levels).
+MAX_DEAD_LETTER_DEPTH = 64
+
+
+def _plain(value: Any, depth: int = 0) -> Any:
+    """``value`` as the JSON encoder takes it: strings storable, nesting cut at ``MAX_DEAD_LETTER_DEPTH``."""
+    if isinstance(value, str):
+        return storable(value)
+    if isinstance(value, dict | list | tuple) and depth >= MAX_DEAD_LETTER_DEPTH:
+        return f"<cut: nested deeper than {MAX_DEAD_LETTER_DEPTH} levels>"
+    if isinstance(value, dict):
+        return {(storable(k) if isinstance(k, str) else k): _plain(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v, depth + 1) for v in value]
+    return value
+
+
+def dead_letter_raw(value: Any) -> str | None:
+    """A dead letter's raw record as storable JSON text, whatever it holds (lone surrogates, NUL, deep nesting)."""
+    if value is None:
+        return None
+    try:
+        data = dumps(value)
+    except (orjson.JSONEncodeError, TypeError):
+        data = dumps(_plain(value))
+    if b"\\u0000" in data:  # an escaped NUL is storable text, but replay would bring the NUL back
+        data = data.replace(b"\\u0000", b"\\\\x00")
+    text = data.decode()
+    if len(text) > MAX_DEAD_LETTER_RAW_CHARS:
+        return dumps({"@_cut": f"raw record of {len(text)} characters; the whole page is in the archive",
+                      "head": text[:10_000]}).decode()
+    return text
+
+
+def dead_letter_fingerprint(house: str, connector: str, stream: str, source_id: str | None, raw: bytes) -> str:
+    """A dead letter's identity: the same unchanged bad record gives the same fingerprint."""
+    digest = hashlib.sha256("\x1f".join((house, connector, stream, source_id or "")).encode())
+    digest.update(b"\x1f")
+    digest.update(raw)
+    return digest.hexdigest()
 
 
 def content_hash(data: bytes) -> str:
@@ -117,6 +163,7 @@ class Store:
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self._migrated = False
+        self._open_letters: dict[str, bool] = {}  # stream run id -> has open dead letters
 
     @classmethod
     def from_env(cls) -> Store:
@@ -198,6 +245,10 @@ class Store:
                     complete_parents: Iterable[str] = (), vanished: dict[str, Any] | None = None) -> PageCounts:
         """Upsert the page's records, add its dead letters, count, and store the state: one transaction.
 
+        A dead letter already open for the same unchanged record is seen again, not added; an open
+        letter of a record stored now is resolved. ``rejected`` counts the records rejected by this
+        page, new or seen before (what this run could not store).
+
         ``complete_parents`` are the raw records of this page that mapped without any rejection; a
         stored child of one of them that this page no longer yields gets ``vanished`` applied
         (e.g. a ticket returned from its order becomes ``refunded``).
@@ -238,12 +289,7 @@ class Store:
                 if rows:
                     conn.execute(update(canonical_records).where(canonical_records.c.id == bindparam("b_id"))
                                  .values({k: bindparam(k) for k in rows[0] if k != "b_id"}), rows)
-            if dead:
-                conn.execute(insert(dead_letters), [{
-                    "stream_run_id": run.id, "house": run.house, "connector": run.connector, "stream": run.stream,
-                    "source_id": d.source_id, "reason": d.reason, "schema_path": d.schema_path,
-                    "instance_path": d.instance_path, "raw": None if d.raw is None else dumps(d.raw).decode(),
-                    "archive_uri": archive_uri, "status": "open", "created_at": stamp} for d in dead])
+            self._put_dead_letters(conn, run, dead, unique.values(), archive_uri, stamp)
             conn.execute(update(sync_runs).where(sync_runs.c.id == run.id).values(
                 pages=sync_runs.c.pages + 1, read=sync_runs.c.read + counts.read,
                 inserted=sync_runs.c.inserted + counts.inserted, updated=sync_runs.c.updated + counts.updated,
@@ -254,6 +300,70 @@ class Store:
                 self._put_state(conn, run, state)
         run.counts.add(counts)
         return counts
+
+    def _put_dead_letters(self, conn: Connection, run: StreamRun, dead: Sequence[DeadLetter],
+                          stored: Iterable[StoredRecord], archive_uri: str | None, stamp: datetime) -> None:
+        """One open letter per bad record: a new one, or the open one seen again; letters of records
+        stored now are resolved, older letters of a record rejected anew are superseded."""
+        scope = and_(dead_letters.c.house == run.house, dead_letters.c.connector == run.connector,
+                     dead_letters.c.stream == run.stream, dead_letters.c.status == "open")
+        letters: dict[str, dict[str, Any]] = {}
+        for letter in dead:
+            raw = dead_letter_raw(letter.raw)
+            source_id = storable(letter.source_id)[:255] if letter.source_id is not None else None
+            fingerprint = dead_letter_fingerprint(run.house, run.connector, run.stream, source_id,
+                                                  (raw or "").encode())
+            if fingerprint in letters:  # one record rejected twice in a page (two failing fields)
+                continue
+            letters[fingerprint] = {
+                "reason": storable(letter.reason), "source_id": source_id,
+                "schema_path": storable(letter.schema_path) if letter.schema_path else None,
+                "instance_path": storable(letter.instance_path) if letter.instance_path else None,
+                "raw": raw, "archive_uri": archive_uri, "last_seen_at": stamp, "last_stream_run_id": run.id}
+        if not letters and not self._has_open_letters(conn, run):
+            return  # the common page: nothing rejected, nothing waiting to be resolved
+        rejected = {row["source_id"] for row in letters.values() if row["source_id"] is not None}
+        resolved = {key for record in stored for key in (record.source_id, record.parent)
+                    if key is not None and key not in rejected}
+        if letters:
+            self._open_letters[run.id] = True
+            prints = list(letters)
+            seen: dict[str, int] = {}
+            for start in range(0, len(prints), _IN_CHUNK):
+                for fingerprint, letter_id in conn.execute(select(dead_letters.c.fingerprint, dead_letters.c.id).where(
+                        and_(scope, dead_letters.c.fingerprint.in_(prints[start:start + _IN_CHUNK])))):
+                    seen[fingerprint] = letter_id
+            again = [{"b_id": seen[f], "reason": row["reason"], "archive_uri": archive_uri, "last_seen_at": stamp,
+                      "last_stream_run_id": run.id} for f, row in letters.items() if f in seen]
+            if again:
+                conn.execute(update(dead_letters).where(dead_letters.c.id == bindparam("b_id")).values(
+                    seen_count=dead_letters.c.seen_count + 1, reason=bindparam("reason"),
+                    archive_uri=bindparam("archive_uri"), last_seen_at=bindparam("last_seen_at"),
+                    last_stream_run_id=bindparam("last_stream_run_id")), again)
+            new = [{"fingerprint": f, **row} for f, row in letters.items() if f not in seen]
+            if new:
+                renewed = sorted({row["source_id"] for row in new if row["source_id"] is not None})
+                for start in range(0, len(renewed), _IN_CHUNK):
+                    conn.execute(update(dead_letters).where(and_(
+                        scope, dead_letters.c.source_id.in_(renewed[start:start + _IN_CHUNK]),
+                        dead_letters.c.fingerprint.not_in(prints))).values(status="superseded", closed_at=stamp))
+                conn.execute(insert(dead_letters), [{
+                    "stream_run_id": run.id, "house": run.house, "connector": run.connector, "stream": run.stream,
+                    "status": "open", "created_at": stamp, "seen_count": 1, **row} for row in new])
+        keys = sorted(resolved)
+        for start in range(0, len(keys), _IN_CHUNK):
+            conn.execute(update(dead_letters).where(and_(
+                scope, dead_letters.c.source_id.in_(keys[start:start + _IN_CHUNK]))).values(
+                status="resolved", closed_at=stamp))
+
+    def _has_open_letters(self, conn: Connection, run: StreamRun) -> bool:
+        """Whether the stream has open letters (asked once per stream run: most have none)."""
+        known = self._open_letters.get(run.id)
+        if known is None:
+            known = self._open_letters[run.id] = conn.execute(select(dead_letters.c.id).where(and_(
+                dead_letters.c.house == run.house, dead_letters.c.connector == run.connector,
+                dead_letters.c.stream == run.stream, dead_letters.c.status == "open")).limit(1)).first() is not None
+        return known
 
     def _retire_vanished(self, conn: Connection, run: StreamRun, present: dict[str, StoredRecord],
                          parents: set[str], vanished: dict[str, Any], counts: PageCounts,
@@ -379,5 +489,6 @@ class Store:
         if not ids:
             return
         with self.engine.begin() as conn:
+            stamp = now()
             conn.execute(update(dead_letters).where(dead_letters.c.id.in_(ids)).values(
-                status=status, replayed_at=now()))
+                status=status, replayed_at=stamp, closed_at=stamp))

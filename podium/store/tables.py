@@ -78,6 +78,10 @@ sync_runs = Table(
 )
 
 # Records that could not become canonical: the reason, the failing schema path, the raw record.
+# ``fingerprint`` (house, connector, stream, source id, raw content) is a letter's identity: an unchanged
+# bad record seen again bumps ``seen_count``/``last_seen_at`` of its open letter instead of adding one.
+# Status: open -> resolved (the record later stored) | superseded (a newer version was rejected) |
+# replayed (``podium replay``).
 dead_letters = Table(
     "dead_letters", metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
@@ -94,5 +98,12 @@ dead_letters = Table(
     Column("status", String(16), nullable=False, default="open"),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("replayed_at", DateTime(timezone=True)),
+    Column("fingerprint", String(64)),
+    Column("seen_count", Integer, nullable=False, default=1, server_default="1"),
+    Column("last_seen_at", DateTime(timezone=True)),
+    Column("last_stream_run_id", String(36)),
+    Column("closed_at", DateTime(timezone=True)),
     Index("ix_dead_letters_hcs", "house", "connector", "stream", "status"),
+    Index("ix_dead_letters_fingerprint", "fingerprint"),
+    Index("ix_dead_letters_source", "house", "connector", "stream", "source_id"),
 )

@@ -44,7 +44,7 @@ def test_map_a_real_shaped_order_page_prints_one_valid_ticket_per_ticket() -> No
     assert len(lines) == expected and all(r["entity"] == "ticket" for r in lines)
 
 
-def test_map_reports_rejections_with_exit_3_and_unreadable_input_with_exit_2(tmp_path: Path) -> None:
+def test_map_reports_rejections_and_unreadable_input_with_exit_3_and_usage_errors_with_exit_2(tmp_path: Path) -> None:
     page = json.loads((GOLDEN / "orders_page.json").read_text())
     page["data"][0]["tickets"][0]["price"] = "gratis"
     bad = tmp_path / "bad.json"
@@ -57,7 +57,7 @@ def test_map_reports_rejections_with_exit_3_and_unreadable_input_with_exit_2(tmp
     broken = tmp_path / "broken.json"
     broken.write_text('{"data": [')
     result = podium("map", "ticketmatic", "orders", str(broken))
-    assert result.returncode == 2 and "malformed JSON" in result.stderr
+    assert result.returncode == 3 and "malformed JSON" in result.stderr
     assert podium("map", "ticketmatic", "orders", str(tmp_path / "missing.json")).returncode == 2
 
 

@@ -127,3 +127,36 @@ def test_a_ticket_returned_at_the_vendor_becomes_refunded(sandbox: TicketmaticSa
     assert tickets[kept_id]["status"] != "refunded"
     again = run_sync(house(sandbox.url, tmp_path, account="returns"), "ticketmatic", store=store, streams=["orders"])
     assert again.streams[0].updated == 0  # retiring is idempotent
+
+
+def test_any_exception_of_one_record_is_its_dead_letter_with_a_redacted_reason() -> None:
+    """A hook that crashes on a wrong type costs its record only; the reason names the exception class
+    and never carries a secret (a vendor that echoes the key into a record)."""
+    from podium.engine import PageProcessor
+    from podium.mapping import MappingContext, compile_mapping
+    from podium.sdk.connector import Page
+    from podium.secrets import register_secret
+
+    register_secret("engine-test-secret-3141")
+    mapping = compile_mapping({"entity": "event", "source_id": "id",
+                               "fields": {"title.nl": "name", "calendar": {"value": "single"},
+                                          "start": {"path": "start", "transform": "local_datetime"}}},
+                              "acme", "events")
+    ctx = MappingContext(house="h", system="acme")
+    page = Page(records=[{"id": 1, "name": "Hamlet", "start": "2026-05-01 20:00"},
+                         {"id": 2, "name": "Macbeth", "start": {"engine-test-secret-3141": 1}},
+                         {"id": 3, "name": "Lear", "start": "2026-05-02 20:00", "deep": _nested(300)},
+                         {"id": 4, "name": "Othello", "start": "2026-05-03 20:00"}], state={})
+    result = PageProcessor(mapping, ctx, "event", "id").process(page)
+    assert sorted(r.source_id for r in result.records) == ["1", "4"]
+    reasons = {d.source_id: d.reason for d in result.dead}
+    assert set(reasons) == {"2", "3"}
+    assert "engine-test-secret-3141" not in reasons["2"] and "***" in reasons["2"]
+    assert reasons["3"] == "invalid canonical record: TypeError: Recursion limit reached"  # orjson: 255 levels
+
+
+def _nested(levels: int) -> object:
+    node: object = "bottom"
+    for _ in range(levels):
+        node = [node]
+    return node

@@ -138,3 +138,71 @@ def test_canonical_id_is_exactly_uuid5_of_the_key() -> None:
     for source_id in ("1", "ev-1#2026-03-29T20:00", "é/ü", "https://io.uitdatabank.be/event/3c4f"):
         assert canonical_id("cc-hasselt", "acme", "event", source_id) == str(
             uuid.uuid5(PODIUM_NAMESPACE, f"cc-hasselt/acme/event/{source_id}"))
+
+
+def test_any_exception_in_a_hook_or_transform_is_that_records_error() -> None:
+    def broken_pre(raw: dict[str, Any], ctx: Any) -> list[dict[str, Any]]:
+        return [{"ticketid": 1, "x": raw["prices"]["contingents"].get("id")}]  # AttributeError on "none"
+
+    import sys
+    import types
+
+    module = types.ModuleType("_bad_hooks")
+    module.broken_pre = broken_pre  # type: ignore[attr-defined]
+    sys.modules["_bad_hooks"] = module
+    mapping = compile_mapping({"entity": "ticket", "source_id": "ticketid", "pre": "_bad_hooks:broken_pre"},
+                              "acme", "orders")
+    records, errors = mapping.map({"prices": {"contingents": "none"}}, CTX)
+    assert records == [] and "pre: AttributeError: 'str' object has no attribute 'get'" in str(errors[0])
+    country = compile_mapping({"entity": "contact", "source_id": "id",
+                               "fields": {"address.country": {"path": "cc", "transform": "country"}}}, "acme", "c")
+    records, errors = country.map({"id": 5, "cc": 32}, CTX)
+    assert records == [] and errors[0].source_id == "5"
+
+
+def test_a_record_exploding_past_the_cap_is_refused_before_the_list_is_built() -> None:
+    import tracemalloc
+
+    from connectors.uitdatabank.mapping import explode_subevents
+    from podium.mapping import MAX_RECORDS_PER_RAW, RecordTooLargeError
+    from podium.mapping.engine import MappingError
+
+    sub = {"id": 0, "startDate": "2026-05-01T20:00:00+02:00", "endDate": "2026-05-01T22:00:00+02:00"}
+    event = {"@id": "https://io.uitdatabank.be/events/0f2a", "calendarType": "multiple", "name": {"nl": "Expo"},
+             "subEvent": [dict(sub, id=i) for i in range(100_000)]}
+    tracemalloc.start()
+    with pytest.raises(RecordTooLargeError, match=f"100000 subEvents .at most {MAX_RECORDS_PER_RAW}"):
+        explode_subevents(event, CTX)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert peak < 1024 * 1024  # a copy of the event per subEvent would take hundreds of MB
+
+    from podium.mapping import load_mapping
+    from podium.paths import MAPPINGS_DIR
+
+    mapping = load_mapping(MAPPINGS_DIR / "uitdatabank", "uitdatabank", "events")
+    records, errors = mapping.map(event, CTX)
+    assert records == [] and isinstance(errors[0], MappingError) and "record too large" in str(errors[0])
+
+    each = compile_mapping(ORDERS, "acme", "orders")
+    huge = order(tickets=[{"ticketid": i} for i in range(MAX_RECORDS_PER_RAW + 1)])
+    tracemalloc.start()
+    records, errors = each.map(huge, CTX)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert records == [] and "record too large" in str(errors[0]) and peak < 1024 * 1024
+
+
+def test_cdbxml_with_100000_timestamps_is_one_dead_letter() -> None:
+    import tracemalloc
+
+    from connectors.cdbxml.mapping import calendar_occurrences
+    from podium.mapping import RecordTooLargeError
+
+    calendar = {"timestamps": {"timestamp": [{"date": "2026-05-01", "timestart": "20:00:00"}] * 100_000}}
+    tracemalloc.start()
+    with pytest.raises(RecordTooLargeError, match="100000 timestamps"):
+        calendar_occurrences(calendar)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert peak < 1024 * 1024

@@ -99,3 +99,66 @@ def test_csv_bom_cp1252_and_malformed_rows() -> None:
     rows = list(CsvRecords().decode(b"id,naam\n1,a\n2,b,extra\n3,c\n"))
     assert rows[0] == {"id": "1", "naam": "a"} and rows[2] == {"id": "3", "naam": "c"}
     assert isinstance(rows[1], RecordError) and "line 3" in rows[1].reason
+
+
+@pytest.mark.parametrize("bad", [b"\\ud83d", b"\xff\xfe", b"\\u0000", b"\x00"],
+                         ids=["lone-surrogate", "invalid-utf8", "nul-escape", "raw-nul"])
+def test_one_invalid_string_costs_its_record_not_the_page(bad: bytes) -> None:
+    page = b'{"data": [{"id": 1, "name": "Hamlet"}, {"id": 2, "name": "Ham' + bad + b'let"}, {"id": 3}]}'
+    items = list(JsonRecords("data").decode(page))
+    assert items[0] == {"id": 1, "name": "Hamlet"} and items[2] == {"id": 3}
+    assert isinstance(items[1], RecordError) and "record 1: invalid text: name holds" in items[1].reason
+
+
+def test_json_bom_is_not_an_error_and_broken_documents_still_are() -> None:
+    assert list(JsonRecords("data").decode(b'\xef\xbb\xbf{"data": [{"id": 1}]}')) == [{"id": 1}]
+    for broken in (b'{"data": [{"id": 1}, {"name": "Ham\xfflet"', b"[" * 100_000 + b"]" * 100_000):
+        with pytest.raises(BadDataError, match="malformed JSON"):
+            JsonRecords("").load(broken)
+
+
+@pytest.mark.parametrize("bad", [b"\x00", b"\xff\xfe", b"\x07", b"&#0;", b"&#xD83D;"],
+                         ids=["nul", "invalid-utf8", "control", "charref-nul", "charref-surrogate"])
+@pytest.mark.parametrize("as_stream", [False, True])
+def test_one_invalid_xml_character_costs_its_record_not_the_document(bad: bytes, as_stream: bool) -> None:
+    # Records far past the first 64 KB block, so the bad character sits in a later block of the stream.
+    filler = b"".join(b'<event cdbid="%d"><title>Voorstelling %d</title></event>' % (i, i) for i in range(3000))
+    doc = (b'<?xml version="1.0" encoding="UTF-8"?><cdbxml>' + filler
+           + b'<event cdbid="bad"><title>Ham' + bad + b"let</title></event>"
+           + b'<event cdbid="after"><title>Caf\xc3\xa9</title></event></cdbxml>')
+    items = list(XmlRecords(("event",)).decode(io.BytesIO(doc) if as_stream else doc))
+    assert len(items) == 3002
+    assert all(not isinstance(i, RecordError) for i in items[:3000])
+    assert isinstance(items[3000], RecordError) and "invalid text" in items[3000].reason
+    assert items[3001]["title"] == "Café"  # type: ignore[index]
+
+
+def test_xml_bom_and_a_declared_cp1252_document_read_as_before() -> None:
+    (record,) = XmlRecords(("event",)).decode(b'\xef\xbb\xbf<cdbxml><event cdbid="1"/></cdbxml>')
+    assert record["@cdbid"] == "1"  # type: ignore[index]
+    latin = '<?xml version="1.0" encoding="windows-1252"?><cdbxml><event><t>Café</t></event></cdbxml>'.encode("cp1252")
+    (record,) = XmlRecords(("event",)).decode(latin)
+    assert record["t"] == "Café"  # type: ignore[index]
+
+
+@pytest.mark.parametrize("bad", [b"\x00", b"\xff\xfe"], ids=["nul", "invalid-utf8"])
+def test_one_invalid_csv_row_costs_that_row(bad: bytes) -> None:
+    data = "id,naam\n1,Café\n".encode() + b"2,Ham" + bad + b"let\n3,Gent\n"
+    decoder = CsvRecords()
+    rows = list(decoder.decode(data))
+    assert decoder.detected_encoding == "utf-8"
+    assert rows[0] == {"id": "1", "naam": "Café"} and rows[2] == {"id": "3", "naam": "Gent"}
+    assert isinstance(rows[1], RecordError) and "line 3: invalid text: naam holds" in rows[1].reason
+
+
+def test_xml_text_longer_than_a_block_with_multibyte_characters_is_not_damaged() -> None:
+    long_text = ("Café théâtre " * 20_000).encode()  # > 64 KB without a ">", multi-byte characters throughout
+    doc = b"<cdbxml><event><t>" + long_text + b"</t></event><event><t>ok</t></event></cdbxml>"
+    records = list(XmlRecords(("event",)).decode(io.BytesIO(doc)))
+    assert [isinstance(r, RecordError) for r in records] == [False, False]
+    assert records[0]["t"] == long_text.decode().strip()  # type: ignore[index]
+
+
+def test_json_nan_is_still_malformed() -> None:
+    with pytest.raises(BadDataError, match="malformed JSON"):
+        JsonRecords("data").load(b'{"data": [{"id": 1, "price": NaN}]}')

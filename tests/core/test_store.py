@@ -3,6 +3,7 @@ page + state transaction."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -103,3 +104,78 @@ def test_children_that_vanish_from_a_reread_parent_are_retired(store: Store) -> 
     by_id = {r["source"]["id"]: r for r in store.export("h")}
     assert by_id["ev-1#1"]["deleted"] is True and by_id["ev-1#0"]["deleted"] is False
     assert sync([{"id": "ev-1#0", "start": "2026-03-28T20:00"}]).deleted == 0  # idempotent
+
+
+def test_an_unchanged_bad_record_has_one_open_letter_however_often_it_is_seen(store: Store) -> None:
+    bad = DeadLetter("mapping: start: not a date-time: 'soon'", source_id="7", raw={"id": 7, "start": "soon"})
+    for run_id in ("r1", "r2", "r3"):
+        run = store.start_stream_run(run_id, "h", "acme", "events", "event")
+        counts = store.commit_page(run, [rec("1")], [bad], None, read=2)
+        assert counts.rejected == 1  # rejected counts what this run could not store, seen before or not
+    (letter,) = store.dead_letters(house="h", status=None)
+    assert letter["status"] == "open" and letter["seen_count"] == 3 and letter["fingerprint"]
+    assert store.status("h")[0]["dead_letters_open"] == 1
+
+
+def test_a_changed_bad_record_supersedes_its_letter_and_a_stored_one_resolves_it(store: Store) -> None:
+    run = store.start_stream_run("r1", "h", "acme", "events", "event")
+    store.commit_page(run, [], [DeadLetter("bad", source_id="7", raw={"id": 7, "v": 1}),
+                                DeadLetter("bad", source_id="8", raw={"id": 8})], None, read=2)
+    store.commit_page(run, [], [DeadLetter("still bad", source_id="7", raw={"id": 7, "v": 2})], None, read=1)
+    statuses = sorted((x["source_id"], x["status"]) for x in store.dead_letters(house="h", status=None))
+    assert statuses == [("7", "open"), ("7", "superseded"), ("8", "open")]
+    run = store.start_stream_run("r2", "h", "acme", "events", "event")  # a new run asks the store afresh
+    store.commit_page(run, [rec("7")], [], None, read=1)  # the vendor fixed record 7
+    statuses = sorted((x["source_id"], x["status"]) for x in store.dead_letters(house="h", status=None))
+    assert statuses == [("7", "resolved"), ("7", "superseded"), ("8", "open")]
+    (resolved,) = store.dead_letters(house="h", status="resolved")
+    assert resolved["closed_at"] is not None
+
+
+def test_letters_with_unstorable_text_are_kept_escaped(store: Store) -> None:
+    """NUL (PostgreSQL refuses it), lone surrogates and deep nesting still make a letter, not a failed page."""
+    deep: Any = "x"
+    for _ in range(300):
+        deep = [deep]
+    run = store.start_stream_run("r1", "h", "acme", "events", "event")
+    dead = [DeadLetter("decode: invalid text \x00", source_id="a\x00", raw={"id": "a\x00", "name": "Ham\udcfflet"}),
+            DeadLetter("decode: lone surrogate", source_id="b", raw={"id": "b", "name": "\ud83d"}),
+            DeadLetter("invalid canonical record: deep", source_id="c", raw={"id": "c", "deep": deep})]
+    store.commit_page(run, [rec("1")], dead, {"cursor": "x"}, read=4)
+    letters = {x["source_id"]: x for x in store.dead_letters(house="h")}
+    assert set(letters) == {"a\\x00", "b", "c"}
+    raws = {key: json.loads(letter["raw"]) for key, letter in letters.items()}
+    assert raws["a\\x00"] == {"id": "a\\x00", "name": "Ham\\udcfflet"} and raws["b"]["name"] == "\\ud83d"
+    assert "nested deeper" in letters["c"]["raw"]
+    assert store.get_state("h", "acme", "events") == {"cursor": "x"} and store.count_records("h") == 1
+
+
+def test_migration_0004_keeps_one_open_letter_per_duplicated_record(store_url: str) -> None:
+    import sqlalchemy as sa
+    from alembic import command
+    from alembic.config import Config
+
+    from podium.store import store as store_module
+
+    old = sa.table("dead_letters", *(sa.column(name) for name in (
+        "stream_run_id", "house", "connector", "stream", "source_id", "reason", "raw", "status", "created_at")))
+
+    store = Store(store_url)
+    config = Config()
+    config.set_main_option("script_location", str(store_module._MIGRATIONS))
+    with store.engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0003")
+        now = store_module.now()
+        connection.execute(sa.insert(old).values([
+            {"stream_run_id": f"s{i}", "house": "h", "connector": "acme", "stream": "events", "source_id": "7",
+             "reason": "bad", "raw": '{"id":7}', "status": "open", "created_at": now} for i in range(3)]))
+    store.migrate()
+    letters = store.dead_letters(house="h", status=None)
+    assert sorted(x["status"] for x in letters) == ["duplicate", "duplicate", "open"]
+    (kept,) = [x for x in letters if x["status"] == "open"]
+    assert kept["seen_count"] == 3 and kept["fingerprint"]
+    run = store.start_stream_run("r9", "h", "acme", "events", "event")
+    store.commit_page(run, [], [DeadLetter("bad", source_id="7", raw={"id": 7})], None, read=1)
+    assert len(store.dead_letters(house="h")) == 1  # the next sync finds the migrated letter
+    store.dispose()
