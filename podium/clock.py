@@ -48,3 +48,9 @@ def now(tz: tzinfo | None = None) -> datetime:
     if day is None or day == moment.date():
         return moment
     return moment.replace(year=day.year, month=day.month, day=day.day)
+
+
+def moment_on(day: date, tz: tzinfo) -> datetime:
+    """The real time of day in ``tz``, on ``day`` (whole seconds): when a seeded change happens."""
+    moment = datetime.now(tz).replace(microsecond=0)
+    return moment.replace(year=day.year, month=day.month, day=day.day)

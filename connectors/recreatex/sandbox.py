@@ -301,15 +301,21 @@ class RecreatexSandbox(Sandbox):
 
     # -- seed data -------------------------------------------------------------------------------
     def _build(self, shop_id: str) -> ShopData:
+        shop, rng = self.seed_events(shop_id)
+        shop.persons = self._persons(shop_id, shop.venue, rng)
+        shop.reservations = self._reservations(shop_id, shop, rng)
+        return shop
+
+    def seed_events(self, shop_id: str) -> tuple[ShopData, random.Random]:
+        """A shop with its events only (persons and reservations follow from the returned generator)."""
+        shop_id = shop_id.strip().lower()
         digest = int(hashlib.sha256(shop_id.encode()).hexdigest(), 16)
         body = shop_id.replace("-", "")[:20]
         venue = VENUES[int(body, 16) % len(VENUES)] if len(body) == 20 else VENUES[0]
         rng = random.Random(digest ^ self.seed)
         shop = ShopData(shop_id, venue)
         shop.events = self._events(shop_id, venue, rng)
-        shop.persons = self._persons(shop_id, venue, rng)
-        shop.reservations = self._reservations(shop_id, shop, rng)
-        return shop
+        return shop, rng
 
     def _events(self, shop_id: str, venue: dict[str, Any], rng: random.Random) -> list[dict[str, Any]]:
         season = _season_start(self.today)
