@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -167,25 +167,25 @@ def _parse(stamp: str) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def test_ticketmatic_uitdatabank_and_cdbxml_changes_are_never_older_than_their_data() -> None:
-    tm, udb, cdb = TicketmaticSandbox(), UitdatabankSandbox(), CdbXmlSandbox()
+# Each cursor-based sandbox and the change stamps (``lastupdatets``, ``modified``, ``lastupdated``) it serves.
+CURSOR_SANDBOXES: dict[str, tuple[Callable[[], Any], Callable[[Any], Iterable[datetime]]]] = {
+    "ticketmatic": (TicketmaticSandbox,
+                    lambda box: (_parse(r["lastupdatets"]) for records in box.data().values() for r in records)),
+    "uitdatabank": (UitdatabankSandbox, lambda box: (_parse(e["modified"]) for e in box.catalogue().values())),
+    "cdbxml": (CdbXmlSandbox, lambda box: (_parse(e.lastupdated) for e in box.dataset())),
+}
 
-    def with_day(box: Any, day: date) -> Any:
+
+@pytest.mark.parametrize("vendor", sorted(CURSOR_SANDBOXES))
+def test_changes_of_cursor_based_sandboxes_are_never_older_than_their_data(vendor: str) -> None:
+    make, stamps = CURSOR_SANDBOXES[vendor]
+    box = make()
+
+    def mutate(day: date) -> list[str]:
         box.today = day
-        return box
+        return list(box.mutate(2))
 
-    sandboxes = {
-        "ticketmatic": (lambda: max(_parse(r["lastupdatets"]) for records in tm.data().values() for r in records),
-                        lambda day: with_day(tm, day).mutate(2)),
-        "uitdatabank": (lambda: max(_parse(e["modified"]) for e in udb.catalogue().values()),
-                        lambda day: with_day(udb, day).mutate(2)),
-        "cdbxml": (lambda: max(_parse(e.lastupdated) for e in cdb.dataset()),
-                   lambda day: with_day(cdb, day).mutate(2)),
-    }
-    for name, (newest, mutate) in sandboxes.items():
-        failures = failing_days(lambda day, newest=newest, mutate=mutate: _changes_come_after_the_data(  # type: ignore[misc]
-            newest, mutate, day))
-        assert not failures, f"{name}: {failures[:3]}"
+    assert_every_day(lambda day: _changes_come_after_the_data(lambda: max(stamps(box)), mutate, day))
 
 
 def test_uwp_changes_are_never_older_than_the_drop() -> None:
@@ -204,3 +204,19 @@ def test_uwp_changes_are_never_older_than_the_drop() -> None:
         assert_every_day(lambda day: _changes_come_after_the_data(newest, mutate, day))
     finally:
         box.stop()
+
+
+# -- podium sandbox --today ---------------------------------------------------------------------------------
+def test_podium_sandbox_seeds_around_the_day_given(monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from podium.cli import main
+
+    served: list[date] = []
+    monkeypatch.setattr(YesplanSandbox, "serve_forever", lambda self, host, port: served.append(self.today))
+    assert CliRunner().invoke(main, ["sandbox", "yesplan", "--today", "2028-02-29"]).exit_code == 0
+    assert CliRunner().invoke(main, ["sandbox", "yesplan"]).exit_code == 0
+    assert served == [date(2028, 2, 29), clock.today()]
+    wrong = CliRunner().invoke(main, ["sandbox", "yesplan", "--today", "29-02-2028"])
+    assert wrong.exit_code == 2 and "--today='29-02-2028' is not a calendar day" in wrong.output
+    assert served == [date(2028, 2, 29), clock.today()]
