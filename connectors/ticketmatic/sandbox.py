@@ -77,6 +77,11 @@ def _ts(value: datetime) -> str:
     return value.strftime(TS)
 
 
+def _now() -> str:
+    # The real clock, for changes made by hand (tests): later than every seeded stamp on any real day.
+    return datetime.now(UTC).strftime(TS)
+
+
 def _error(status: int, message: str) -> Response:
     return Response.json({"code": status, "message": message}, status)
 
