@@ -63,7 +63,7 @@ class CdbXmlSandbox(Sandbox):
             return self._datasets[key]
 
     def mutate(self, count: int) -> list[str]:
-        """Bump ``count`` live single-date events of every dataset to now; returns their cdbids."""
+        """Bump ``count`` live single-date events of every dataset (``lastupdated`` on ``today``); returns cdbids."""
         self.dataset()
         changed: list[str] = []
         with self._data_lock:

@@ -119,7 +119,7 @@ class TicketmaticSandbox(Sandbox):
             return self._accounts[account]
 
     def mutate(self, count: int) -> list[str]:
-        """Change ``count`` records of every stream (modified = now); returns their vendor ids."""
+        """Change ``count`` records of every stream (``lastupdatets`` on ``today``); returns their vendor ids."""
         self.data()  # the default account always exists
         changed: list[str] = []
         with self._data_lock:

@@ -126,7 +126,7 @@ class UitdatabankSandbox(Sandbox):
             return self._data[client_id]
 
     def mutate(self, count: int) -> list[str]:
-        """Change ``count`` published events of every client (modified = now); returns their ``@id``s.
+        """Change ``count`` published events of every client (``modified`` on ``today``); returns their ``@id``s.
 
         The ``@id`` URI is the stream's primary key (JSON-LD node identifier); picking no ``multiple``
         events keeps a changed event one canonical record whose source id is the uuid in that URI.

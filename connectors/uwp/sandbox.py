@@ -150,7 +150,7 @@ class UwpSandbox:
 
     def mutate(self, count: int) -> list[str]:
         """Re-upload the activity, participant and participation files with ``count`` rows each
-        modified now; returns the vendor ids of the changed rows."""
+        modified on ``today``; returns the vendor ids of the changed rows."""
         with self._lock:
             # Changes happen on ``today``, but after every change the drops already hold (even in the same second).
             now = clock.moment_on(self.today, UTC)
