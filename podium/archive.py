@@ -13,11 +13,12 @@ from __future__ import annotations
 import gzip
 import os
 import shutil
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from podium import clock
 from podium.errors import ConfigError
 from podium.paths import var_dir
 from podium.secrets import redact_bytes
@@ -58,7 +59,7 @@ class Archive:
     @staticmethod
     def key(house: str, connector: str, stream: str, run_id: str, seq: int, suffix: str,
             day: date | None = None) -> str:
-        day = day or datetime.now(UTC).date()
+        day = day or clock.today(UTC)
         return f"{house}/{connector}/{stream}/{day.isoformat()}/{run_id}/{seq:05d}.{suffix}.gz"
 
     def put(self, house: str, connector: str, stream: str, run_id: str, seq: int, suffix: str,
@@ -91,7 +92,7 @@ class Archive:
 
     def prune(self, today: date | None = None) -> int:
         """Delete archived pages older than the retention; returns how many day folders/objects went."""
-        cutoff = (today or datetime.now(UTC).date()) - timedelta(days=self.retention_days)
+        cutoff = (today or clock.today(UTC)) - timedelta(days=self.retention_days)
         removed = 0
         if self.scheme == "file":
             for day_dir in self.root.glob("*/*/*/*"):

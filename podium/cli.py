@@ -212,15 +212,25 @@ def sync_cmd(house_ref: str | None, connector: str | None, streams: tuple[str, .
 @click.argument("connector")
 @click.option("--port", type=int, default=None, help="Port (default: the connector's documented demo port).")
 @click.option("--host", default="127.0.0.1", show_default=True)
-def sandbox_cmd(connector: str, port: int | None, host: str) -> None:
+@click.option("--today", "today_text", default=None, metavar="YYYY-MM-DD",
+              help="Seed the data around this day (default: PODIUM_TODAY, else the real date).")
+def sandbox_cmd(connector: str, port: int | None, host: str, today_text: str | None) -> None:
     """Run a connector's vendor sandbox in the foreground."""
+    import inspect
+
+    from podium import clock
     from podium.registry import get_connector
 
     try:
         sandbox_class = get_connector(connector).sandbox_class()
+        options: dict[str, Any] = {}
+        if today_text is not None:
+            if "today" not in inspect.signature(sandbox_class).parameters:
+                raise ConfigError(f"the {connector} sandbox takes no injected day: run it without --today")
+            options["today"] = clock.parse_day(today_text, "--today")
+        sandbox = sandbox_class(**options)
     except (ConfigError, NotImplementedError) as exc:
         _fail(str(exc))
-    sandbox = sandbox_class()
     port = port if port is not None else getattr(sandbox_class, "default_port", 0)
     err.print(f"{connector} sandbox on http://{host}:{port} (Ctrl-C to stop)")
     with contextlib.suppress(KeyboardInterrupt):

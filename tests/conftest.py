@@ -1,19 +1,41 @@
-"""Shared fixtures: isolated var/ folders, and stores on SQLite and on the real PostgreSQL server
-that ``scripts/test.sh`` starts (``PODIUM_TEST_PG_URL``)."""
+"""Shared fixtures: a pinned calendar day, isolated var/ folders, and stores on SQLite and on the real
+PostgreSQL server that ``scripts/test.sh`` starts (``PODIUM_TEST_PG_URL``)."""
 
 from __future__ import annotations
 
 import os
 import uuid
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 
 import pytest
 
+from podium import clock
 from podium.store import Store
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLES = REPO.parent / "shared" / "vendor-samples"
+# A mid-season Wednesday, far from a daylight-saving switch; CI re-runs the date-sensitive tests on
+# other days with PODIUM_TEST_TODAY (scripts/test.sh).
+DEFAULT_TEST_TODAY = "2026-02-11"
+TEST_TODAY = clock.parse_day(os.environ.get("PODIUM_TEST_TODAY") or DEFAULT_TEST_TODAY, "PODIUM_TEST_TODAY")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Set before collection, so module-level code and every `podium` subprocess see the same day.
+    os.environ[clock.ENV] = TEST_TODAY.isoformat()
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"today pinned to {TEST_TODAY.isoformat()} ({clock.ENV}; set PODIUM_TEST_TODAY to change it)"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def today() -> date:
+    """The calendar day every test runs on: no test depends on the real date."""
+    os.environ[clock.ENV] = TEST_TODAY.isoformat()
+    return TEST_TODAY
 
 
 @pytest.fixture(autouse=True)

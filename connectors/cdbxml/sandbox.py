@@ -12,16 +12,18 @@ from __future__ import annotations
 
 import re
 import threading
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import Any, ClassVar
 from xml.sax.saxutils import escape
 from zoneinfo import ZoneInfo
 
 from connectors.cdbxml.feed import CdbEvent, document, seed_events
+from podium import clock
 from podium.sandbox import Request, Response, Sandbox
 
 DEFAULT_API_KEY = "uitdatabank-sandbox-key"
 DEFAULT_ORGANISER = "UiTdatabank sandbox"
+BRUSSELS = ZoneInfo("Europe/Brussels")
 _CHANGEDSINCE = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})(?:T(\d{1,2})[.:](\d{2}))?$")
 
 
@@ -41,8 +43,11 @@ class CdbXmlSandbox(Sandbox):
     default_port: ClassVar[int] = 8704
     rate_limit_requests = 20
 
-    def __init__(self, *, seed: int = 7, api_key: str = DEFAULT_API_KEY, events_per_organiser: int = 60) -> None:
+    def __init__(self, *, seed: int = 7, api_key: str = DEFAULT_API_KEY, events_per_organiser: int = 60,
+                 today: date | None = None) -> None:
         super().__init__(seed=seed)
+        # The catalogue is a fixed 2025-26 season; ``today`` (default podium.clock.today()) dates changes.
+        self.today = today or clock.today(BRUSSELS)
         self.api_key = api_key
         self.events_per_organiser = events_per_organiser
         self._datasets: dict[str, list[CdbEvent]] = {}
@@ -58,11 +63,14 @@ class CdbXmlSandbox(Sandbox):
             return self._datasets[key]
 
     def mutate(self, count: int) -> list[str]:
-        """Bump ``count`` live single-date events of every dataset to now; returns their cdbids."""
+        """Bump ``count`` live single-date events of every dataset (``lastupdated`` on ``today``); returns cdbids."""
         self.dataset()
-        now = datetime.now(ZoneInfo("Europe/Brussels")).strftime("%Y-%m-%dT%H:%M:%S")
         changed: list[str] = []
         with self._data_lock:
+            newest = max(e.lastupdated for events in self._datasets.values() for e in events)
+            # Changes happen on ``today``, but never before the newest change the data already holds.
+            moment = clock.moment_on(self.today, BRUSSELS).replace(tzinfo=None)
+            now = max(moment, datetime.fromisoformat(newest) + timedelta(seconds=1)).strftime("%Y-%m-%dT%H:%M:%S")
             for events in self._datasets.values():
                 candidates = [e for e in events if e.wfstatus != "deleted" and e.occurrences == 1]
                 for offset in range(min(count, len(candidates))):

@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 
 from connectors.recreatex.soap import WebShopClient, endpoint_url
 from connectors.recreatex.streams import SOAP_STREAMS, SoapStream
+from podium import clock
 from podium.errors import BadDataError, ConfigError
 from podium.parsing import RecordError, safe_iterparse
 from podium.sdk.connector import Connector, Page, SyncContext
@@ -80,7 +81,7 @@ class RecreatexConnector(Connector):
         return self._client
 
     def _window(self) -> dict[str, str]:
-        today = datetime.now(self.context.timezone).date()
+        today = clock.today(self.context.timezone)
         start = today - timedelta(days=int(self.config.get("days_back", 30)))
         end = today + timedelta(days=int(self.config.get("days_ahead", 365)) + 1)
         # WebShop date-times are local wall-clock times without an offset (WCF DateTime, Unspecified).

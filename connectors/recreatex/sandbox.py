@@ -22,16 +22,20 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from lxml import etree
 
 from connectors.recreatex.soap import NAMESPACE, SOAP_ENV, WSDL_PATH
+from podium import clock
 from podium.parsing import element_to_dict
 from podium.sandbox import Request, Response, Sandbox
 
 XSI = "http://www.w3.org/2001/XMLSchema-instance"
 ACTION_PREFIX = f"{NAMESPACE}IWebShop/"
 _ID_NS = uuid.UUID("5b0f4a57-8f4e-4d43-9a8e-2b6c1c0d7e11")
+BRUSSELS = ZoneInfo("Europe/Brussels")
+SERIES_DAYS_BEFORE, SERIES_DAYS_AFTER = 30, 365  # the connector's default window
 
 # Venues: real Flemish cultural centres and their public addresses; halls and capacities invented.
 VENUES: list[dict[str, Any]] = [
@@ -137,7 +141,11 @@ class ShopData:
 
 
 class RecreatexSandbox(Sandbox):
-    """The WebShop service, as public client code shows it behaves (see the connector README)."""
+    """The WebShop service, as public client code shows it behaves (see the connector README).
+
+    ``today`` (default ``podium.clock.today()``) anchors the season, every event date and every
+    reservation date, so the same ``today`` always gives the same data.
+    """
 
     name = "recreatex"
     default_port = 8703
@@ -146,7 +154,7 @@ class RecreatexSandbox(Sandbox):
 
     def __init__(self, *, seed: int = 7, today: date | None = None) -> None:
         super().__init__(seed=seed)
-        self.today = today or date.today()
+        self.today = today or clock.today(BRUSSELS)
         self._shops: dict[str, ShopData] = {}
         self._shops_lock = threading.Lock()
         self._raw_answers: deque[tuple[int, bytes]] = deque()
@@ -293,15 +301,21 @@ class RecreatexSandbox(Sandbox):
 
     # -- seed data -------------------------------------------------------------------------------
     def _build(self, shop_id: str) -> ShopData:
+        shop, rng = self.seed_events(shop_id)
+        shop.persons = self._persons(shop_id, shop.venue, rng)
+        shop.reservations = self._reservations(shop_id, shop, rng)
+        return shop
+
+    def seed_events(self, shop_id: str) -> tuple[ShopData, random.Random]:
+        """A shop with its events only (persons and reservations follow from the returned generator)."""
+        shop_id = shop_id.strip().lower()
         digest = int(hashlib.sha256(shop_id.encode()).hexdigest(), 16)
         body = shop_id.replace("-", "")[:20]
         venue = VENUES[int(body, 16) % len(VENUES)] if len(body) == 20 else VENUES[0]
         rng = random.Random(digest ^ self.seed)
         shop = ShopData(shop_id, venue)
         shop.events = self._events(shop_id, venue, rng)
-        shop.persons = self._persons(shop_id, venue, rng)
-        shop.reservations = self._reservations(shop_id, shop, rng)
-        return shop
+        return shop, rng
 
     def _events(self, shop_id: str, venue: dict[str, Any], rng: random.Random) -> list[dict[str, Any]]:
         season = _season_start(self.today)
@@ -335,6 +349,17 @@ class RecreatexSandbox(Sandbox):
             start = datetime.combine(day, datetime.min.time()) + timedelta(hours=22)
             events.append(self._event(shop_id, len(events), night, film, halls[1], night["Name"], night["Name_fr"],
                                       10, start, start + timedelta(hours=6), now, rng))
+        # A fortnightly lunch concert keeps every two weeks around ``today`` programmed, whatever day it is.
+        lunch = {"Id": _guid(shop_id, "activity", "lunch"), "Code": "P901", "Name": "Middagconcert in de foyer",
+                 "Name_fr": "Concert de midi au foyer"}
+        code, label_nl, label_fr = CATEGORIES[5]
+        classical = {"Id": _guid("category", code), "Code": code, "Name": label_nl, "Name_fr": label_fr}
+        day = self.today - timedelta(days=SERIES_DAYS_BEFORE)
+        while day <= self.today + timedelta(days=SERIES_DAYS_AFTER):
+            start = datetime.combine(day, datetime.min.time()) + timedelta(hours=12, minutes=30)
+            events.append(self._event(shop_id, len(events), lunch, classical, halls[1], lunch["Name"],
+                                      lunch["Name_fr"], 8, start, start + timedelta(hours=1), now, rng))
+            day += timedelta(days=14)
         # Cancelled and postponed performances (the title carries the announcement, status NotForSale).
         for index, (nl, fr) in ((3, ("GEANNULEERD", "ANNULÉ")), (11, ("GEANNULEERD", "ANNULÉ")),
                                 (20, ("UITGESTELD", "REPORTÉ"))):

@@ -18,10 +18,11 @@ import hmac
 import random
 import re
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from podium import clock
 from podium.sandbox import Request, Response, Sandbox
 
 BRUSSELS = ZoneInfo("Europe/Brussels")
@@ -77,6 +78,7 @@ def _ts(value: datetime) -> str:
 
 
 def _now() -> str:
+    # The real clock, for changes made by hand (tests): later than every seeded stamp on any real day.
     return datetime.now(UTC).strftime(TS)
 
 
@@ -95,8 +97,10 @@ class TicketmaticSandbox(Sandbox):
 
     def __init__(self, *, seed: int = 7, access_key: str = "sandbox-access-key",
                  secret_key: str = "sandbox-secret-key", account: str = "demo",
-                 events: int = 36, contacts: int = 60, orders: int = 90) -> None:
+                 events: int = 36, contacts: int = 60, orders: int = 90, today: date | None = None) -> None:
         super().__init__(seed=seed)
+        # The catalogue is a fixed 2025-26 season; ``today`` (default podium.clock.today()) dates changes.
+        self.today = today or clock.today(UTC)
         self.access_key, self.secret_key, self.account = access_key, secret_key, account
         self.sizes = {"events": events, "contacts": contacts, "orders": orders}
         self._accounts: dict[str, dict[str, list[dict[str, Any]]]] = {}
@@ -115,11 +119,15 @@ class TicketmaticSandbox(Sandbox):
             return self._accounts[account]
 
     def mutate(self, count: int) -> list[str]:
-        """Change ``count`` records of every stream (modified = now); returns their vendor ids."""
+        """Change ``count`` records of every stream (``lastupdatets`` on ``today``); returns their vendor ids."""
         self.data()  # the default account always exists
-        now = _now()
         changed: list[str] = []
         with self._data_lock:
+            newest = max(r["lastupdatets"] for dataset in self._accounts.values()
+                         for records in dataset.values() for r in records)
+            # Changes happen on ``today``, but never before the newest change the data already holds.
+            moment = clock.moment_on(self.today, UTC).replace(tzinfo=None)
+            now = _ts(max(moment, datetime.strptime(newest, TS) + timedelta(seconds=1)))
             self._mutations += 1
             for dataset in self._accounts.values():
                 for stream, key in (("events", "id"), ("contacts", "id"), ("orders", "orderid")):
@@ -148,6 +156,7 @@ class TicketmaticSandbox(Sandbox):
             return _error(404, "Not found")
         account, resource = match["account"], match["resource"]
         if resource == "diagnostics/time":  # the one call without Authorization
+            # The real clock: clients sign with it and the skew check below compares real times.
             return Response.json({"systemtime": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S")})
         refused = self._check_auth(request, account)
         if refused is not None:
@@ -167,6 +176,7 @@ class TicketmaticSandbox(Sandbox):
             sent = datetime.strptime(match["ts"], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC)
         except ValueError:
             return _error(401, "Invalid timestamp in Authorization header")
+        # The signature's freshness is real time (replay protection), whatever day ``today`` is.
         if abs(datetime.now(UTC) - sent) > MAX_SKEW:
             return _error(401, "Timestamp in Authorization header is too far from the server time")
         expected = hmac.new(self.secret_key.encode(), f"{match['key']}{account}{match['ts']}".encode(),

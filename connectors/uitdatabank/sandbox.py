@@ -22,11 +22,12 @@ import random
 import threading
 import time
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, ClassVar
 from urllib.parse import parse_qs
 from zoneinfo import ZoneInfo
 
+from podium import clock
 from podium.sandbox import Request, Response, Sandbox
 
 BRUSSELS = ZoneInfo("Europe/Brussels")
@@ -99,8 +100,10 @@ class UitdatabankSandbox(Sandbox):
     rate_limit_requests = 50
 
     def __init__(self, *, seed: int = 7, events: int = 60, result_window: int = MAX_START,
-                 client_secret: str = "sandbox-secret", token_ttl: int = 86400) -> None:
+                 client_secret: str = "sandbox-secret", token_ttl: int = 86400, today: date | None = None) -> None:
         super().__init__(seed=seed)
+        # The catalogue is a fixed 2025-26 season; ``today`` (default podium.clock.today()) dates changes.
+        self.today = today or clock.today(UTC)
         self.event_count, self.result_window = events, result_window
         self.client_secret, self.token_ttl = client_secret, token_ttl
         self.tokens: dict[str, tuple[str, float]] = {}
@@ -123,16 +126,18 @@ class UitdatabankSandbox(Sandbox):
             return self._data[client_id]
 
     def mutate(self, count: int) -> list[str]:
-        """Change ``count`` published events of every client (modified = now); returns their ``@id``s.
+        """Change ``count`` published events of every client (``modified`` on ``today``); returns their ``@id``s.
 
         The ``@id`` URI is the stream's primary key (JSON-LD node identifier); picking no ``multiple``
         events keeps a changed event one canonical record whose source id is the uuid in that URI.
         """
-        now = datetime.now(UTC).replace(microsecond=0)
         changed: list[str] = []
         with self._data_lock:
             if not self._data:
                 self.catalogue()
+            newest = max(_parse(e["modified"]) for events in self._data.values() for e in events.values())
+            # Changes happen on ``today``, but never before the newest change the data already holds.
+            now = max(clock.moment_on(self.today, UTC), newest + timedelta(seconds=1))
             for events in self._data.values():
                 candidates = [e for e in sorted(events.values(), key=lambda e: e["@id"])
                               if e["calendarType"] != "multiple" and e["workflowStatus"] == "APPROVED"]
@@ -181,6 +186,7 @@ class UitdatabankSandbox(Sandbox):
                                  403)
         token = f"sbx.{uuid.uuid4().hex}"
         with self._data_lock:
+            # Token lifetimes are real time (clients cache tokens by the real clock), whatever ``today`` is.
             self.tokens[token] = (client_id, time.time() + self.token_ttl)
             self.tokens_issued += 1
         return Response.json({"access_token": token, "expires_in": self.token_ttl, "token_type": "Bearer",

@@ -300,6 +300,19 @@ MUTABLE = {
 }
 
 
+def newest_change(drop: Drop) -> datetime | None:
+    """The latest ``modifieddate`` of the stream files ``mutate`` changes (None when none parses)."""
+    stamps = []
+    for file_name, (_, modified_column) in MUTABLE.items():
+        for row in drop[file_name].rows:
+            try:
+                moment = datetime.fromisoformat((row.get(modified_column) or "").replace("Z", "+00:00"))
+            except ValueError:
+                continue
+            stamps.append(moment if moment.tzinfo else moment.replace(tzinfo=BRUSSELS))
+    return max(stamps, default=None)
+
+
 def mutate_drop(drop: Drop, count: int, now: datetime, turn: int) -> list[str]:
     """Bump ``modifieddate`` to ``now`` on ``count`` rows of every stream file; returns their ids."""
     changed = []

@@ -18,11 +18,12 @@ import json
 import re
 import threading
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, ClassVar
 from urllib.parse import parse_qs
 
-from connectors.uwp.data import Drop, build_drop, mutate_drop
+from connectors.uwp.data import Drop, build_drop, mutate_drop, newest_change
+from podium import clock
 
 ACCOUNT = "123456789012"  # moto's default account
 _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
@@ -53,8 +54,10 @@ class UwpSandbox:
 
     def __init__(self, *, seed: int = 7, bucket: str = "uwp-demo", prefix: str = "dataproduct/",
                  require_auth: bool = True, malformed_row: bool = True, activities: int = 36,
-                 participants: int = 60, participations: int = 150) -> None:
+                 participants: int = 60, participations: int = 150, today: date | None = None) -> None:
         self.seed = seed
+        # The drops hold a fixed 2024-25 season; ``today`` (default podium.clock.today()) dates changes.
+        self.today = today or clock.today(UTC)
         self.bucket = bucket
         self.prefix = prefix
         self.require_auth = require_auth
@@ -147,11 +150,13 @@ class UwpSandbox:
 
     def mutate(self, count: int) -> list[str]:
         """Re-upload the activity, participant and participation files with ``count`` rows each
-        modified now; returns the vendor ids of the changed rows."""
+        modified on ``today``; returns the vendor ids of the changed rows."""
         with self._lock:
-            now = datetime.now(UTC).replace(microsecond=0)
-            if self._last_change is not None and now <= self._last_change:
-                now = self._last_change + timedelta(seconds=1)  # two mutations in one second stay apart
+            # Changes happen on ``today``, but after every change the drops already hold (even in the same second).
+            now = clock.moment_on(self.today, UTC)
+            stamps = [s for s in (self._last_change, *map(newest_change, self.drops.values())) if s is not None]
+            if stamps and now <= max(stamps):
+                now = max(stamps) + timedelta(seconds=1)
             self._last_change = now
             changed: list[str] = []
             for (bucket, prefix), drop in self.drops.items():

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Mapping
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any, ClassVar
 from urllib.parse import quote
 
 from requests.auth import AuthBase
 
+from podium import clock
 from podium.errors import BadDataError, ConfigError
 from podium.parsing import JsonRecords
 from podium.sdk.auth import ApiKeyQueryAuth
@@ -122,7 +123,7 @@ class YesplanConnector(RestConnector):
 
     def window(self, today: date | None = None) -> tuple[date, date]:
         """First and last day (house time zone) of the synced window."""
-        today = today or datetime.now(self.context.timezone).date()
+        today = today or clock.today(self.context.timezone)
         return (today - timedelta(days=self._days("days_back", DEFAULT_DAYS_BACK)),
                 today + timedelta(days=self._days("days_ahead", DEFAULT_DAYS_AHEAD)))
 

@@ -28,6 +28,7 @@ from typing import Any
 from urllib.parse import quote, unquote
 from zoneinfo import ZoneInfo
 
+from podium import clock
 from podium.sandbox import Request, Response, Sandbox
 
 BRUSSELS = ZoneInfo("Europe/Brussels")
@@ -59,6 +60,10 @@ PRODUCTIONS = [
     ("Smartlappen en levensliederen", "Concert"), ("Ballet van Vlaanderen: Giselle", "Dans"),
     ("Poppentheater Pierke", "Familie"), ("Kom Op Tegen Kanker - benefiet", "Concert"),
 ]
+# Every event starts inside [today - DAYS_BEFORE, today + DAYS_AFTER]; a fortnightly series keeps every
+# three weeks of that span programmed, whatever day ``today`` is.
+DAYS_BEFORE, DAYS_AFTER = 90, 420
+SERIES = ("Zondagmatinee in de foyer", "Concert")
 
 
 def last_sunday(year: int, month: int) -> date:
@@ -88,7 +93,11 @@ class _Book:
 
 
 class YesplanSandbox(Sandbox):
-    """Yesplan's REST API for any organisation, with seeded events around ``today``."""
+    """Yesplan's REST API for any organisation, with seeded events around ``today``.
+
+    ``today`` defaults to ``podium.clock.today()`` (``PODIUM_TODAY`` or the real date); every event
+    date is an offset from it, so the same ``today`` always gives the same events.
+    """
 
     name = "yesplan"
     default_port = 8702
@@ -99,7 +108,7 @@ class YesplanSandbox(Sandbox):
 
     def __init__(self, *, seed: int = 7, today: date | None = None, productions: int = len(PRODUCTIONS)) -> None:
         super().__init__(seed=seed)
-        self.today = today or datetime.now(BRUSSELS).date()
+        self.today = today or clock.today(BRUSSELS)
         self.productions = productions
         self._orgs: dict[str, dict[str, dict[str, Any]]] = {}
         self._books: dict[str, _Book] = {}
@@ -129,7 +138,8 @@ class YesplanSandbox(Sandbox):
         owner = {"url": "", "id": _object_id(rng), "name": "planning", "_type": "user"}
         owner["url"] = f"{base}/user/{owner['id']}"
         events: dict[str, dict[str, Any]] = {}
-        first_day = self.today - timedelta(days=90)
+        first_day = self.today - timedelta(days=DAYS_BEFORE)
+        last_day = self.today + timedelta(days=DAYS_AFTER)
 
         def add(name: str, start: datetime, end: datetime, location: dict[str, Any], profile: str,
                 status: str, production: dict[str, Any] | None, extra_locations: int = 0) -> None:
@@ -154,6 +164,8 @@ class YesplanSandbox(Sandbox):
             location = rng.choice(locations)
             day = first_day + timedelta(days=rng.randrange(0, 480))
             for _ in range(rng.randint(1, 8)):
+                if day > last_day:
+                    break
                 matinee = profile == "Familie" or day.weekday() == 6
                 hour, minute = (14, 30) if matinee else (20, rng.choice([0, 15, 30]))
                 start = _stamp(day, hour, minute)
@@ -171,12 +183,20 @@ class YesplanSandbox(Sandbox):
             for month, status in ((3, "Bevestigd"), (10, "Geannuleerd" if year % 2 else "Bevestigd")):
                 sunday = last_sunday(year, month)
                 saturday = sunday - timedelta(days=1)
-                if not first_day <= saturday <= self.today + timedelta(days=420):
+                if not (first_day <= saturday and sunday <= last_day):
                     continue
                 add(f"Nacht van de Poëzie {year}", _stamp(saturday, 22, 0), _stamp(sunday, 3, 30),
                     locations[2], "Lezing", status, night)
                 add(f"Zondagsconcert {sunday:%d/%m}", _stamp(sunday, 15, 0), _stamp(sunday, 17, 0),
                     locations[7], "Concert", "Bevestigd", None)
+
+        title, profile = SERIES
+        series = {"url": "", "id": _object_id(rng), "name": title, "_type": "group"}
+        series["url"] = f"{base}/group/{series['id']}"
+        sunday = first_day + timedelta(days=(6 - first_day.weekday()) % 7)
+        while sunday <= last_day:
+            add(title, _stamp(sunday, 11, 0), _stamp(sunday, 12, 30), locations[6], profile, "Bevestigd", series)
+            sunday += timedelta(days=14)
         return events
 
     @staticmethod
@@ -288,6 +308,7 @@ class YesplanSandbox(Sandbox):
         book_id = request.arg("book")
         if book_id:
             book = self._books.get(book_id)
+            # A booked result set lives ten real minutes (a TTL), whatever day ``today`` pretends it is.
             if book is None or book.expires < datetime.now(BRUSSELS):
                 return self._error(404, "pagination book expired or unknown: start the query again")
             ids = book.ids

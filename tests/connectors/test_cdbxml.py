@@ -7,6 +7,7 @@ import json
 import os
 import time
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -390,13 +391,17 @@ def test_any_organiser_gets_its_own_deterministic_data(sandbox: CdbXmlSandbox) -
     assert {r["location"]["label"]["#text"] for r in hasselt} == {"CC Hasselt"}
 
 
-def test_mutate_bumps_single_date_events_of_every_dataset() -> None:
+def test_mutate_bumps_single_date_events_of_every_dataset(today: date) -> None:
     box = CdbXmlSandbox()
     box.dataset("CC Strombeek")
+    newest = max(e.lastupdated for events in box._datasets.values() for e in events)
     changed = box.mutate(2)
     assert len(changed) == 4
     bumped = [e for events in box._datasets.values() for e in events if e.cdbid in changed]
-    assert all(e.lastupdated > "2025-12-31" and e.occurrences == 1 for e in bumped)
+    # after every change already served, so a changedsince read finds them; dated today when today is later
+    assert all(e.lastupdated > newest and e.occurrences == 1 for e in bumped)
+    if today.isoformat() > newest[:10]:
+        assert all(e.lastupdated.startswith(today.isoformat()) for e in bumped)
 
 
 # -- the conformance suite ---------------------------------------------------------------------------

@@ -30,14 +30,14 @@ def s3_client(endpoint: str) -> Any:
                         aws_secret_access_key="testing")
 
 
-def test_local_archive_layout_roundtrip_and_retention(tmp_path: Path) -> None:
+def test_local_archive_layout_roundtrip_and_retention(tmp_path: Path, today: date) -> None:
     archive = Archive((tmp_path / "archive").as_uri(), retention_days=30)
     uri = archive.put("cc-hasselt", "ticketmatic", "orders", "run-1", 3, "json", b'{"data": []}')
     assert uri is not None and uri.endswith("/cc-hasselt/ticketmatic/orders/"
-                                            f"{date.today().isoformat()}/run-1/00003.json.gz")
+                                            f"{today.isoformat()}/run-1/00003.json.gz")
     assert archive.get(uri) == b'{"data": []}'
     assert gzip.decompress(Path(uri.removeprefix("file://")).read_bytes()) == b'{"data": []}'
-    old_day = date.today() - timedelta(days=45)
+    old_day = today - timedelta(days=45)
     old = tmp_path / "archive" / "cc-hasselt" / "ticketmatic" / "orders" / old_day.isoformat() / "run-0"
     old.mkdir(parents=True)
     (old / "00000.json.gz").write_bytes(gzip.compress(b"{}"))
@@ -45,14 +45,14 @@ def test_local_archive_layout_roundtrip_and_retention(tmp_path: Path) -> None:
     assert not old.parent.exists() and archive.get(uri)
 
 
-def test_s3_archive_against_moto_server(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_s3_archive_against_moto_server(s3_endpoint: str, today: date) -> None:
     client = s3_client(s3_endpoint)
     client.create_bucket(Bucket="podium-archive", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
     archive = Archive("s3://podium-archive/raw", retention_days=10, s3_client=client)
     uri = archive.put("gc-de-kring", "cdbxml", "events", "run-9", 0, "xml", b"<cdbxml/>")
-    assert uri == f"s3://podium-archive/raw/gc-de-kring/cdbxml/events/{date.today().isoformat()}/run-9/00000.xml.gz"
+    assert uri == f"s3://podium-archive/raw/gc-de-kring/cdbxml/events/{today.isoformat()}/run-9/00000.xml.gz"
     assert archive.get(uri) == b"<cdbxml/>"
-    stale = f"raw/gc-de-kring/cdbxml/events/{(date.today() - timedelta(days=11)).isoformat()}/run-1/00000.xml.gz"
+    stale = f"raw/gc-de-kring/cdbxml/events/{(today - timedelta(days=11)).isoformat()}/run-1/00000.xml.gz"
     client.put_object(Bucket="podium-archive", Key=stale, Body=gzip.compress(b"<old/>"))
     assert archive.prune() == 1
     keys = [o["Key"] for o in client.list_objects_v2(Bucket="podium-archive")["Contents"]]
