@@ -3,12 +3,20 @@ page + state transaction."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import threading
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from podium.ids import canonical_id
 from podium.store import DeadLetter, Store, StoredRecord, content_hash, dumps
+from podium.store.tables import sync_runs
 
 
 def rec(source_id: str, title: str = "Hamlet", deleted: bool = False) -> StoredRecord:
@@ -103,3 +111,78 @@ def test_children_that_vanish_from_a_reread_parent_are_retired(store: Store) -> 
     by_id = {r["source"]["id"]: r for r in store.export("h")}
     assert by_id["ev-1#1"]["deleted"] is True and by_id["ev-1#0"]["deleted"] is False
     assert sync([{"id": "ev-1#0", "start": "2026-03-28T20:00"}]).deleted == 0  # idempotent
+
+
+def _pid_of_a_finished_process() -> int:
+    done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
+                          check=True)
+    return int(done.stdout)
+
+
+def test_one_sync_lock_per_house_and_connector_across_stores(store_url: str) -> None:
+    """Four stores (as four workers would have) race for one lock: exactly one gets it."""
+    stores = [Store(store_url) for _ in range(4)]
+    stores[0].migrate()
+    start = threading.Barrier(len(stores))
+    leases: list[Any] = [None] * len(stores)
+
+    def take(n: int) -> None:
+        start.wait()
+        leases[n] = stores[n].try_lock_sync("h", "acme", f"run-{n}")
+
+    threads = [threading.Thread(target=take, args=(n,)) for n in range(len(stores))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    try:
+        (lease,) = [lease for lease in leases if lease is not None]
+        holder = stores[0].sync_lock_holder("h", "acme")
+        assert holder is not None and holder.run_id == lease.run_id
+        assert holder.owner is not None and holder.owner.endswith(f":{os.getpid()}")
+        other = stores[1].try_lock_sync("h", "other-connector", "run-x")
+        assert other is not None, "another connector of the house is not blocked"
+        other.release()
+        assert stores[2].try_lock_sync("h", "acme", "run-y") is None
+        lease.release()
+        again = stores[3].try_lock_sync("h", "acme", "run-z")
+        assert again is not None, "a released lock can be taken"
+        again.release()
+    finally:
+        for store in stores:
+            store.dispose()
+
+
+def test_the_sqlite_lock_of_a_dead_sync_is_taken_over(tmp_path: Path) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'podium.db'}")
+    store.migrate()
+    assert store.try_lock_sync("h", "acme", "killed-run") is not None  # never released: its process "dies"
+    assert store.try_lock_sync("h", "acme", "next-run") is None
+    with store.engine.begin() as conn:
+        conn.execute(sa.text("update sync_locks set owner_pid = :pid"), {"pid": _pid_of_a_finished_process()})
+    lease = store.try_lock_sync("h", "acme", "next-run")
+    assert lease is not None
+    holder = store.sync_lock_holder("h", "acme")
+    assert holder is not None and holder.run_id == "next-run"
+    lease.release()
+    assert store.sync_lock_holder("h", "acme") is None
+    store.dispose()
+
+
+def test_a_running_run_reads_interrupted_once_its_owner_is_gone(store: Store) -> None:
+    store.start_stream_run("r1", "h", "acme", "events", "event")
+    (row,) = store.status("h")
+    assert row["status"] == "running" and row["owner"].endswith(f":{os.getpid()}")
+
+    def owner(**values: Any) -> str:
+        with store.engine.begin() as conn:
+            conn.execute(sa.update(sync_runs).values(**values))
+        (row,) = store.status("h")
+        return str(row["status"])
+
+    dead = _pid_of_a_finished_process()
+    assert owner(owner_pid=dead) == "interrupted"  # same host, pid gone: known at once
+    assert f":{dead} stopped before finishing" in store.status("h")[0]["error"]
+    now = datetime.now(UTC)
+    assert owner(owner_host="another-worker", heartbeat_at=now) == "running"  # can't see it: trust the beat
+    assert owner(heartbeat_at=now - timedelta(hours=1)) == "interrupted"
