@@ -148,7 +148,11 @@ class SyncLease:
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
-        self.release()
+        try:
+            self.release()
+        except Exception as error:  # the sync's own outcome matters more; a dead owner's row is taken over
+            log.error("%s × %s: could not release the sync lock: %s", self.house, self.connector,
+                      type(error).__name__)
 
     def release(self) -> None:
         self._stop.set()

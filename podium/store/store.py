@@ -174,10 +174,10 @@ class Store:
                 connection.execute(select(func.pg_advisory_xact_lock(locks.advisory_key("podium.migrate"))))
                 yield connection
             return
-        if self.engine.dialect.name == "sqlite":
+        if self.engine.dialect.name == "sqlite" and self.engine.url.database not in (None, "", ":memory:"):
             # BEGIN IMMEDIATE takes SQLite's write lock before Alembic reads its version table: the
             # DDL runs in that one transaction, and a concurrent migrator waits (busy_timeout).
-            engine = create_engine(self.url, poolclass=NullPool, hide_parameters=True)
+            engine = create_engine(self.engine.url, poolclass=NullPool, hide_parameters=True)
             event.listen(engine, "connect", _sqlite_pragmas)
             event.listen(engine, "connect", _sqlite_exclusive_begin)
             event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))

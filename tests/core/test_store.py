@@ -186,3 +186,28 @@ def test_a_running_run_reads_interrupted_once_its_owner_is_gone(store: Store) ->
     now = datetime.now(UTC)
     assert owner(owner_host="another-worker", heartbeat_at=now) == "running"  # can't see it: trust the beat
     assert owner(heartbeat_at=now - timedelta(hours=1)) == "interrupted"
+
+
+def test_a_held_lock_beats_a_heartbeat_while_the_sync_waits(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A long page fetch commits nothing for a while: the background beat still shows the run alive."""
+    from podium.store import locks
+
+    monkeypatch.setattr(locks, "HEARTBEAT_EVERY", timedelta(milliseconds=20))
+    lease = store.try_lock_sync("h", "acme", "r1")
+    assert lease is not None
+    store.start_stream_run("r1", "h", "acme", "events", "event")
+
+    def heartbeats() -> tuple[Any, Any]:
+        with store.engine.connect() as conn:
+            return (conn.execute(sa.text("select heartbeat_at from sync_runs")).scalar_one(),
+                    conn.execute(sa.text("select heartbeat_at from sync_locks")).scalar_one())
+
+    first = heartbeats()
+    with lease:
+        for _ in range(6000):  # a hang guard (a minute), not a speed assertion
+            now = heartbeats()
+            if now[0] != first[0] and now[1] != first[1]:
+                break
+            threading.Event().wait(0.01)
+        assert now[0] > first[0] and now[1] > first[1], "no heartbeat while the lock was held"
+    assert store.sync_lock_holder("h", "acme") is None
