@@ -124,11 +124,14 @@ def describe_error(exc: BaseException) -> str:
     the first line also drops the statement and PostgreSQL's DETAIL ("Failing row contains (...)").
     """
     if isinstance(exc, StatementError) and exc.orig is not None:
-        first = (str(exc.orig).strip().splitlines() or [""])[0]
-        return f"store error ({type(exc.orig).__name__}): {first[:300]}"
+        return f"store error ({type(exc.orig).__name__}): {_first_line(str(exc.orig))}"
     if isinstance(exc, SQLAlchemyError):
-        return f"store error ({type(exc).__name__}): " + (str(exc).strip().splitlines() or [""])[0][:300]
+        return f"store error ({type(exc).__name__}): {_first_line(str(exc))}"
     return str(exc)
+
+
+def _first_line(text: str) -> str:
+    return (text.strip().splitlines() or [""])[0]
 
 
 def is_store_error(exc: BaseException) -> bool:
