@@ -3,7 +3,9 @@
 The lock
     PostgreSQL: a session-level advisory lock (``pg_try_advisory_lock``) on a stable 64-bit hash of
     ``podium.sync|house|connector``, held on a dedicated connection for the whole sync. The server
-    drops it the moment that session ends, so a killed sync never leaves it behind.
+    drops it the moment that session ends, so a killed sync never leaves it behind. The candidate
+    writes its name into ``sync_locks`` and tries the lock in one transaction (committed only if it
+    got the lock), so a sync that loses always finds the holder's name there.
 
     SQLite: a row in ``sync_locks``, taken with an atomic INSERT (the primary key lets exactly one
     of several racing syncs win) or, when the row's owner is dead, with a conditional UPDATE that
@@ -34,6 +36,7 @@ from typing import Any
 
 import psutil
 from sqlalchemy import Engine, and_, delete, func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
@@ -160,18 +163,19 @@ class SyncLease:
             self._thread.join()
             self._thread = None
         try:
-            with self.engine.begin() as conn:
-                conn.execute(delete(sync_locks).where(and_(_key(self.house, self.connector),
-                                                           sync_locks.c.run_id == self.run_id)))
-        finally:
-            if self._connection is not None:
+            if self._connection is not None:  # unlock first: a rival then finds either us or itself
                 try:
                     self._connection.execute(select(func.pg_advisory_unlock(self._pg_key)))
+                    self._connection.commit()
                 except Exception:
                     self._connection.invalidate()  # closing the session releases the lock too
                 finally:
                     self._connection.close()
                     self._connection = None
+        finally:
+            with self.engine.begin() as conn:
+                conn.execute(delete(sync_locks).where(and_(_key(self.house, self.connector),
+                                                           sync_locks.c.run_id == self.run_id)))
 
 
 def try_lock(engine: Engine, house: str, connector: str, run_id: str) -> SyncLease | None:
@@ -210,16 +214,22 @@ def try_lock(engine: Engine, house: str, connector: str, run_id: str) -> SyncLea
 def _try_advisory_lock(engine: Engine, house: str, connector: str, run_id: str,
                        row: dict[str, Any]) -> SyncLease | None:
     key = advisory_key(f"podium.sync|{house}|{connector}")
-    # Autocommit: the lock belongs to the session, and the session must not sit idle in a transaction.
-    connection = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+    connection = engine.connect()
     try:
+        # Name ourselves first, then try the lock, in one transaction: a rival's upsert waits on our row
+        # until we commit (holder) or roll back (not holder), so a loser always reads the real holder.
+        transaction = connection.begin()
+        upsert = pg_insert(sync_locks).values(**row)
+        connection.execute(upsert.on_conflict_do_update(
+            index_elements=[sync_locks.c.house, sync_locks.c.connector],
+            set_={name: upsert.excluded[name] for name in row if name not in ("house", "connector")}))
+        # Session-level: held after this transaction ends, until unlocked or the session dies.
         locked = connection.execute(select(func.pg_try_advisory_lock(key))).scalar_one()
         if not locked:
+            transaction.rollback()
             connection.close()
             return None
-        with engine.begin() as conn:  # under the lock: the row only names the holder
-            conn.execute(delete(sync_locks).where(_key(house, connector)))
-            conn.execute(insert(sync_locks).values(**row))
+        transaction.commit()
     except BaseException:
         connection.invalidate()
         connection.close()
