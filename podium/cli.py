@@ -26,6 +26,10 @@ out = Console(width=None if sys.stdout.isatty() else 180)
 err = Console(stderr=True, width=None if sys.stderr.isatty() else 180)
 
 
+# `podium sync`: another sync of the same house × connector holds the lock (nothing was done).
+EXIT_ALREADY_RUNNING = 4
+
+
 def _fail(message: str, code: int = 2) -> None:
     err.print("[bold red]error:[/] " + escape(message), highlight=False)
     sys.exit(code)
@@ -154,6 +158,9 @@ def _report_table(reports: list[Any]) -> Table:
         table.add_column(column, justify="right" if column in ("read", "inserted", "updated", "unchanged",
                                                               "rejected", "deleted", "seconds") else "left")
     for report in reports:
+        if report.status == "already_running":
+            table.add_row(report.house, report.connector, "—", "[yellow]already running[/]", *[""] * 7,
+                          escape(report.already_running_message()))
         if report.error_class and not report.streams:
             table.add_row(report.house, report.connector, "—", "[red]failed[/]", *[""] * 7,
                           escape(f"[{report.error_class}] {report.error}"))
@@ -175,7 +182,10 @@ def _report_table(reports: list[Any]) -> Table:
 @click.option("--json", "as_json", is_flag=True, help="Print the reports as JSON.")
 def sync_cmd(house_ref: str | None, connector: str | None, streams: tuple[str, ...], full_refresh: bool,
              as_json: bool) -> None:
-    """Sync a house's enabled connectors (or every house's) into the store, and print a report."""
+    """Sync a house's enabled connectors (or every house's) into the store, and print a report.
+
+    Exit 0 all synced, 1 some failed, 4 some were already being synced by another process (and
+    none failed)."""
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     from podium.config import load_houses
@@ -205,7 +215,12 @@ def sync_cmd(house_ref: str | None, connector: str | None, streams: tuple[str, .
         click.echo(json.dumps([r.as_dict() for r in reports], indent=2))
     else:
         out.print(_report_table(reports))
-    sys.exit(1 if any(r.status == "failed" for r in reports) else 0)
+    for report in reports:
+        if report.status == "already_running":
+            err.print("[yellow]already running:[/] " + escape(report.already_running_message()), highlight=False)
+    if any(r.status == "failed" for r in reports):
+        sys.exit(1)
+    sys.exit(EXIT_ALREADY_RUNNING if any(r.status == "already_running" for r in reports) else 0)
 
 
 @main.command("sandbox")
@@ -241,7 +256,10 @@ def sandbox_cmd(connector: str, port: int | None, host: str, today_text: str | N
 @click.option("--house", default=None, help="Only this house key.")
 @click.option("--json", "as_json", is_flag=True, help="JSON output.")
 def status_cmd(house: str | None, as_json: bool) -> None:
-    """Per house × connector × stream: last run, state, counts and open dead letters."""
+    """Per house × connector × stream: last run, state, counts and open dead letters.
+
+    A run whose process died reads 'interrupted' at once (its owner's pid is gone on this host, or
+    its heartbeat is older than two minutes)."""
     rows = _store().status(house)
     if as_json:
         click.echo(json.dumps(rows, indent=2, default=str))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+import traceback
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
@@ -34,6 +35,8 @@ from podium.registry import get_connector
 from podium.sdk.connector import Connector, Page, SyncContext
 from podium.secrets import redact, resolve_credentials
 from podium.store import DeadLetter, Store, StoredRecord, content_hash, dumps
+from podium.store.locks import LockHolder
+from podium.store.store import describe_error, is_store_error
 
 log = logging.getLogger("podium.engine")
 
@@ -70,9 +73,13 @@ class SyncReport:
     streams: list[StreamReport] = field(default_factory=list)
     error_class: str | None = None
     error: str | None = None
+    # Set when another sync of the same house × connector held the lock: this one did nothing.
+    running_elsewhere: LockHolder | None = None
 
     @property
     def status(self) -> str:
+        if self.running_elsewhere is not None:
+            return "already_running"
         if self.error_class or any(s.status == "failed" for s in self.streams):
             return "failed"
         if self.rejected:
@@ -104,8 +111,14 @@ class SyncReport:
             "house": self.house, "connector": self.connector, "run_id": self.run_id, "status": self.status,
             "error_class": error_class, "error": error, "failed_stream": stream,
             "rejected": self.rejected, "changed_entities": sorted(self.changed_entities),
+            "already_running": None if self.running_elsewhere is None else {
+                **self.running_elsewhere.as_dict(), "message": self.already_running_message()},
             "streams": {s.stream: {k: v for k, v in asdict(s).items() if k != "stream"} for s in self.streams},
         }
+
+    def already_running_message(self) -> str:
+        holder = self.running_elsewhere.describe() if self.running_elsewhere else "another sync"
+        return f"{self.house} × {self.connector} is already being synced by {holder}; this sync did nothing"
 
     def raise_for_failure(self) -> None:
         """Raise the error class's exception, naming house, connector and stream."""
@@ -238,7 +251,11 @@ ProgressFn = Callable[[str, StreamReport], None]
 def run_sync(house: HouseConfig, connector: str, *, store: Store | None = None, archive: Archive | None = None,
              full_refresh: bool = False, streams: Iterable[str] | None = None, trigger: str = "cli",
              progress: ProgressFn | None = None) -> SyncReport:
-    """Sync one house × connector; never raises for vendor or data trouble — the report says it."""
+    """Sync one house × connector; never raises for vendor or data trouble — the report says it.
+
+    One sync per house × connector at a time: while another holds the lock, this one does nothing
+    and its report has the status ``already_running``, naming the holder.
+    """
     store = store or Store.from_env()
     store.migrate()
     archive = archive or Archive()
@@ -249,21 +266,35 @@ def run_sync(house: HouseConfig, connector: str, *, store: Store | None = None, 
         config = house.connector(connector)
         selected = list(streams or config.streams or [s.name for s in cls.streams])
         specs = [cls.stream(name) for name in selected]
-        instance = build_connector(house, connector)
     except PodiumError as exc:
-        report.error_class, report.error = exc.error_class, redact(str(exc))
-        log.error("%s × %s: cannot start: [%s] %s", house.key, connector, report.error_class, report.error)
+        return _cannot_start(report, exc)
+    lease = store.try_lock_sync(house.key, connector, run_id)
+    if lease is None:
+        report.running_elsewhere = store.sync_lock_holder(house.key, connector) or LockHolder(None, None, None)
+        log.warning("%s", report.already_running_message())
         return report
-    store.close_interrupted_runs(house.key, connector)
-    ctx = MappingContext(house=house.key, system=cls.name, timezone=house.tz)
-    try:
-        for spec in specs:
-            stream_report = StreamReport(stream=spec.name, entity=spec.entity)
-            report.streams.append(stream_report)
-            _sync_stream(instance, spec.name, store, archive, ctx, run_id, house, full_refresh, trigger,
-                         stream_report, progress)
-    finally:
-        instance.close()
+    with lease:  # beats a heartbeat while the sync runs; released however it ends
+        try:
+            instance = build_connector(house, connector)
+        except PodiumError as exc:
+            return _cannot_start(report, exc)
+        # Under the lock, a run still 'running' for this pair belongs to a sync that died.
+        store.close_interrupted_runs(house.key, connector)
+        ctx = MappingContext(house=house.key, system=cls.name, timezone=house.tz)
+        try:
+            for spec in specs:
+                stream_report = StreamReport(stream=spec.name, entity=spec.entity)
+                report.streams.append(stream_report)
+                _sync_stream(instance, spec.name, store, archive, ctx, run_id, house, full_refresh, trigger,
+                             stream_report, progress)
+        finally:
+            instance.close()
+    return report
+
+
+def _cannot_start(report: SyncReport, exc: PodiumError) -> SyncReport:
+    report.error_class, report.error = exc.error_class, redact(str(exc))
+    log.error("%s × %s: cannot start: [%s] %s", report.house, report.connector, report.error_class, report.error)
     return report
 
 
@@ -296,10 +327,14 @@ def _sync_stream(instance: Connector, stream: str, store: Store, archive: Archiv
     except Exception as exc:  # every failure is classified and reported, none is lost
         report.status = "failed"
         report.error_class = classify(exc)
-        report.error = redact(str(exc)) or type(exc).__name__
+        # describe_error: a store error's text carries no record data (its parameters, PostgreSQL's DETAIL).
+        report.error = redact(describe_error(exc)) or type(exc).__name__
         store.finish_stream_run(run, "failed", report.error_class, report.error)
         log.error("%s × %s × %s failed: [%s] %s", house.key, cls.name, stream, report.error_class, report.error)
-        if report.error_class == "internal":
+        if report.error_class == "internal" and is_store_error(exc):
+            # Where it happened, without the exception's own text (that is the record data).
+            log.error("store error traceback:\n%s", "".join(traceback.format_tb(exc.__traceback__)))
+        elif report.error_class == "internal":
             log.exception("internal error (a bug in podium or the connector)")
     finally:
         report.seconds = round(time.perf_counter() - started, 3)

@@ -8,7 +8,9 @@ What Airflow adds around the engine, and nothing else:
   try that succeeds, so a downstream DAG never misses them;
 - a failed sync raises the error class's exception with the report attached, for the retry policy
   and the ops notifier; a sync with rejected records succeeds but is flagged (report ``flag``,
-  a WARNING line, and the map-index label in the grid).
+  a WARNING line, and the map-index label in the grid);
+- a sync skipped because another sync of the same house × connector holds the lock becomes a
+  skipped task (not a failure, not retried), naming the holder.
 """
 
 from __future__ import annotations
@@ -79,6 +81,11 @@ def run_house_sync(connector: str, house_key: str, context: MutableMapping[str, 
     finally:
         store.dispose()
     summary = report.as_dict()
+    if report.status == "already_running":
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        context["podium_label"] = f"{house_key} (already running)"
+        raise AirflowSkipException(summary["already_running"]["message"])
     changes = _entity_changes(summary)
     state = _state_store(context)
 

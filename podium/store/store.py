@@ -9,6 +9,7 @@ import hashlib
 import os
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,9 +20,12 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, and_, bindparam, create_engine, event, func, insert, select, update
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import SQLAlchemyError, StatementError
+from sqlalchemy.pool import NullPool
 
 from podium.parsing.text import storable
 from podium.paths import var_dir
+from podium.store import locks
 from podium.store.tables import canonical_records, dead_letters, sync_runs, sync_state
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
@@ -146,12 +150,38 @@ def default_url() -> str:
 
 def _sqlite_pragmas(dbapi_connection: Any, _: Any) -> None:
     cursor = dbapi_connection.cursor()
+    # First: a fresh database switching to WAL while another process does the same must wait, not fail.
+    cursor.execute("PRAGMA busy_timeout=30000")
     # WAL lets `podium status` read while a sync writes; NORMAL is durable at every commit in WAL mode
     # except on power loss, where the last commits roll back together with their state (still consistent).
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
+
+
+def _sqlite_exclusive_begin(dbapi_connection: Any, _: Any) -> None:
+    dbapi_connection.isolation_level = None  # pysqlite's own BEGIN would be DEFERRED and skip DDL
+
+
+def describe_error(exc: BaseException) -> str:
+    """An error's text fit to store, report and log: a database error is cut to its first line.
+
+    The statement's parameters (record JSON with personal data) are kept out by ``hide_parameters``;
+    the first line also drops the statement and PostgreSQL's DETAIL ("Failing row contains (...)").
+    """
+    if isinstance(exc, StatementError) and exc.orig is not None:
+        return f"store error ({type(exc.orig).__name__}): {_first_line(str(exc.orig))}"
+    if isinstance(exc, SQLAlchemyError):
+        return f"store error ({type(exc).__name__}): {_first_line(str(exc))}"
+    return str(exc)
+
+
+def _first_line(text: str) -> str:
+    return (text.strip().splitlines() or [""])[0]
+
+
+def is_store_error(exc: BaseException) -> bool:
+    return isinstance(exc, SQLAlchemyError)
 
 
 class Store:
@@ -159,7 +189,9 @@ class Store:
 
     def __init__(self, url: str | None = None, *, engine: Engine | None = None) -> None:
         self.url = url or default_url()
-        self.engine = engine or create_engine(self.url, future=True, pool_pre_ping=True)
+        # hide_parameters: a failing statement's parameters (records with personal data) never reach
+        # an exception text, hence never sync_runs.error, a report, an alert or a log.
+        self.engine = engine or create_engine(self.url, future=True, pool_pre_ping=True, hide_parameters=True)
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self._migrated = False
@@ -174,18 +206,50 @@ class Store:
 
     # -- schema ---------------------------------------------------------------------------------
     def migrate(self) -> None:
-        """Bring the schema to the newest Alembic revision (idempotent)."""
+        """Bring the schema to the newest Alembic revision (idempotent; safe to start concurrently)."""
         if self._migrated:
             return
         config = Config()
         config.set_main_option("script_location", str(_MIGRATIONS))
-        with self.engine.begin() as connection:
+        with self._migration_transaction() as connection:
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
         self._migrated = True
 
+    @contextmanager
+    def _migration_transaction(self) -> Iterator[Connection]:
+        """One transaction that only one migrating process at a time gets; the others then find head."""
+        if self.engine.dialect.name == "postgresql":
+            with self.engine.begin() as connection:
+                connection.execute(select(func.pg_advisory_xact_lock(locks.advisory_key("podium.migrate"))))
+                yield connection
+            return
+        if self.engine.dialect.name == "sqlite" and self.engine.url.database not in (None, "", ":memory:"):
+            # BEGIN IMMEDIATE takes SQLite's write lock before Alembic reads its version table: the
+            # DDL runs in that one transaction, and a concurrent migrator waits (busy_timeout).
+            engine = create_engine(self.engine.url, poolclass=NullPool, hide_parameters=True)
+            event.listen(engine, "connect", _sqlite_pragmas)
+            event.listen(engine, "connect", _sqlite_exclusive_begin)
+            event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
+            try:
+                with engine.begin() as connection:
+                    yield connection
+            finally:
+                engine.dispose()
+            return
+        with self.engine.begin() as connection:
+            yield connection
+
     def dispose(self) -> None:
         self.engine.dispose()
+
+    # -- the one-sync-per-house-×-connector lock -------------------------------------------------
+    def try_lock_sync(self, house: str, connector: str, run_id: str) -> locks.SyncLease | None:
+        """The lock of a house × connector for one sync, or None while another live sync holds it."""
+        return locks.try_lock(self.engine, house, connector, run_id)
+
+    def sync_lock_holder(self, house: str, connector: str) -> locks.LockHolder | None:
+        return locks.lock_holder(self.engine, house, connector)
 
     # -- runs -----------------------------------------------------------------------------------
     def close_interrupted_runs(self, house: str, connector: str) -> int:
@@ -202,11 +266,13 @@ class Store:
     def start_stream_run(self, run_id: str, house: str, connector: str, stream: str, entity: str,
                          trigger: str = "cli") -> StreamRun:
         run = StreamRun(str(uuid.uuid4()), run_id, house, connector, stream, entity)
+        stamp = now()
         with self.engine.begin() as conn:
             conn.execute(insert(sync_runs).values(
                 id=run.id, run_id=run_id, house=house, connector=connector, stream=stream, entity=entity,
-                trigger=trigger, status="running", started_at=now(), pages=0, read=0, inserted=0, updated=0,
-                unchanged=0, rejected=0, deleted=0))
+                trigger=trigger, status="running", started_at=stamp, pages=0, read=0, inserted=0, updated=0,
+                unchanged=0, rejected=0, deleted=0, owner_host=locks.HOST, owner_pid=os.getpid(),
+                heartbeat_at=stamp))
         return run
 
     def finish_stream_run(self, run: StreamRun, status: str, error_class: str | None = None,
@@ -295,6 +361,7 @@ class Store:
                 inserted=sync_runs.c.inserted + counts.inserted, updated=sync_runs.c.updated + counts.updated,
                 unchanged=sync_runs.c.unchanged + counts.unchanged,
                 rejected=sync_runs.c.rejected + counts.rejected, deleted=sync_runs.c.deleted + counts.deleted,
+                heartbeat_at=stamp,
                 **({"archive_uri": archive_uri.rsplit("/", 1)[0]} if archive_uri else {})))
             if state is not None:
                 self._put_state(conn, run, state)
@@ -452,11 +519,21 @@ class Store:
             states = {(h, c, s): st for h, c, s, st in conn.execute(
                 select(sync_state.c.house, sync_state.c.connector, sync_state.c.stream, sync_state.c.state))}
         rows = []
+        checked_at = now()
         for run in runs:
             key = (run["house"], run["connector"], run["stream"])
+            owner = f"{run['owner_host']}:{run['owner_pid']}" if run["owner_host"] else None
+            if run["status"] == "running" and locks.owner_is_gone(
+                    run["owner_host"], run["owner_pid"], run["started_at"], run["heartbeat_at"], checked_at):
+                # Known now, not only when the next sync of the pair starts and closes the run.
+                run.update(status="interrupted", error_class="interrupted",
+                           error=f"the sync process {owner or ''} stopped before finishing "
+                                 "(its pages stay committed; the next sync resumes from its state)")
+            heartbeat = locks.as_utc(run["heartbeat_at"])
             rows.append({
                 "house": run["house"], "connector": run["connector"], "stream": run["stream"],
                 "entity": run["entity"], "last_run": run["run_id"], "status": run["status"],
+                "owner": owner, "heartbeat_at": heartbeat.isoformat() if heartbeat else None,
                 "started_at": run["started_at"].isoformat() if run["started_at"] else None,
                 "finished_at": run["finished_at"].isoformat() if run["finished_at"] else None,
                 "read": run["read"], "inserted": run["inserted"], "updated": run["updated"],

@@ -74,7 +74,25 @@ sync_runs = Table(
     Column("error_class", String(32)),
     Column("error", Text),
     Column("archive_uri", Text),
+    # Who runs it and when it last showed life: a run left 'running' by a dead owner reads 'interrupted'.
+    Column("owner_host", String(255)),
+    Column("owner_pid", Integer),
+    Column("heartbeat_at", DateTime(timezone=True)),
     Index("ix_sync_runs_hcs", "house", "connector", "stream", "started_at"),
+)
+
+# Who holds the one-sync-per-house-×-connector lock. On SQLite the row IS the lock (taken by an
+# atomic insert, or by a conditional update of a dead owner's row); on PostgreSQL a session advisory
+# lock is the lock and the row only names the holder for the "already running" answer.
+sync_locks = Table(
+    "sync_locks", metadata,
+    Column("house", String(64), primary_key=True),
+    Column("connector", String(64), primary_key=True),
+    Column("run_id", String(36), nullable=False),
+    Column("owner_host", String(255), nullable=False),
+    Column("owner_pid", Integer, nullable=False),
+    Column("acquired_at", DateTime(timezone=True), nullable=False),
+    Column("heartbeat_at", DateTime(timezone=True), nullable=False),
 )
 
 # Records that could not become canonical: the reason, the failing schema path, the raw record.

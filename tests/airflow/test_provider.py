@@ -216,3 +216,20 @@ def test_a_broken_house_config_fails_as_a_config_error_with_a_report(monkeypatch
     with pytest.raises(ConfigError) as info:
         run_house_sync("ticketmatic", "cc-bad", {}, houses_dir=tmp_path)
     assert info.value.podium_report["error_class"] == "config"  # type: ignore[attr-defined]
+
+
+def test_a_sync_already_running_for_the_house_is_a_skip_naming_the_holder(fake_engine: list[Any]) -> None:
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    from plugins.podium_provider.sync import run_house_sync
+
+    message = "cc-x × ticketmatic is already being synced by run r0 of worker-2:4242 since 2026-03-01T10:00:00"
+    summary = {"house": "cc-x", "connector": "ticketmatic", "run_id": "r1", "status": "already_running",
+               "error_class": None, "streams": {}, "rejected": 0,
+               "already_running": {"run_id": "r0", "owner": "worker-2:4242", "message": message}}
+    fake_engine.append(SimpleNamespace(status="already_running", rejected=0, as_dict=lambda: summary))
+    outlets = _Outlets()
+    context: dict[str, Any] = {"outlet_events": outlets}
+    with pytest.raises(AirflowSkipException, match="already being synced by run r0 of worker-2:4242"):
+        run_house_sync("ticketmatic", "cc-x", context)
+    assert outlets.added == [] and context["podium_label"] == "cc-x (already running)"

@@ -52,6 +52,15 @@ def _pages(db: Path) -> int:
         return 0  # not migrated yet
 
 
+def _statuses(db: Path) -> set[str]:
+    """What `podium status` shows right after a kill, before any other sync starts."""
+    store = Store(f"sqlite:///{db}")
+    store.migrate()
+    statuses = {row["status"] for row in store.status()}
+    store.dispose()
+    return statuses
+
+
 def _snapshot(db: Path) -> dict[str, Any]:
     store = Store(f"sqlite:///{db}")
     records = list(store.export())
@@ -95,6 +104,7 @@ def test_sync_killed_at_random_points_resumes_to_the_identical_store(tmp_path: P
                 process.send_signal(signal.SIGKILL)
                 process.wait()
                 kills += 1
+                assert "running" not in _statuses(killed_db), "a killed sync still reads 'running'"
             else:
                 assert process.returncode == 0, process.stderr.read().decode()[-2000:] if process.stderr else ""
                 break  # it finished before we could kill it: the remaining work was too small

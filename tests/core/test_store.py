@@ -4,12 +4,20 @@ page + state transaction."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import threading
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from podium.ids import canonical_id
 from podium.store import DeadLetter, Store, StoredRecord, content_hash, dumps
+from podium.store.tables import sync_runs
 
 
 def rec(source_id: str, title: str = "Hamlet", deleted: bool = False) -> StoredRecord:
@@ -179,3 +187,103 @@ def test_migration_0004_keeps_one_open_letter_per_duplicated_record(store_url: s
     store.commit_page(run, [], [DeadLetter("bad", source_id="7", raw={"id": 7})], None, read=1)
     assert len(store.dead_letters(house="h")) == 1  # the next sync finds the migrated letter
     store.dispose()
+
+
+def _pid_of_a_finished_process() -> int:
+    done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
+                          check=True)
+    return int(done.stdout)
+
+
+def test_one_sync_lock_per_house_and_connector_across_stores(store_url: str) -> None:
+    """Four stores (as four workers would have) race for one lock: exactly one gets it."""
+    stores = [Store(store_url) for _ in range(4)]
+    stores[0].migrate()
+    start = threading.Barrier(len(stores))
+    leases: list[Any] = [None] * len(stores)
+
+    def take(n: int) -> None:
+        start.wait()
+        leases[n] = stores[n].try_lock_sync("h", "acme", f"run-{n}")
+
+    threads = [threading.Thread(target=take, args=(n,)) for n in range(len(stores))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    try:
+        (lease,) = [lease for lease in leases if lease is not None]
+        holder = stores[0].sync_lock_holder("h", "acme")
+        assert holder is not None and holder.run_id == lease.run_id
+        assert holder.owner is not None and holder.owner.endswith(f":{os.getpid()}")
+        other = stores[1].try_lock_sync("h", "other-connector", "run-x")
+        assert other is not None, "another connector of the house is not blocked"
+        other.release()
+        assert stores[2].try_lock_sync("h", "acme", "run-y") is None
+        lease.release()
+        again = stores[3].try_lock_sync("h", "acme", "run-z")
+        assert again is not None, "a released lock can be taken"
+        again.release()
+    finally:
+        for store in stores:
+            store.dispose()
+
+
+def test_the_sqlite_lock_of_a_dead_sync_is_taken_over(tmp_path: Path) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'podium.db'}")
+    store.migrate()
+    assert store.try_lock_sync("h", "acme", "killed-run") is not None  # never released: its process "dies"
+    assert store.try_lock_sync("h", "acme", "next-run") is None
+    with store.engine.begin() as conn:
+        conn.execute(sa.text("update sync_locks set owner_pid = :pid"), {"pid": _pid_of_a_finished_process()})
+    lease = store.try_lock_sync("h", "acme", "next-run")
+    assert lease is not None
+    holder = store.sync_lock_holder("h", "acme")
+    assert holder is not None and holder.run_id == "next-run"
+    lease.release()
+    assert store.sync_lock_holder("h", "acme") is None
+    store.dispose()
+
+
+def test_a_running_run_reads_interrupted_once_its_owner_is_gone(store: Store) -> None:
+    store.start_stream_run("r1", "h", "acme", "events", "event")
+    (row,) = store.status("h")
+    assert row["status"] == "running" and row["owner"].endswith(f":{os.getpid()}")
+
+    def owner(**values: Any) -> str:
+        with store.engine.begin() as conn:
+            conn.execute(sa.update(sync_runs).values(**values))
+        (row,) = store.status("h")
+        return str(row["status"])
+
+    dead = _pid_of_a_finished_process()
+    assert owner(owner_pid=dead) == "interrupted"  # same host, pid gone: known at once
+    assert f":{dead} stopped before finishing" in store.status("h")[0]["error"]
+    now = datetime.now(UTC)
+    assert owner(owner_host="another-worker", heartbeat_at=now) == "running"  # can't see it: trust the beat
+    assert owner(heartbeat_at=now - timedelta(hours=1)) == "interrupted"
+
+
+def test_a_held_lock_beats_a_heartbeat_while_the_sync_waits(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A long page fetch commits nothing for a while: the background beat still shows the run alive."""
+    from podium.store import locks
+
+    monkeypatch.setattr(locks, "HEARTBEAT_EVERY", timedelta(milliseconds=20))
+    lease = store.try_lock_sync("h", "acme", "r1")
+    assert lease is not None
+    store.start_stream_run("r1", "h", "acme", "events", "event")
+
+    def heartbeats() -> tuple[Any, Any]:
+        with store.engine.connect() as conn:
+            return (conn.execute(sa.text("select heartbeat_at from sync_runs")).scalar_one(),
+                    conn.execute(sa.text("select heartbeat_at from sync_locks")).scalar_one())
+
+    first = heartbeats()
+    with lease:
+        for _ in range(6000):  # a hang guard (a minute), not a speed assertion
+            now = heartbeats()
+            if now[0] != first[0] and now[1] != first[1]:
+                break
+            threading.Event().wait(0.01)
+        assert now[0] > first[0] and now[1] > first[1], "no heartbeat while the lock was held"
+    assert store.sync_lock_holder("h", "acme") is None
