@@ -36,7 +36,7 @@ kind: cultuurcentrum
 connectors:
   ticketmatic:
     settings: {{account: locktest, base_url: "{url}", page_size: 5}}
-    credentials: {{env: {{access_key: TM_LOCK_KEY, secret_key: TM_LOCK_SECRET}}}}
+    credentials: {{env: {{access_key: PODIUM_CC_LOCK__TM_KEY, secret_key: PODIUM_CC_LOCK__TM_SECRET}}}}
 """
 WAIT = 120.0  # seconds before a stuck wait fails the test (a hang guard, not a speed assertion)
 
@@ -71,7 +71,7 @@ def _wait_for(condition: Callable[[], bool], what: str) -> None:
 
 def _env(store_url: str, tmp_path: Path) -> dict[str, str]:
     return {**os.environ, "PODIUM_DB_URL": store_url, "PODIUM_ARCHIVE_URL": (tmp_path / "archive").as_uri(),
-            "TM_LOCK_KEY": "sandbox-access-key", "TM_LOCK_SECRET": "sandbox-secret-key"}
+            "PODIUM_CC_LOCK__TM_KEY": "sandbox-access-key", "PODIUM_CC_LOCK__TM_SECRET": "sandbox-secret-key"}
 
 
 def _podium_sync(house: Path, env: dict[str, str]) -> subprocess.Popen[str]:
@@ -130,8 +130,8 @@ def test_syncs_of_one_house_and_connector_started_together_run_once(store_url: s
         assert store.sync_lock_holder("cc-lock", "ticketmatic") is None, "the winner released its lock"
         store.dispose()
 
-        monkeypatch.setenv("TM_LOCK_KEY", "sandbox-access-key")
-        monkeypatch.setenv("TM_LOCK_SECRET", "sandbox-secret-key")
+        monkeypatch.setenv("PODIUM_CC_LOCK__TM_KEY", "sandbox-access-key")
+        monkeypatch.setenv("PODIUM_CC_LOCK__TM_SECRET", "sandbox-secret-key")
         reference = Store(f"sqlite:///{tmp_path / 'reference.db'}")
         reference.migrate()
         assert run_sync(load_house(house), "ticketmatic", store=reference).status == "succeeded"
@@ -229,8 +229,8 @@ def test_a_store_error_keeps_record_data_out_of_the_run_the_report_and_the_log(
         return result
 
     monkeypatch.setattr(PageProcessor, "process", with_a_record_the_store_refuses)
-    monkeypatch.setenv("TM_LOCK_KEY", "sandbox-access-key")
-    monkeypatch.setenv("TM_LOCK_SECRET", "sandbox-secret-key")
+    monkeypatch.setenv("PODIUM_CC_LOCK__TM_KEY", "sandbox-access-key")
+    monkeypatch.setenv("PODIUM_CC_LOCK__TM_SECRET", "sandbox-secret-key")
     with TicketmaticSandbox(events=6, contacts=6, orders=6) as sandbox:
         house = tmp_path / "cc-lock.yaml"
         house.write_text(HOUSE.format(url=sandbox.url))
