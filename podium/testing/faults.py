@@ -84,11 +84,13 @@ class FaultPlan:
         """Random faults at ``rate`` from ``seed``, never more than ``max_in_a_row`` in a row.
 
         With ``max_in_a_row`` below the client's retry budget every request eventually gets through,
-        so a sync through this plan must end with the store a fault-free sync gives.
+        so a sync through this plan must end with the store a fault-free sync gives. Kinds are dealt
+        from a shuffled deck, so every kind comes up once in each ``len(kinds)`` faults.
         """
         rng = random.Random(seed)
         lock = threading.Lock()
         streak = [0]
+        deck: list[Fault] = []
 
         def choose(number: int, method: str, path: str) -> Fault | None:
             with lock:
@@ -96,7 +98,9 @@ class FaultPlan:
                     streak[0] = 0
                     return None
                 streak[0] += 1
-                return kinds[rng.randrange(len(kinds))]
+                if not deck:
+                    deck.extend(rng.sample(kinds, len(kinds)))
+                return deck.pop()
 
         return cls(choose)
 
