@@ -311,3 +311,24 @@ def test_a_vendor_that_breaks_down_mid_sync_fails_it_without_passing_lost_data(v
     assert report.status != "failed", report.as_dict()
     assert snapshot(store) == expected
     store.dispose()
+
+
+@pytest.mark.parametrize("fault", list(Fault))
+def test_s3_listing_and_first_object_survive_every_fault(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                        fault: Fault) -> None:
+    # Request 1 lists the drop (XML parsed inside botocore), request 2 is the first object body.
+    vendor = VENDORS["uwp"]
+    sandbox = vendor.sandbox()
+    sandbox.start()
+    try:
+        with FaultProxy(sandbox.url, stall_seconds=5) as proxy:
+            run = Run(vendor, proxy, sandbox, tmp_path, monkeypatch)
+            expected, _ = _reference(run)
+            store = run.store("faulty")
+            report = run.sync(store, FaultPlan.at({1: fault, 2: fault, 4: fault}))
+            assert report.status != "failed", report.as_dict()
+            assert len(proxy.faults()) == 3
+            assert snapshot(store) == expected
+            store.dispose()
+    finally:
+        sandbox.stop()
