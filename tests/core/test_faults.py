@@ -332,3 +332,45 @@ def test_s3_listing_and_first_object_survive_every_fault(tmp_path: Path, monkeyp
             store.dispose()
     finally:
         sandbox.stop()
+
+
+def test_cdbxml_stops_after_pages_in_a_row_without_a_usable_record(monkeypatch: pytest.MonkeyPatch) -> None:
+    from connectors.cdbxml.connector import CdbXmlConnector
+    from podium.parsing import RecordError
+    from podium.sdk.connector import SyncContext
+
+    conn = CdbXmlConnector({"base_url": "http://127.0.0.1:9", "api_key": "k" * 12, "page_length": 2},
+                           SyncContext(house=HOUSE))
+    served: list[int] = []
+
+    def only_broken_records(params: dict[str, Any]) -> tuple[bytes, list[Any]]:
+        served.append(params["page"])  # a total of a million, and nothing usable on any page
+        return b"<cdbxml/>", [{"@_tag": "nofrecords", "#text": "1000000"},
+                              RecordError("bad", None), RecordError("bad", None)]
+
+    monkeypatch.setattr(conn, "_get", only_broken_records)
+    with pytest.raises(BadDataError, match="3 pages in a row without a usable record"):
+        list(conn.read("events", None))
+    assert served == [1, 2, 3]
+
+
+def test_recreatex_stops_after_pages_in_a_row_without_a_usable_record(monkeypatch: pytest.MonkeyPatch) -> None:
+    from connectors.recreatex.connector import RecreatexConnector
+    from podium.sdk.connector import SyncContext
+
+    conn = RecreatexConnector({"base_url": "http://127.0.0.1:9", "shop_id": _recreatex_shop(), "page_size": 2},
+                              SyncContext(house=HOUSE))
+    calls: list[int] = []
+
+    class FullOfErrors:
+        def call_decoded(self, operation: str, decode: Any, **parts: Any) -> tuple[Any, Any]:
+            calls.append(1)
+            return requests.Response(), ([], [("bad", None), ("bad", None)])
+
+        def close(self) -> None:
+            return None
+
+    monkeypatch.setattr(conn, "_client", FullOfErrors())
+    with pytest.raises(BadDataError, match="3 pages in a row without a usable record"):
+        list(conn.read("persons", None))
+    assert len(calls) == 3
