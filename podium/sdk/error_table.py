@@ -2,7 +2,8 @@
 
 Modelled on Airbyte's ``default_error_mapping``: status -> (action, error class, message). A
 connector that knows better for its vendor passes overrides (``{404: ErrorRule(IGNORE, ...)}``);
-nothing else in the SDK decides about statuses.
+nothing else in the SDK decides about statuses. ``is_transport_fault`` is the same decision for
+answers that never fully arrived (resets, cut bodies, stalls, whichever HTTP layer noticed): transient.
 """
 
 from __future__ import annotations

@@ -2,7 +2,10 @@
 
 One ``requests.Session`` per connector instance (connection reuse), timeouts on every call,
 auth from ``auth.py``, every status judged by the error table, retries by the tenacity factory
-(``Retry-After`` honoured), and the per-connector rate limiter. Error messages are redacted: no
+(``Retry-After`` honoured), and the per-connector rate limiter. A transfer that breaks (reset, body
+shorter than its Content-Length, stall past the read timeout) is transient by the error table;
+``get_document`` also decodes inside the retry, so a body cut short under a matching length (it
+looks complete but cannot be read) is fetched again, never skipped. Error messages are redacted: no
 URL query value and no registered secret ever reaches an exception.
 """
 
