@@ -119,6 +119,12 @@ class FakeTicketmatic:
             self.seconds += time.perf_counter() - started
             self.requests += 1
 
+    def get_document(self, path: str, load: Any, params: dict[str, Any] | None = None,
+                     **_: Any) -> tuple[FakeResponse, Any]:
+        """``HttpClient.get_document``: the page and its decoding (decoding is the connector's time)."""
+        response = self.get(path, params)
+        return response, load(response.content)
+
     def _get(self, path: str, params: dict[str, Any]) -> FakeResponse:
         if path != "orders":
             raise ValueError(f"the bench vendor serves orders only, not {path}")

@@ -52,8 +52,8 @@ def classify(exc: BaseException) -> str:
     """The operator-facing error class of any exception."""
     if isinstance(exc, PodiumError):
         return exc.error_class
-    import requests
+    from podium.sdk.error_table import is_transport_fault
 
-    if isinstance(exc, requests.ConnectionError | requests.Timeout):
-        return "vendor_down"
+    if is_transport_fault(exc):
+        return "vendor_down"  # a connection cut, a short body or a stall: the vendor's side, not a bug
     return "internal"

@@ -23,6 +23,7 @@ from podium.parsing import RecordError, XmlRecords
 from podium.sdk.auth import ApiKeyQueryAuth
 from podium.sdk.connector import Connector, Page, StreamSpec
 from podium.sdk.http import HttpClient
+from podium.sdk.paginators import Paginator
 from podium.sdk.ratelimit import shared_limiter
 from podium.secrets import safe_text
 
@@ -69,6 +70,14 @@ def _refusal(content: bytes) -> str | None:
     if head.startswith(b"<rsp") and b"ERROR" in head.upper():
         return safe_text(content.decode("utf-8", "replace"), 300).strip()
     return None
+
+
+def _load_page(content: bytes) -> tuple[str | None, list[dict[str, Any] | RecordError]]:
+    """An error envelope's text, or the page's items; a page cut short raises BadDataError (fetched again)."""
+    refusal = _refusal(content)
+    if refusal is not None:
+        return refusal, []
+    return None, list(DECODER.decode(content))
 
 
 class CdbXmlConnector(Connector):
@@ -137,20 +146,21 @@ class CdbXmlConnector(Connector):
             base = str(self.config["base_url"])
             rate = float(self.config.get("requests_per_second") or self.requests_per_second)
             self._client = HttpClient(base, auth=ApiKeyQueryAuth(str(self.config["api_key"]), param="key"),
-                                      rate_limiter=shared_limiter(f"{self.name}:{base}", rate))
+                                      rate_limiter=shared_limiter(f"{self.name}:{base}", rate),
+                                      timeout=self.timeouts, retry=self.retry_policy())
         return self._client
 
     def _filters(self) -> dict[str, Any]:
         return {k: self.config[k] for k in ("q", "organiser", "location") if self.config.get(k)}
 
-    def _get(self, params: dict[str, Any]) -> bytes:
-        content = self.client.get(XMLVIEW_PATH, params=params).content
-        refusal = _refusal(content)
+    def _get(self, params: dict[str, Any]) -> tuple[bytes, list[dict[str, Any] | RecordError]]:
+        """One xmlview page and its decoded items; a page that cannot be read whole is fetched again."""
+        response, (refusal, items) = self.client.get_document(XMLVIEW_PATH, _load_page, params=params)
         if refusal is not None:  # an error envelope served with 200
             if "Unauthorized" in refusal or "Authentication" in refusal:
                 raise AuthError(f"GET {XMLVIEW_PATH}: the Search API refused the key — vendor said: {refusal}")
             raise BadDataError(f"GET {XMLVIEW_PATH}: the Search API answered an error — vendor said: {refusal}")
-        return content
+        return response.content, items
 
     def check(self) -> None:
         """A local feed must be readable; over HTTP, the first one-record page proves URL and key."""
@@ -189,29 +199,31 @@ class CdbXmlConnector(Connector):
         max_seen = local_cursor(state.get("max_seen"), self.context.timezone) or cursor
         length = int(self.config.get("page_length") or DEFAULT_PAGE_LENGTH)
         page = int((state.get("resume") or {}).get("page", 1))
+        unusable_in_a_row = 0
         while True:
             params: dict[str, Any] = {**self._filters(), "page": page, "pagelength": length}
             if cursor:
                 params["changedsince"] = changedsince(cursor)
-            content = self._get(params)
+            content, items = self._get(params)
             records: list[dict[str, Any]] = []
             errors: list[tuple[str, Any]] = []
             served = 0  # records on the page before the cursor filter
             total: int | None = None
-            try:
-                for item in DECODER.decode(content):
-                    if not isinstance(item, RecordError) and item.get("@_tag") == "nofrecords":
-                        total = int(str(item.get("#text") or "0").strip() or 0)
-                        continue
-                    served += 1
-                    seen = self._sort(item, cursor, records, errors)
-                    if seen is not None and (max_seen is None or seen > max_seen):
-                        max_seen = seen
-            except BadDataError as exc:
-                errors.append((str(exc), content.decode("utf-8", "replace")[:100_000]))
+            for item in items:
+                if not isinstance(item, RecordError) and item.get("@_tag") == "nofrecords":
+                    total = int(str(item.get("#text") or "0").strip() or 0)
+                    continue
+                served += 1
+                seen = self._sort(item, cursor, records, errors)
+                if seen is not None and (max_seen is None or seen > max_seen):
+                    max_seen = seen
             more = (page * length < total) if total is not None else served >= length
             if not served and not errors:  # an empty page ends the read even if nofrecords says more
                 more = False
+            unusable_in_a_row = unusable_in_a_row + 1 if more and served == len(errors) else 0
+            if unusable_in_a_row >= Paginator.max_empty_pages:
+                raise BadDataError(f"GET {XMLVIEW_PATH}: {unusable_in_a_row} pages in a row without a usable "
+                                   f"record (last: page={page}): stopped instead of paging on forever")
             after: dict[str, Any]
             if more:
                 after = {"cursor": cursor, "resume": {"page": page + 1}, "max_seen": max_seen}

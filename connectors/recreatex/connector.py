@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from datetime import datetime, time, timedelta
+from functools import partial
 from typing import Any, ClassVar
 
 from connectors.recreatex.soap import WebShopClient, endpoint_url
@@ -21,11 +22,11 @@ from podium import clock
 from podium.errors import BadDataError, ConfigError
 from podium.parsing import RecordError, safe_iterparse
 from podium.sdk.connector import Connector, Page, SyncContext
+from podium.sdk.paginators import Paginator
 from podium.sdk.ratelimit import shared_limiter
 from podium.secrets import register_secret
 
 _GUID = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
-_MAX_BAD_PAGES = 3  # consecutive undecodable pages before the stream gives up
 _MAX_PAGES = 100_000
 
 
@@ -77,7 +78,8 @@ class RecreatexConnector(Connector):
                 soap_context["DivisionId"] = str(self.config["division_id"])
             rate = float(self.config.get("requests_per_second") or self.requests_per_second)
             self._client = WebShopClient(endpoint, soap_context,
-                                         rate_limiter=shared_limiter(f"{self.name}:{endpoint}", rate))
+                                         rate_limiter=shared_limiter(f"{self.name}:{endpoint}", rate),
+                                         timeout=self.timeouts, retry=self.retry_policy())
         return self._client
 
     def _window(self) -> dict[str, str]:
@@ -117,20 +119,17 @@ class RecreatexConnector(Connector):
         window = dict(resume.get("window") or self._window())
         page_index = int(resume.get("page_index", 0))
         size = self.page_size
-        bad_pages = 0
+        empty_in_a_row = 0
         for _ in range(_MAX_PAGES):
-            response = self.client.call(soap_stream.operation,
-                                        **self._criteria(soap_stream, window, page_index, size))
-            records, errors, seen = self._decode(soap_stream, response.content)
-            if seen is None:
-                bad_pages += 1
-                if bad_pages >= _MAX_BAD_PAGES:
-                    raise BadDataError(f"recreatex {stream}: {bad_pages} pages in a row could not be read "
-                                       f"(last: {errors[-1][0] if errors else '?'})")
-                more = True  # an unreadable page may hide a full one: go on rather than lose later pages
-            else:
-                bad_pages = 0
-                more = seen >= size
+            criteria = self._criteria(soap_stream, window, page_index, size)
+            response, decoded = self.client.call_decoded(soap_stream.operation,
+                                                         partial(self._decode, soap_stream), **criteria)
+            records, errors = decoded or ([], [])
+            more = len(records) + len(errors) >= size
+            empty_in_a_row = empty_in_a_row + 1 if more and not records else 0
+            if empty_in_a_row >= Paginator.max_empty_pages:
+                raise BadDataError(f"recreatex {stream}: {empty_in_a_row} pages in a row without a usable "
+                                   f"record (last: page={page_index}): stopped instead of paging on forever")
             after: dict[str, Any] = ({"resume": {"page_index": page_index + 1, "window": window}} if more
                                      else {"window": window})
             label = f"page={page_index} size={size}" + (f" from={window['from'][:10]}" if soap_stream.windowed else "")
@@ -141,21 +140,17 @@ class RecreatexConnector(Connector):
             page_index += 1
         raise BadDataError(f"recreatex {stream}: more than {_MAX_PAGES} pages; paging does not end")
 
-    def _decode(self, stream: SoapStream, body: bytes) -> tuple[list[dict[str, Any]], list[tuple[str, Any]], int | None]:
-        """Records, errors and the number of elements seen (None: the page could not be read)."""
+    def _decode(self, stream: SoapStream, body: bytes) -> tuple[list[dict[str, Any]], list[tuple[str, Any]]]:
+        """Records and record errors of one whole page; a page that cannot be read raises BadDataError."""
         records: list[dict[str, Any]] = []
         errors: list[tuple[str, Any]] = []
-        try:
-            for item in stream.spec.decoder.decode(body):
-                if isinstance(item, RecordError):
-                    errors.append((item.reason, item.raw))
-                else:
-                    item["@_language"] = self.language
-                    records.append(item)
-        except BadDataError as exc:
-            errors.append((str(exc), body.decode("utf-8", "replace")[:100_000]))
-            return records, errors, None
-        return records, errors, len(records) + len(errors)
+        for item in stream.spec.decoder.decode(body):
+            if isinstance(item, RecordError):
+                errors.append((item.reason, item.raw))
+            else:
+                item["@_language"] = self.language
+                records.append(item)
+        return records, errors
 
     def close(self) -> None:
         if self._client is not None:

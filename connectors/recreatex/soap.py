@@ -13,10 +13,10 @@ A SOAP 1.1 fault always arrives as HTTP 500, so the status alone cannot decide r
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import requests
 import zeep
@@ -25,13 +25,14 @@ from zeep.transports import Transport
 
 from podium.errors import AuthError, BadDataError, ConfigError, VendorDownError
 from podium.parsing import safe_iterparse
-from podium.sdk.error_table import ErrorAction, ErrorRule, rule_for
+from podium.sdk.error_table import ErrorAction, ErrorRule, is_transport_fault, rule_for, transport_failure
 from podium.sdk.http import DEFAULT_TIMEOUT, new_session, safe_url
 from podium.sdk.ratelimit import RateLimiter
 from podium.sdk.retry import RetryableError, parse_retry_after, retrying
 from podium.secrets import redact, safe_text
 
 log = logging.getLogger("podium.recreatex")
+T = TypeVar("T")
 
 NAMESPACE = "http://www.recreatex.be/webshop/v3.8/"
 SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
@@ -135,22 +136,37 @@ class WebShopClient:
 
     def call(self, operation: str, **parts: Any) -> requests.Response:
         """Send ``operation`` with the Context part and ``parts``; retried per the error table."""
-        return self.retry(self._attempt, operation, parts)  # type: ignore[no-any-return]
+        return self.call_decoded(operation, None, **parts)[0]
 
-    def _attempt(self, operation: str, parts: Mapping[str, Any]) -> requests.Response:
+    def call_decoded(self, operation: str, decode: Callable[[bytes], T] | None,
+                     **parts: Any) -> tuple[requests.Response, T | None]:
+        """``call``, and ``decode`` the answer inside the retry: an answer that cannot be read whole
+        (BadDataError) is asked for again like any broken transfer, never skipped."""
+        return self.retry(self._attempt, operation, parts, decode)  # type: ignore[no-any-return]
+
+    def _attempt(self, operation: str, parts: Mapping[str, Any],
+                 decode: Callable[[bytes], T] | None) -> tuple[requests.Response, T | None]:
         if self.rate_limiter is not None:
             self.rate_limiter.acquire()
         self.requests_sent += 1
         where = f"{operation} at {safe_url(self.endpoint)}"
         try:
             response: requests.Response = getattr(self._service, operation)(Context=self.context, **parts)
-        except (requests.ConnectionError, requests.Timeout) as exc:
+        except Exception as exc:
+            if not is_transport_fault(exc):
+                raise
             log.warning("%s failed: %s", where, type(exc).__name__)
-            raise RetryableError(str(exc), VendorDownError(
-                f"{where}: vendor unreachable ({type(exc).__name__})")) from None
+            raise RetryableError(type(exc).__name__, transport_failure(exc, where)) from None
         rule = judge(response)
         if rule.action in (ErrorAction.SUCCESS, ErrorAction.IGNORE):
-            return response
+            if decode is None or rule.action is ErrorAction.IGNORE:
+                return response, None
+            try:
+                return response, decode(response.content)
+            except BadDataError as exc:
+                log.warning("%s: the answer cannot be read (%s), asking again", where, redact(str(exc))[:200])
+                raise RetryableError("undecodable", BadDataError(
+                    redact(f"{where}: the answer cannot be read as a whole ({exc})"))) from None
         error = (rule.error or VendorDownError)(redact(f"{where}: {rule.message or response.status_code}"))
         if rule.action is ErrorAction.RATE_LIMITED:
             wait = parse_retry_after(response.headers.get("Retry-After"))

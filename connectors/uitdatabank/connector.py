@@ -88,7 +88,8 @@ class UitdatabankConnector(RestConnector):
         session = new_session()
         return OAuth2ClientCredentials(str(self.config.get("token_url") or PRODUCTION_TOKEN_URL),
                                        str(client_id), str(secret), session=session,
-                                       audience=str(self.config.get("audience") or PUBLIQ_AUDIENCE))
+                                       audience=str(self.config.get("audience") or PUBLIQ_AUDIENCE),
+                                       timeout=self.timeouts, retry=self.retry_policy())
 
     def rest_stream(self, name: str) -> RestStream:
         self.stream(name)

@@ -29,6 +29,8 @@ from dataclasses import replace
 from datetime import datetime
 from typing import IO, Any, ClassVar
 
+from tenacity import Retrying
+
 from connectors.uwp.streams import (
     FILE_PATTERNS,
     LOOKUP_PATTERNS,
@@ -41,6 +43,7 @@ from connectors.uwp.streams import (
 from podium.errors import BadDataError, ConfigError
 from podium.parsing import CsvRecords, RecordError
 from podium.sdk.connector import Connector, Page, StreamSpec, SyncContext
+from podium.sdk.retry import retrying
 
 log = logging.getLogger("podium.connectors.uwp")
 
@@ -105,6 +108,10 @@ class UwpConnector(Connector):
         self._source: DropSource | None = None
 
 
+    def retry_policy(self) -> Retrying:
+        """The SDK's retry factory with the house's ``max_attempts``."""
+        return retrying(max_attempts=int(self.config.get("max_attempts") or 5))
+
     @property
     def source(self) -> DropSource:
         if self._source is None:
@@ -118,7 +125,7 @@ class UwpConnector(Connector):
                 if boundary is not None:
                     boundary.check_s3(str(self.config["bucket"]), str(self.config.get("prefix") or ""),
                                       key=f"connectors.{self.name}.settings.prefix")
-                self._source = S3Source(self.config)
+                self._source = S3Source(self.config, timeouts=self.timeouts, retry=self.retry_policy)
         return self._source
 
     def check(self) -> None:
@@ -191,7 +198,7 @@ class UwpConnector(Connector):
                    joins: dict[str, dict[str, Any]]) -> Iterator[Page]:
         """Pages of one file; ``base['files']`` gets the file's ETag once its last row is read."""
         try:
-            handle, etag = self.source.open(drop.key)
+            handle, etag = self.source.open(drop.key, drop)
         except BadDataError as exc:  # gone since the listing: the next sync prunes it
             yield Page([], {**base, "files": dict(base["files"]), "high_water": tracker["high"]},
                        errors=[(str(exc), None)], label=f"{drop.key} (gone)")
@@ -267,7 +274,7 @@ class UwpConnector(Connector):
             table: dict[str, Any] = {}
             # Oldest first, so that the newest drop of a table wins on a duplicate id.
             for drop in sorted(iter_matching(files, patterns), key=lambda f: (f.modified, f.key)):
-                handle, etag = self.source.open(drop.key)
+                handle, etag = self.source.open(drop.key, drop)
                 etags[drop.key] = etag
                 decoder = CsvRecords()
                 try:

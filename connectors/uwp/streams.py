@@ -6,7 +6,9 @@ reads a whole file. Which file feeds which stream is decided by the file name (`
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
+import io
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -14,9 +16,11 @@ from functools import partial
 from pathlib import Path
 from typing import IO, Any, Protocol
 
+from tenacity import Retrying
+
 from podium.boundary import HouseBoundary
 from podium.errors import AuthError, BadDataError, ConfigError, VendorDownError
-from podium.sdk.error_table import ErrorAction, rule_for
+from podium.sdk.error_table import ErrorAction, is_transport_fault, rule_for, transport_failure
 from podium.sdk.retry import RetryableError, parse_retry_after, retrying
 from podium.secrets import redact
 
@@ -62,7 +66,7 @@ class DropSource(Protocol):
 
     def list(self) -> list[DropFile]: ...
 
-    def open(self, key: str) -> tuple[IO[bytes], str]: ...
+    def open(self, key: str, listed: DropFile | None = None) -> tuple[IO[bytes], str]: ...
 
     def close(self) -> None: ...
 
@@ -88,7 +92,7 @@ class FolderSource:
                                       f"{stat.st_size}-{stat.st_mtime_ns}", stat.st_size, stat.st_mtime))
         return found
 
-    def open(self, key: str) -> tuple[IO[bytes], str]:
+    def open(self, key: str, listed: DropFile | None = None) -> tuple[IO[bytes], str]:
         path = self.folder / key
         if self.boundary is not None:  # a symlink in the drop must not lead out of the house's folder
             path = self.boundary.local_path(path, key="connectors.uwp.settings.folder")
@@ -128,6 +132,9 @@ def s3_failure(exc: Exception, where: str) -> Exception:
     if isinstance(exc, EndpointConnectionError | ConnectTimeoutError | ReadTimeoutError | ConnectionClosedError):
         down = VendorDownError(redact(f"uwp: the S3 endpoint did not answer for {where}: {exc}"))
         return RetryableError(str(down), down)
+    if is_transport_fault(exc):  # a body cut short or a stalled read: the one error table says transient
+        down = transport_failure(exc, f"uwp: {where}")
+        return RetryableError(str(down), down)
     if not isinstance(exc, ClientError):
         return exc
     meta = exc.response.get("ResponseMetadata", {})
@@ -137,6 +144,8 @@ def s3_failure(exc: Exception, where: str) -> Exception:
     detail = redact(f"HTTP {status} {code}: {error.get('Message') or 'no message'}")
     if code == "NoSuchKey":
         return BadDataError(f"uwp: {where} disappeared during the sync ({detail})")
+    if code == "PreconditionFailed":
+        return BadDataError(f"uwp: {where} changed while it was read ({detail})")
     if code in _AUTH_CODES and code != "AccessDenied":
         return AuthError(f"uwp: S3 refused the credentials for {where} ({detail})")
     if code in _CONFIG_CODES:
@@ -156,13 +165,15 @@ class S3Source:
 
     list_page_size = 1000
 
-    def __init__(self, config: dict[str, Any]) -> None:
+    def __init__(self, config: dict[str, Any], *, timeouts: tuple[float, float] = (5.0, 30.0),
+                 retry: Callable[[], Retrying] | None = None) -> None:
         import boto3
         from botocore.config import Config
 
         self.bucket = str(config["bucket"])
         self.prefix = str(config.get("prefix") or "")
         self.max_attempts = int(config.get("max_attempts") or 5)
+        self.retry = retry or partial(retrying, max_attempts=self.max_attempts)
         session = boto3.session.Session(
             aws_access_key_id=config.get("access_key_id") or None,
             aws_secret_access_key=config.get("secret_access_key") or None,
@@ -173,7 +184,7 @@ class S3Source:
             # S3-compatible stores (MinIO, Ceph, moto) address buckets by path; AWS itself by host.
             s3={"addressing_style": "path" if endpoint else "auto"},
             retries={"mode": "standard", "total_max_attempts": 1},
-            connect_timeout=10, read_timeout=60, user_agent_extra="podium-hub-uwp",
+            connect_timeout=timeouts[0], read_timeout=timeouts[1], user_agent_extra="podium-hub-uwp",
         ))
 
     @property
@@ -187,7 +198,7 @@ class S3Source:
             except Exception as exc:
                 raise s3_failure(exc, where) from None
 
-        return retrying(max_attempts=self.max_attempts)(attempt)
+        return self.retry()(attempt)
 
     def check(self) -> None:
         self._call(self.where, lambda: self.client.list_objects_v2(
@@ -211,13 +222,70 @@ class S3Source:
                 raise BadDataError(f"uwp: S3 listing of {self.where} repeats its continuation token")
         return sorted(found, key=lambda f: f.key)
 
-    def open(self, key: str) -> tuple[IO[bytes], str]:
+    def open(self, key: str, listed: DropFile | None = None) -> tuple[IO[bytes], str]:
+        """The object as a stream that survives a broken transfer; ``listed`` gives the size to expect."""
         where = f"s3://{self.bucket}/{key}"
         response = self._call(where, lambda: self.client.get_object(Bucket=self.bucket, Key=key))
-        return response["Body"], str(response.get("ETag", "")).strip('"')
+        etag = str(response.get("ETag", "")).strip('"')
+        size = int(response.get("ContentLength") or 0)
+        if listed is not None and listed.etag == etag:
+            size = listed.size  # a body cut short can carry a matching (short) Content-Length
+        return io.BufferedReader(_ResumableBody(self, key, etag, response["Body"], size)), etag
+
+    def get_range(self, key: str, etag: str, start: int) -> Any:
+        """The rest of an object from byte ``start``, only while it is still the version ``etag``."""
+        return self.client.get_object(Bucket=self.bucket, Key=key, Range=f"bytes={start}-", IfMatch=etag)["Body"]
 
     def close(self) -> None:
         self.client.close()
+
+
+class _ResumableBody(io.RawIOBase):
+    """An S3 object body that, when the transfer breaks or ends short of the object's size, asks for
+    the rest (a Range request pinned to the ETag) through the retry factory. The CSV decoder reading
+    it never sees the fault, and no row is read twice or skipped."""
+
+    def __init__(self, source: S3Source, key: str, etag: str, body: Any, size: int) -> None:
+        super().__init__()
+        self.source, self.key, self.etag, self.size = source, key, etag, size
+        self.where = f"s3://{source.bucket}/{key}"
+        self._body: Any = body
+        self._offset = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self._offset >= self.size:
+            return 0
+        chunk: bytes = self.source.retry()(self._read, len(buffer))
+        buffer[:len(chunk)] = chunk
+        self._offset += len(chunk)
+        return len(chunk)
+
+    def _read(self, wanted: int) -> bytes:
+        try:
+            if self._body is None:
+                self._body = self.source.get_range(self.key, self.etag, self._offset)
+            chunk: bytes = self._body.read(min(wanted, self.size - self._offset))
+        except Exception as exc:
+            self._drop()
+            raise s3_failure(exc, self.where) from None
+        if not chunk:
+            self._drop()
+            down = VendorDownError(f"uwp: {self.where} ended at byte {self._offset} of {self.size}")
+            raise RetryableError(str(down), down)
+        return chunk
+
+    def _drop(self) -> None:
+        body, self._body = self._body, None
+        if body is not None:
+            with contextlib.suppress(Exception):  # closing a broken connection may fail again
+                body.close()
+
+    def close(self) -> None:
+        self._drop()
+        super().close()
 
 
 def iter_matching(files: list[DropFile], patterns: tuple[str, ...]) -> Iterator[DropFile]:

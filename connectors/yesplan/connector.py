@@ -19,7 +19,7 @@ from urllib.parse import quote
 from requests.auth import AuthBase
 
 from podium import clock
-from podium.errors import BadDataError, ConfigError
+from podium.errors import ConfigError
 from podium.parsing import JsonRecords
 from podium.sdk.auth import ApiKeyQueryAuth
 from podium.sdk.connector import Connector, Page, StreamSpec
@@ -153,7 +153,11 @@ class YesplanConnector(RestConnector):
 
     # -- behaviour ---------------------------------------------------------------------------------
     def read(self, stream: str, state: Mapping[str, Any] | None) -> Iterator[Page]:
-        """Pages of the window's events; with custom data keywords, each event gains ``customdata``."""
+        """Pages of the window's events; with custom data keywords, each event gains ``customdata``.
+
+        A custom data request that fails fails the stream: the page is not yielded, so its state is
+        not stored.
+        """
         keywords = self.customdata_keywords()
         for page in self._window_pages(stream, state):
             if keywords:
@@ -183,14 +187,12 @@ class YesplanConnector(RestConnector):
         event_id = record.get("id")
         if not isinstance(event_id, str | int) or isinstance(event_id, bool) or not str(event_id).strip():
             return  # the mapping dead-letters an event without id; no request for it
-        try:
-            response = self.client.get(f"api/event/{quote(str(event_id), safe='')}/customdata",
-                                       params={"keywords": ",".join(keywords)})
-            values = flatten_customdata(JsonRecords("").load(response.content))
-        except (ConfigError, BadDataError) as exc:
-            # The event itself is good: keep it, without custom data, and say why.
-            log.warning("yesplan event %s: custom data not read (%s)", event_id, exc)
-            return
+        # No fallback on failure: an event stored without its custom data would lose its external ids
+        # and kept keywords until it changes again. The error fails the stream before the page's state
+        # is stored, so the next sync reads the page again.
+        _, document = self.client.get_document(f"api/event/{quote(str(event_id), safe='')}/customdata",
+                                               JsonRecords("").load, params={"keywords": ",".join(keywords)})
+        values = flatten_customdata(document)
         kept = {k: values[k] for k in self.kept_keywords() if k in values}
         if kept:
             record["customdata"] = kept

@@ -20,6 +20,7 @@ from requests.auth import AuthBase, HTTPBasicAuth
 from tenacity import Retrying
 
 from podium.errors import AuthError, ConfigError, RateLimitedError, VendorDownError
+from podium.sdk.error_table import is_transport_fault, transport_failure
 from podium.sdk.retry import RetryableError, parse_retry_after, retrying
 from podium.secrets import register_basic_auth, register_secret
 
@@ -88,7 +89,7 @@ class OAuth2ClientCredentials(RefreshableAuth):
 
     def __init__(self, token_url: str, client_id: str, client_secret: str, *, scope: str | None = None,
                  audience: str | None = None, session: requests.Session | None = None,
-                 timeout: float = 30.0, clock: Callable[[], float] = time.time,
+                 timeout: float | tuple[float, float] = (5.0, 30.0), clock: Callable[[], float] = time.time,
                  retry: Retrying | None = None) -> None:
         register_secret(client_secret)
         self.token_url, self.client_id, self.client_secret = token_url, client_id, client_secret
@@ -117,13 +118,12 @@ class OAuth2ClientCredentials(RefreshableAuth):
             body["scope"] = self.scope
         if self.audience:
             body["audience"] = self.audience
-        response = self.retry(self._post, body)
+        response, payload = self.retry(self._post, body)
         if response.status_code in (400, 401, 403):
             raise AuthError(f"token endpoint refused the client credentials ({response.status_code} "
                             f"{_oauth_error(response)})")
         if response.status_code >= 300:
             raise VendorDownError(f"token endpoint answered {response.status_code}")
-        payload = response.json()
         token = payload.get("access_token")
         if not token:
             raise AuthError("token endpoint answered without an access_token")
@@ -132,21 +132,34 @@ class OAuth2ClientCredentials(RefreshableAuth):
         self._expires_at = self.clock() + float(payload.get("expires_in", 3600))
         self.tokens_fetched += 1
 
-    def _post(self, body: dict[str, str]) -> requests.Response:
-        """One token request; 429 and 5xx are transient (identity providers rate-limit too)."""
+    def _post(self, body: dict[str, str]) -> tuple[requests.Response, dict[str, Any]]:
+        """One token request and its JSON; 429, 5xx and a broken or unreadable answer are transient."""
+        from podium.sdk.http import safe_url  # http imports this module
+
+        where = f"token endpoint {safe_url(self.token_url)}"
         try:
             response = self.session.post(self.token_url, data=body, timeout=self.timeout)
-        except (requests.ConnectionError, requests.Timeout) as exc:
-            down = VendorDownError(f"token endpoint {self.token_url} unreachable: {type(exc).__name__}")
-            raise RetryableError("token endpoint unreachable", down) from None
+        except Exception as exc:
+            if not is_transport_fault(exc):
+                raise
+            raise RetryableError(type(exc).__name__, transport_failure(exc, where)) from None
         if response.status_code == 429:
             raise RetryableError("token endpoint rate limited",
-                                 RateLimitedError("token endpoint answered 429 (rate limited)"),
+                                 RateLimitedError(f"{where} answered 429 (rate limited)"),
                                  retry_after=parse_retry_after(response.headers.get("Retry-After")))
         if response.status_code >= 500:
-            raise RetryableError("token endpoint error",
-                                 VendorDownError(f"token endpoint answered {response.status_code}"))
-        return response
+            raise RetryableError("token endpoint error", VendorDownError(f"{where} answered {response.status_code}"))
+        if response.status_code >= 300:
+            return response, {}
+        try:
+            payload = response.json()
+        except ValueError:
+            payload = None
+        if not isinstance(payload, dict):
+            # A cut or non-JSON token answer is the transport's fault, not the credentials': ask again.
+            raise RetryableError("token answer unreadable", VendorDownError(
+                f"{where} answered {response.status_code} with a body that is not a JSON object"))
+        return response, payload
 
     def refresh(self) -> bool:
         with self._lock:

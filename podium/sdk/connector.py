@@ -15,10 +15,13 @@ from pathlib import Path
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
+from tenacity import Retrying
+
 from podium.boundary import HouseBoundary
 from podium.errors import ConfigError
 from podium.parsing import Decoder
 from podium.paths import MAPPINGS_DIR
+from podium.sdk.retry import retrying
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,9 @@ class Connector:
     requests_per_second: ClassVar[float] = 10.0
     # "package.module:Class" of the vendor sandbox (imported only when asked for).
     sandbox: ClassVar[str | None] = None
+    # Client timeouts against this vendor, (connect, read) seconds: a stalled vendor must not hold a
+    # worker slot for long; the read timeout still covers the vendor's slowest normal page.
+    timeouts: ClassVar[tuple[float, float]] = (5.0, 30.0)
 
     def __init__(self, config: Mapping[str, Any], context: SyncContext) -> None:
         self.config = dict(config)
@@ -131,6 +137,10 @@ class Connector:
 
         module, _, name = cls.sandbox.partition(":")
         return getattr(importlib.import_module(module), name)
+
+    def retry_policy(self) -> Retrying:
+        """The retry policy of every request this connector sends (the SDK's one factory; tests pass a fast one)."""
+        return retrying()
 
     # -- behaviour -----------------------------------------------------------------------------
     def check(self) -> None:

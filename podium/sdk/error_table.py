@@ -2,7 +2,8 @@
 
 Modelled on Airbyte's ``default_error_mapping``: status -> (action, error class, message). A
 connector that knows better for its vendor passes overrides (``{404: ErrorRule(IGNORE, ...)}``);
-nothing else in the SDK decides about statuses.
+nothing else in the SDK decides about statuses. ``is_transport_fault`` is the same decision for
+answers that never fully arrived (resets, cut bodies, stalls, whichever HTTP layer noticed): transient.
 """
 
 from __future__ import annotations
@@ -56,3 +57,49 @@ def rule_for(status: int, overrides: Mapping[int, ErrorRule] | None = None) -> E
     if status >= 500:
         return ErrorRule(ErrorAction.RETRY, VendorDownError, f"vendor error ({status})")
     return ErrorRule(ErrorAction.FAIL, ConfigError, f"the vendor refused the request ({status})")
+
+
+def _transport_fault_types() -> tuple[type[BaseException], ...]:
+    """Exceptions that mean the connection broke or stalled: the vendor's answer never fully arrived."""
+    import http.client
+
+    import requests
+    import urllib3.exceptions
+
+    found: list[type[BaseException]] = [
+        requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError,
+        requests.exceptions.ContentDecodingError,
+        urllib3.exceptions.ProtocolError, urllib3.exceptions.IncompleteRead, urllib3.exceptions.TimeoutError,
+        urllib3.exceptions.DecodeError,
+        http.client.IncompleteRead, ConnectionError, TimeoutError,
+    ]
+    try:
+        import botocore.exceptions as boto
+    except ImportError:  # botocore comes with the S3 connector only
+        return tuple(found)
+    found += [boto.ResponseStreamingError, boto.IncompleteReadError, boto.ConnectionError,
+              boto.ConnectTimeoutError, boto.ReadTimeoutError]
+    return tuple(found)
+
+
+_TRANSPORT_FAULTS: tuple[type[BaseException], ...] | None = None
+
+
+def is_transport_fault(exc: BaseException) -> bool:
+    """Whether ``exc`` is a broken, cut short or stalled transfer: transient, so retried, and ``vendor_down``.
+
+    A body shorter than its Content-Length surfaces as urllib3 ``IncompleteRead``/``ProtocolError``,
+    requests ``ChunkedEncodingError``/``ContentDecodingError`` or botocore ``ResponseStreamingError``/
+    ``IncompleteReadError``, depending on which layer reads it; all of them are this one case.
+    """
+    global _TRANSPORT_FAULTS
+    if _TRANSPORT_FAULTS is None:
+        _TRANSPORT_FAULTS = _transport_fault_types()
+    return isinstance(exc, _TRANSPORT_FAULTS)
+
+
+def transport_failure(exc: BaseException, where: str) -> VendorDownError:
+    """The operator-facing error for a transport fault (names the exception type, never its text:
+    urllib3 messages can carry the full URL with its query)."""
+    return VendorDownError(f"{where}: vendor unreachable, or its answer broke off or stalled "
+                           f"({type(exc).__name__})")

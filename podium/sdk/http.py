@@ -2,14 +2,17 @@
 
 One ``requests.Session`` per connector instance (connection reuse), timeouts on every call,
 auth from ``auth.py``, every status judged by the error table, retries by the tenacity factory
-(``Retry-After`` honoured), and the per-connector rate limiter. Error messages are redacted: no
+(``Retry-After`` honoured), and the per-connector rate limiter. A transfer that breaks (reset, body
+shorter than its Content-Length, stall past the read timeout) is transient by the error table;
+``get_document`` also decodes inside the retry, so a body cut short under a matching length (it
+looks complete but cannot be read) is fetched again, never skipped. Error messages are redacted: no
 URL query value and no registered secret ever reaches an exception.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
@@ -18,16 +21,19 @@ from requests.adapters import HTTPAdapter
 from requests.auth import AuthBase
 from tenacity import Retrying
 
-from podium.errors import VendorDownError
+from podium.errors import BadDataError, VendorDownError
 from podium.sdk.auth import RefreshableAuth
-from podium.sdk.error_table import ErrorAction, ErrorRule, rule_for
+from podium.sdk.error_table import ErrorAction, ErrorRule, is_transport_fault, rule_for, transport_failure
 from podium.sdk.ratelimit import RateLimiter
 from podium.sdk.retry import RetryableError, parse_retry_after, retrying
 from podium.secrets import redact, safe_text
 
 log = logging.getLogger("podium.http")
 
-DEFAULT_TIMEOUT = (10.0, 60.0)  # connect, read
+# (connect, read) seconds. A vendor that stalls longer than the read timeout is a transport fault: the
+# request is retried and, past the budget, the stream fails and frees its worker slot. Connectors
+# declare their own value (``Connector.timeouts``); this is the default for a client built bare.
+DEFAULT_TIMEOUT = (5.0, 30.0)
 
 
 def safe_url(url: str) -> str:
@@ -74,44 +80,62 @@ class HttpClient:
     def request(self, method: str, path_or_url: str, *, params: Mapping[str, Any] | None = None,
                 **kwargs: Any) -> requests.Response:
         """Send with retries; return a successful (or IGNOREd) response, else raise a PodiumError."""
-        url = self.url(path_or_url)
-        refreshed = False
-        while True:
-            response = self.retry(self._attempt, method, url, params, kwargs)
-            if (response.status_code == 401 and not refreshed and isinstance(self.auth, RefreshableAuth)
-                    and self.auth.refresh()):
-                refreshed = True  # one new token, one more try: a second 401 is final
-                continue
-            rule = rule_for(response.status_code, self.error_overrides)
-            if rule.action in (ErrorAction.SUCCESS, ErrorAction.IGNORE):
-                return response
-            raise self._error(rule, response, method, url)
+        return self.fetch(method, path_or_url, params=params, **kwargs)[0]
 
     def get(self, path_or_url: str, *, params: Mapping[str, Any] | None = None, **kwargs: Any) -> requests.Response:
         """GET with retries."""
         return self.request("GET", path_or_url, params=params, **kwargs)
 
-    def _attempt(self, method: str, url: str, params: Mapping[str, Any] | None,
-                 kwargs: dict[str, Any]) -> requests.Response:
+    def get_document(self, path_or_url: str, load: Callable[[bytes], Any], *,
+                     params: Mapping[str, Any] | None = None, **kwargs: Any) -> tuple[requests.Response, Any]:
+        """GET and decode: an answer ``load`` refuses (BadDataError) is a transport fault, fetched again."""
+        return self.fetch("GET", path_or_url, params=params, load=load, **kwargs)
+
+    def fetch(self, method: str, path_or_url: str, *, params: Mapping[str, Any] | None = None,
+              load: Callable[[bytes], Any] | None = None, **kwargs: Any) -> tuple[requests.Response, Any]:
+        """Send with retries: (response, ``load(body)`` of a successful answer, or None)."""
+        url = self.url(path_or_url)
+        response, document = self.retry(self._attempt, method, url, params, kwargs, load)
+        if (response.status_code == 401 and isinstance(self.auth, RefreshableAuth) and self.auth.refresh()):
+            # One new token, one more try: a second 401 is final.
+            response, document = self.retry(self._attempt, method, url, params, kwargs, load)
+        rule = rule_for(response.status_code, self.error_overrides)
+        if rule.action in (ErrorAction.SUCCESS, ErrorAction.IGNORE):
+            return response, document
+        raise self._error(rule, response, method, url)
+
+    def _attempt(self, method: str, url: str, params: Mapping[str, Any] | None, kwargs: dict[str, Any],
+                 load: Callable[[bytes], Any] | None) -> tuple[requests.Response, Any]:
         if self.rate_limiter is not None:
             self.rate_limiter.acquire()
         self.requests_sent += 1
+        where = f"{method} {safe_url(url)}"
         try:
             options = {"timeout": self.timeout, **kwargs}
             response = self.session.request(method, url, params=params, auth=self.auth, **options)
-        except (requests.ConnectionError, requests.Timeout) as exc:
-            log.warning("%s %s failed: %s", method, safe_url(url), type(exc).__name__)
-            raise RetryableError(str(exc), VendorDownError(
-                f"{method} {safe_url(url)}: vendor unreachable ({type(exc).__name__})")) from None
+        except Exception as exc:
+            if not is_transport_fault(exc):
+                raise
+            log.warning("%s failed: %s", where, type(exc).__name__)
+            raise RetryableError(type(exc).__name__, transport_failure(exc, where)) from None
         rule = rule_for(response.status_code, self.error_overrides)
         if rule.action is ErrorAction.RATE_LIMITED:
             wait = parse_retry_after(response.headers.get("Retry-After"))
-            log.warning("%s %s: 429, waiting %s s", method, safe_url(url), wait if wait is not None else "backoff")
+            log.warning("%s: 429, waiting %s s", where, wait if wait is not None else "backoff")
             raise RetryableError("rate limited", self._error(rule, response, method, url), retry_after=wait)
         if rule.action is ErrorAction.RETRY:
-            log.warning("%s %s: %s, retrying", method, safe_url(url), response.status_code)
+            log.warning("%s: %s, retrying", where, response.status_code)
             raise RetryableError("retry", self._error(rule, response, method, url))
-        return response
+        if load is None or rule.action is not ErrorAction.SUCCESS:
+            return response, None
+        try:
+            return response, load(response.content)
+        except BadDataError as exc:
+            # A body cut short under a matching Content-Length arrives "complete" but cannot be read:
+            # it is fetched again like any broken transfer, and never skipped.
+            log.warning("%s: the answer cannot be read (%s), fetching it again", where, redact(str(exc))[:200])
+            raise RetryableError("undecodable", BadDataError(
+                redact(f"{where}: the vendor's answer cannot be read as a whole ({exc})"))) from None
 
     @staticmethod
     def _error(rule: ErrorRule, response: requests.Response, method: str, url: str) -> Exception:

@@ -2,8 +2,14 @@
 
 A position is plain JSON (``{"params": {...}}`` or ``{"url": ...}``) so that it can be stored in
 the sync state and a killed sync resumes on the exact page. Each paginator has two methods:
-``start`` (the first position) and ``next`` (the following one, or None). The base class detects
-loops: a vendor that serves the same next position twice fails the stream instead of spinning.
+``start`` (the first position) and ``next`` (the following one, or None). The base class guards
+every kind against two ways of paging forever: a vendor that serves the same next position twice,
+and ``max_empty_pages`` pages in a row without one usable record while the paging still says "more"
+(a lying total, a broken filter). Both fail the stream with the position instead of spinning.
+
+A paginator never moves past a page it could not read: ``document`` is the decoded page, and an
+undecodable page is the transport's to fetch again or fail (``HttpClient.get_document``), so the
+offset kinds refuse ``None`` rather than skip it.
 """
 
 from __future__ import annotations
@@ -21,10 +27,13 @@ Position = dict[str, Any]
 
 
 class Paginator:
-    """Base paginator with loop detection."""
+    """Base paginator with loop detection and a bound on pages in a row without a usable record."""
+
+    max_empty_pages = 3
 
     def __init__(self) -> None:
         self._seen: set[str] = set()
+        self._empty_in_a_row = 0
 
     def start(self, params: dict[str, Any]) -> Position:
         """The first position for a read with these query parameters."""
@@ -34,7 +43,15 @@ class Paginator:
              record_count: int) -> Position | None:
         """The position after ``position`` (None: that was the last page)."""
         nxt = self._next(position, response, document, record_count)
-        return None if nxt is None else self._remember(nxt)
+        if nxt is None:
+            return None
+        self._empty_in_a_row = self._empty_in_a_row + 1 if record_count == 0 else 0
+        if self._empty_in_a_row >= self.max_empty_pages:
+            where = json.dumps(position, sort_keys=True, default=str)
+            raise BadDataError(f"{self._empty_in_a_row} pages in a row without a usable record while the "
+                               f"vendor's paging says there is more (last position {where}): stopped "
+                               "instead of paging on forever")
+        return self._remember(nxt)
 
     def resume(self, position: Position) -> Position:
         """Continue from a stored position."""
@@ -65,15 +82,16 @@ class OffsetPaginator(Paginator):
 
     def _next(self, position: Position, response: requests.Response | None, document: Any,
               record_count: int) -> Position | None:
+        if document is None:
+            raise BadDataError("undecodable page: the stream stops here rather than skip its records")
         params = position["params"]
         offset = int(params.get(self.offset_param, 0)) + int(params.get(self.limit_param, self.limit))
-        total = dig(document, self.total_path) if (self.total_path and document is not None) else None
+        total = dig(document, self.total_path) if self.total_path else None
         if total is not None:
             if offset >= int(total):
                 return None
-        elif document is not None and record_count < int(params.get(self.limit_param, self.limit)):
+        elif record_count < int(params.get(self.limit_param, self.limit)):
             return None
-        # An undecodable page (document None) still advances: the next offset is known.
         return {"params": {**params, self.offset_param: offset}}
 
 
@@ -154,12 +172,14 @@ class PageNumberPaginator(Paginator):
 
     def _next(self, position: Position, response: requests.Response | None, document: Any,
               record_count: int) -> Position | None:
+        if document is None:
+            raise BadDataError("undecodable page: the stream stops here rather than skip its records")
         params = position["params"]
         page = int(params[self.page_param])
-        total_pages = dig(document, self.total_pages_path) if (self.total_pages_path and document) else None
+        total_pages = dig(document, self.total_pages_path) if self.total_pages_path else None
         if total_pages is not None and page - self.first_page + 1 >= int(total_pages):
             return None
-        if total_pages is None and document is not None and record_count < int(params[self.size_param]):
+        if total_pages is None and record_count < int(params[self.size_param]):
             return None
         return {"params": {**params, self.page_param: page + 1}}
 

@@ -2,7 +2,9 @@
 
 ``RestConnector.read`` does the rest for every REST vendor: first position (or the stored resume
 position), requests through the shared ``HttpClient``, decoding, cursor tracking, and a state per
-page. State shape (plain JSON, stored with the page's records in one transaction)::
+page. A page that cannot be decoded as a whole is fetched again and, when it stays broken, fails the
+stream before its state is yielded: the stored position never passes records that were not stored.
+State shape (plain JSON, stored with the page's records in one transaction)::
 
     {"cursor": <highest cursor value of the last complete read>}                 between syncs
     {"cursor": c, "resume": <paginator position>, "max_seen": <cursor so far>}   mid-sync
@@ -16,7 +18,6 @@ from typing import Any, ClassVar
 
 from requests.auth import AuthBase
 
-from podium.errors import BadDataError
 from podium.parsing.base import RecordError
 from podium.parsing.json import JsonRecords
 from podium.sdk.connector import Connector, Page, StreamSpec
@@ -84,7 +85,8 @@ class RestConnector(Connector):
             base = self.base_url()
             rate = float(self.config.get("requests_per_second", self.requests_per_second))
             self._client = HttpClient(base, auth=self.auth(), error_overrides=self.error_overrides,
-                                      rate_limiter=shared_limiter(f"{self.name}:{base}", rate))
+                                      rate_limiter=shared_limiter(f"{self.name}:{base}", rate),
+                                      timeout=self.timeouts, retry=self.retry_policy())
         return self._client
 
     def rest_stream(self, name: str) -> RestStream:
@@ -110,29 +112,31 @@ class RestConnector(Connector):
         resume = state.get("resume")
         position = paginator.resume(resume) if resume else paginator.start(rest.query(self, cursor))
         path = rest.path_for(self)
+
+        def load(body: bytes) -> tuple[Any, list[dict[str, Any] | RecordError]]:
+            # The whole page or nothing: a page that cannot be read is fetched again, never skipped.
+            document = decoder.load(body)
+            return document, list(decoder.records(document))
+
         while position is not None:
             if "url" in position:
-                response = self.client.get(position["url"])
+                response, loaded = self.client.get_document(position["url"], load)
             else:
-                response = self.client.get(path, params=position["params"])
+                response, loaded = self.client.get_document(path, load, params=position["params"])
+            # None: an answer the error table says to IGNORE, read as an empty last page.
+            document, items = loaded if loaded is not None else (None, [])
             records: list[dict[str, Any]] = []
             errors: list[tuple[str, Any]] = []
-            document: Any = None
-            try:
-                document = decoder.load(response.content)
-                for item in decoder.records(document):
-                    if isinstance(item, RecordError):
-                        errors.append((item.reason, item.raw))
-                    else:
-                        records.append(item)
-            except BadDataError as exc:
-                document = None
-                errors.append((str(exc), response.content.decode("utf-8", "replace")[:100_000]))
+            for item in items:
+                if isinstance(item, RecordError):
+                    errors.append((item.reason, item.raw))
+                else:
+                    records.append(item)
             for record in records:
                 value = rest.cursor_of(record)
                 if value is not None and (max_seen is None or str(value) > str(max_seen)):
                     max_seen = str(value)
-            nxt = paginator.next(position, response, document, len(records))
+            nxt = paginator.next(position, response, document, len(records)) if loaded is not None else None
             label = _label(position)
             if nxt is None:
                 after: dict[str, Any] = {"cursor": max_seen} if max_seen is not None else {}

@@ -7,8 +7,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import requests
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+
+from podium.sdk.error_table import is_transport_fault
 
 
 class RetryableError(Exception):
@@ -35,7 +36,7 @@ def parse_retry_after(value: str | None) -> float | None:
 
 
 def _is_transient(exc: BaseException) -> bool:
-    return isinstance(exc, RetryableError | requests.ConnectionError | requests.Timeout)
+    return isinstance(exc, RetryableError) or is_transport_fault(exc)
 
 
 def retrying(max_attempts: int = 5, backoff_initial: float = 0.5, backoff_max: float = 30.0,

@@ -18,11 +18,12 @@ from connectors.recreatex.connector import RecreatexConnector
 from connectors.recreatex.sandbox import RecreatexSandbox
 from connectors.recreatex.soap import NAMESPACE, SoapFault, fault_rule, parse_fault
 from podium.canonical import validate
-from podium.errors import AuthError, ConfigError, UnsafeXmlError, VendorDownError
+from podium.errors import AuthError, BadDataError, ConfigError, UnsafeXmlError, VendorDownError
 from podium.mapping.engine import MappingContext, load_mapping
 from podium.parsing import XmlRecords
 from podium.sdk.connector import SyncContext
 from podium.sdk.error_table import ErrorAction
+from podium.sdk.retry import retrying
 from podium.testing import ConnectorConformance
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden" / "recreatex"
@@ -216,13 +217,24 @@ def test_sandbox_refuses_a_request_with_a_doctype(sandbox: RecreatexSandbox) -> 
     assert response.status_code == 500 and fault is not None and "DTD" in fault.message
 
 
-def test_doctype_response_becomes_a_page_error_and_later_pages_still_arrive(sandbox: RecreatexSandbox) -> None:
+def test_doctype_response_is_refused_and_the_page_asked_for_again(sandbox: RecreatexSandbox) -> None:
     conn = connector(sandbox)
     full = [r["Id"] for p in conn.read("culture_events", None) for r in p.records]
     sandbox.serve_raw((GOLDEN / "attack_doctype.xml").read_bytes(), count=1)
     pages = list(conn.read("culture_events", None))
-    assert pages[0].records == [] and "unsafe XML refused" in pages[0].errors[0][0]
-    assert [r["Id"] for p in pages[1:] for r in p.records] == full[10:]
+    # The refused answer is never parsed and never skipped: the page is fetched again, nothing is lost.
+    assert [r["Id"] for p in pages for r in p.records] == full
+    assert not any(p.errors for p in pages)
+
+
+def test_a_page_that_stays_unreadable_fails_the_read_before_its_state(sandbox: RecreatexSandbox) -> None:
+    conn = RecreatexConnector(config(sandbox), SyncContext(house=HOUSE))
+    conn.retry_policy = lambda: retrying(max_attempts=3, sleep=lambda s: None)  # type: ignore[method-assign]
+    first = next(iter(conn.read("culture_events", None)))
+    sandbox.serve_raw((GOLDEN / "attack_doctype.xml").read_bytes(), count=3)
+    reader = conn.read("culture_events", first.state)
+    with pytest.raises(BadDataError, match="unsafe XML refused"):
+        next(reader)  # no page, so no state after the resume point is handed to the engine
 
 
 def test_paging_and_resume_from_a_mid_read_state(sandbox: RecreatexSandbox) -> None:

@@ -22,6 +22,7 @@ from podium.errors import AuthError, BadDataError, ConfigError
 from podium.mapping.engine import MappingContext, load_mapping
 from podium.parsing.base import RecordError
 from podium.sdk.connector import SyncContext
+from podium.sdk.retry import retrying
 from podium.testing import ConnectorConformance, read_stream
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden" / "ticketmatic"
@@ -210,14 +211,26 @@ def test_contacts_map_phones_consents_and_deleted_tombstones(sandbox: Ticketmati
 
 
 # -- bad input ------------------------------------------------------------------------------------------
-def test_malformed_json_page_is_a_page_error_and_later_pages_are_kept(sandbox: TicketmaticSandbox) -> None:
+def test_a_cut_json_page_is_fetched_again_and_nothing_is_skipped(sandbox: TicketmaticSandbox) -> None:
     decoder = TicketmaticConnector.stream("orders").decoder
     with pytest.raises(BadDataError, match="malformed JSON"):
         list(decoder.decode(b'{"data": [{"orderid": 1,'))
+    full, _, _ = read_stream(connector(sandbox, page_size=25), "contacts")
     sandbox.corrupt_next(b'{"data": [{"id": 10001, "firstname": "Jan"')
     raws, _, pages = read_stream(connector(sandbox, page_size=25), "contacts")
-    assert "malformed JSON" in pages[0].errors[0][0] and pages[0].records == []
-    assert len(raws) == 35  # pages 2 and 3 still read: offsets 25 and 50
+    assert raws == full and not any(p.errors for p in pages)  # the cut page came again, whole
+
+
+def test_a_page_that_stays_cut_fails_the_read_without_moving_past_it(sandbox: TicketmaticSandbox) -> None:
+    conn = connector(sandbox, page_size=25)
+    conn.retry_policy = lambda: retrying(max_attempts=3, sleep=lambda s: None)  # type: ignore[method-assign]
+    reader = conn.read("contacts", None)
+    first = next(reader)
+    for _ in range(3):
+        sandbox.corrupt_next(b'{"data": [{"id": 10001, "firstname": "Jan"')
+    with pytest.raises(BadDataError, match="cannot be read as a whole"):
+        next(reader)  # offset 25 never becomes a page, so the stored state stays at "resume at 25"
+    assert first.state["resume"]["params"]["offset"] == 25
 
 
 def test_wrong_types_and_missing_fields_are_mapping_errors_and_good_records_survive() -> None:

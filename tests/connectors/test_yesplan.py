@@ -137,20 +137,23 @@ class _BrokenPageSandbox(YesplanSandbox):
         return super().route(request)
 
 
-def test_a_non_object_entry_is_a_record_error_and_custom_data_failure_keeps_the_event() -> None:
+def test_a_non_object_entry_is_a_record_error_and_a_custom_data_failure_fails_the_stream() -> None:
     box = _BrokenPageSandbox()
     box.start()
     try:
         conn = connector(box, external_id_keywords={"ticketing_tm_eventid": "ticketmatic"})
-        pages = list(conn.read("events", None))
+        # Without custom data keywords the page reads; the non-object entry is one record error.
+        plain = list(connector(box).read("events", None))
+        # With them, broken-1's custom data answers 404: the page is not handed on (its state not
+        # stored), rather than storing broken-1 without its external id.
+        with pytest.raises(ConfigError, match="customdata"):
+            list(conn.read("events", None))
     finally:
         box.stop()
-    assert len(pages) == 1
-    page = pages[0]
+    assert len(plain) == 1
+    page = plain[0]
     assert [r["id"] for r in page.records] == ["broken-1", "broken-2"]
     assert len(page.errors) == 1 and "not an object" in page.errors[0][0]
-    assert "podium_external_ids" not in page.records[0]
-    assert page.records[1]["podium_external_ids"] == {"ticketmatic": "77"}
 
 
 # -- settings ------------------------------------------------------------------------------------

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import requests
 
@@ -26,12 +28,45 @@ def test_offset_stops_at_the_vendor_total() -> None:
     assert pager.next(pos3, None, {"nbrofresults": 250}, 50) is None
 
 
-def test_offset_without_total_stops_on_a_short_page_and_skips_an_undecodable_one() -> None:
+def test_offset_without_total_stops_on_a_short_page() -> None:
     pager = OffsetPaginator(limit=10)
     pos = pager.start({})
-    nxt = pager.next(pos, None, None, 0)  # the page could not be decoded: advance anyway
+    nxt = pager.next(pos, None, {"data": []}, 10)
     assert nxt == {"params": {"limit": 10, "offset": 10}}
     assert pager.next(nxt, None, {"data": []}, 3) is None
+
+
+@pytest.mark.parametrize("pager", [OffsetPaginator(limit=10), PageNumberPaginator(size=10),
+                                   JsonNextLinkPaginator(), CursorPaginator("next", "c")],
+                         ids=lambda p: type(p).__name__)
+def test_no_paginator_moves_past_an_undecodable_page(pager: Any) -> None:
+    with pytest.raises(BadDataError, match="undecodable"):
+        pager.next(pager.start({}), None, None, 0)
+
+
+@pytest.mark.parametrize("pager,page", [
+    (OffsetPaginator(limit=10, total_path="nbrofresults"), {"nbrofresults": 10**9}),
+    (PageNumberPaginator(size=10, total_pages_path="pages"), {"pages": 10**9}),
+    (JsonNextLinkPaginator(), None),
+    (CursorPaginator("next", "c"), None),
+], ids=lambda p: type(p).__name__ if not isinstance(p, dict | type(None)) else "")
+def test_every_paginator_stops_after_pages_in_a_row_without_a_usable_record(pager: Any, page: Any) -> None:
+    # A vendor whose total (or next link) promises more while serving nothing usable: Ticketmatic
+    # contacts once paged to offset 303,550 for 600 contacts.
+    position = pager.start({})
+    with pytest.raises(BadDataError, match="3 pages in a row without a usable record") as caught:
+        for number in range(10):
+            document = page if page is not None else {"next": f"n{number}", "pagination": {"next": f"u{number}"}}
+            position = pager.next(position, None, document, 0)
+    assert "last position" in str(caught.value)
+
+
+def test_a_usable_record_resets_the_empty_page_count() -> None:
+    pager = OffsetPaginator(limit=10, total_path="n")
+    position = pager.start({})
+    for count in (0, 0, 1, 0, 0, 5, 0, 0):
+        position = pager.next(position, None, {"n": 1000}, count)
+    assert position["params"]["offset"] == 80
 
 
 def test_page_number() -> None:
