@@ -210,7 +210,7 @@ def _vendors() -> list[Vendor]:
         Vendor("cdbxml", lambda: CdbXmlSandbox(events_per_organiser=30),
                lambda url, box: {"base_url": url, "api_key": box.api_key, "page_length": 3,
                                  "requests_per_second": 1000}),
-        Vendor("uwp", lambda: UwpSandbox(activities=12, participants=20, participations=30),
+        Vendor("uwp", lambda: UwpSandbox(activities=12, participants=20, participations=30, prefix=f"{HOUSE}/"),
                lambda url, box: {"bucket": box.bucket, "prefix": box.prefix, "endpoint_url": url, "chunk_rows": 8,
                                  "access_key_id": box.access_key_id, "secret_access_key": box.secret_access_key}),
     ]
@@ -232,10 +232,12 @@ class Run:
         env = {}
         for name in secret_fields:
             if name in config:
-                variable = f"PODIUM_FAULTS_{name.upper()}"
+                variable = f"PODIUM_CC_FAULTS__{name.upper()}"  # inside the house namespace
                 monkeypatch.setenv(variable, str(config[name]))
                 env[name] = variable
         settings = {k: v for k, v in config.items() if k not in secret_fields}
+        if "bucket" in settings:  # the operator lets the house read its own prefix of the sandbox's bucket
+            (tmp_path / "_fleet.yaml").write_text(f"s3_buckets: [{settings['bucket']}]\ns3_prefix: '{{house}}/'\n")
         self.house = HouseConfig(key=HOUSE, name="Faults", kind="cultuurcentrum", timezone="Europe/Brussels",
                                  connectors={cls.name: ConnectorConfig(cls.name, True, None, None, settings,
                                                                        {"env": env})},
