@@ -6,7 +6,8 @@
 - ``flemish``: shared fixture data (venues, people's names, streets).
 - ``calendar``: daylight-saving nights and the cultural season.
 - ``checks``: auth and paging checks that raise ``Refused`` in the vendor's words.
-- transport faults below HTTP: ``podium.testing.faults.FaultProxy`` in front of any sandbox.
+- ``faults``: the fault modes (injected HTTP faults, raw answers, and where transport faults live:
+  ``podium.testing.faults.FaultProxy`` in front of any sandbox).
 """
 
 from podium.sandbox.server import Refused, Request, Response, Sandbox

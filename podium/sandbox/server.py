@@ -22,6 +22,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from podium.sandbox.faults import InjectedFaults, inject_request
+
 
 @dataclass
 class Request:
@@ -85,7 +87,7 @@ class Sandbox:
     def __init__(self, *, seed: int = 7) -> None:
         self.seed = seed
         self.requests: list[tuple[str, str, dict[str, list[str]]]] = []
-        self._injected: deque[tuple[int, int | None]] = deque()
+        self.faults = InjectedFaults()
         self._raw_answers: deque[tuple[int, bytes]] = deque()
         self._window: deque[float] = deque()
         self._lock = threading.Lock()
@@ -100,9 +102,7 @@ class Sandbox:
     # -- test controls -------------------------------------------------------------------------
     def inject(self, status: int, count: int = 1, retry_after: int | None = None) -> None:
         """Answer the next ``count`` requests with ``status`` (429 gets ``Retry-After``)."""
-        with self._lock:
-            for _ in range(count):
-                self._injected.append((status, retry_after))
+        self.faults.add(status, count, retry_after)
 
     def serve_raw(self, body: bytes, count: int = 1, status: int = 200) -> None:
         """Queue ``body`` as the next ``count`` data answers (truncated JSON, attack XML, ...).
@@ -121,8 +121,7 @@ class Sandbox:
 
     def clear_faults(self) -> None:
         """Drop injected answers that were not used."""
-        with self._lock:
-            self._injected.clear()
+        self.faults.clear()
 
     # -- serving -------------------------------------------------------------------------------
     @property
@@ -163,8 +162,9 @@ class Sandbox:
             return self._control(request)
         with self._lock:
             self.requests.append((request.method, request.path, _sanitized(request.query)))
-            if self._injected:
-                status, retry_after = self._injected.popleft()
+            fault = self.faults.next()
+            if fault is not None:
+                status, retry_after = fault
                 headers = {"Retry-After": str(retry_after if retry_after is not None else self.retry_after_seconds)}
                 return Response.json({"error": f"injected {status}"}, status,
                                      headers if status in (429, 503) else None)
@@ -191,10 +191,8 @@ class Sandbox:
 
     def _control(self, request: Request) -> Response:
         if request.path == "/__sandbox/inject":
-            status = int(request.arg("status", "503") or 503)
-            count = int(request.arg("count", "1") or 1)
-            retry_after = request.arg("retry_after")
-            self.inject(status, count, int(retry_after) if retry_after else None)
+            status, count, retry_after = inject_request(request.query)
+            self.inject(status, count, retry_after)
             return Response.json({"injected": status, "count": count})
         if request.path == "/__sandbox/health":
             return Response.json({"sandbox": self.name, "ok": True})

@@ -154,3 +154,13 @@ def test_raw_answers_and_injected_faults_come_after_the_checks(shaped: ShapedSan
     shaped.inject(503, 1, retry_after=2)
     answer = _get(shaped, "/items?key=k3y")
     assert (answer.status_code, answer.headers["Retry-After"]) == (503, "2")
+
+
+def test_faults_injected_from_another_process_use_the_same_queue(shaped: ShapedSandbox) -> None:
+    control = requests.post(f"{shaped.url}/__sandbox/inject?status=429&count=2&retry_after=3", timeout=5)
+    assert control.json() == {"injected": 429, "count": 2}
+    answers = [_get(shaped, "/items?key=k3y") for _ in range(3)]
+    assert [(a.status_code, a.headers.get("Retry-After")) for a in answers] == [(429, "3"), (429, "3"), (200, None)]
+    shaped.inject(500, 5)
+    shaped.clear_faults()
+    assert _get(shaped, "/items?key=k3y").status_code == 200
