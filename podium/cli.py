@@ -252,6 +252,23 @@ def sandbox_cmd(connector: str, port: int | None, host: str, today_text: str | N
         sandbox.serve_forever(host=host, port=port)
 
 
+@main.command("new-connector")
+@click.argument("name")
+@click.option("--dest", type=click.Path(file_okay=False, path_type=Path), default=Path("."), show_default=True,
+              help="Folder to create the package in.")
+@click.option("--title", default=None, help="The vendor's display name (default: from NAME).")
+def new_connector_cmd(name: str, dest: Path, title: str | None) -> None:
+    """Scaffold a pip-installable connector package (connector, mapping, sandbox, conformance test)."""
+    from podium.scaffold import new_connector
+
+    try:
+        root = new_connector(name, dest, title)
+    except ConfigError as exc:
+        _fail(str(exc))
+    out.print(f"created {root}")
+    out.print(f"next: pip install -e {root} && pytest {root / 'tests'}", highlight=False)
+
+
 @main.command("status")
 @click.option("--house", default=None, help="Only this house key.")
 @click.option("--json", "as_json", is_flag=True, help="JSON output.")

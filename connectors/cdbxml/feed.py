@@ -16,6 +16,9 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from xml.sax.saxutils import escape, quoteattr
 
+from podium.sandbox import flemish
+from podium.sandbox.calendar import last_sunday
+
 NS_33 = "http://www.cultuurdatabank.com/XMLSchema/CdbXSD/3.3/FINAL"
 NS_32 = "http://www.cultuurdatabank.com/XMLSchema/CdbXSD/3.2/FINAL"
 _SANDBOX_NS = uuid.UUID("6f2b1c9e-3d1a-5c7e-9a4b-2c8d0e1f3a5b")
@@ -39,16 +42,10 @@ class Venue:
         return str(uuid.uuid5(_SANDBOX_NS, f"venue/{self.name}"))
 
 
-VENUES = (
-    Venue("CC Hasselt", "Kunstlaan", "5", "3500", "Hasselt"),
-    Venue("De Warande", "Warandestraat", "42", "2300", "Turnhout"),
-    Venue("Stadsschouwburg Brugge", "Vlamingstraat", "29", "8000", "Brugge"),
-    Venue("CC Strombeek", "Gemeenteplein", "25", "1853", "Strombeek-Bever"),
-    Venue("deSingel", "Desguinlei", "25", "2018", "Antwerpen"),
-    Venue("Handelsbeurs Concertzaal", "Kouter", "29", "9000", "Gent"),
-    Venue("Het Depot", "Martelarenplein", "12", "3000", "Leuven"),
-    Venue("Cultuurcentrum Mechelen", "Minderbroedersgang", "5", "2800", "Mechelen"),
-)
+# The kit's venues; the seeded feed has always served CC Strombeek at number 25 (kept: same cdbids, same bytes).
+VENUES = tuple(Venue(v.name, v.street, "25" if v.key == "cc-strombeek" else v.number, v.zip, v.town)
+               for v in flemish.venues("cc-hasselt", "de-warande", "stadsschouwburg-brugge", "cc-strombeek",
+                                       "desingel", "handelsbeurs", "het-depot", "cc-mechelen"))
 
 # (nl title, fr title or None, eventtype catid, eventtype label, theme catid, theme label)
 PROGRAMME = (
@@ -106,12 +103,6 @@ class CdbEvent:
     @property
     def occurrences(self) -> int:
         return len(self.timestamps) or len(self.periods) or 1
-
-
-def last_sunday(year: int, month: int) -> date:
-    """The last Sunday of a month: the day Europe switches to (March) or from (October) summer time."""
-    day = date(year, month + 1, 1) - timedelta(days=1)
-    return day - timedelta(days=(day.weekday() + 1) % 7)
 
 
 def _money(amount: float) -> str:

@@ -11,7 +11,6 @@ with 429 + ``Retry-After``. Each ``organiser`` gets its own seeded dataset, so a
 from __future__ import annotations
 
 import re
-import threading
 from datetime import date, datetime, timedelta
 from typing import Any, ClassVar
 from xml.sax.saxutils import escape
@@ -19,7 +18,8 @@ from zoneinfo import ZoneInfo
 
 from connectors.cdbxml.feed import CdbEvent, document, seed_events
 from podium import clock
-from podium.sandbox import Request, Response, Sandbox
+from podium.sandbox import Refused, Request, Response, Sandbox, checks
+from podium.sandbox.datasets import TenantDatasets
 
 DEFAULT_API_KEY = "uitdatabank-sandbox-key"
 DEFAULT_ORGANISER = "UiTdatabank sandbox"
@@ -50,17 +50,15 @@ class CdbXmlSandbox(Sandbox):
         self.today = today or clock.today(BRUSSELS)
         self.api_key = api_key
         self.events_per_organiser = events_per_organiser
-        self._datasets: dict[str, list[CdbEvent]] = {}
-        self._data_lock = threading.Lock()
+        self._datasets: TenantDatasets[list[CdbEvent]] = TenantDatasets(
+            lambda organiser: seed_events(organiser, self.seed, self.events_per_organiser))
+        self._data_lock = self._datasets.lock
         self._mutations = 0
 
     def dataset(self, organiser: str | None = None) -> list[CdbEvent]:
         """The events of one organiser (seeded on first use)."""
         key = (organiser or DEFAULT_ORGANISER).strip() or DEFAULT_ORGANISER
-        with self._data_lock:
-            if key not in self._datasets:
-                self._datasets[key] = seed_events(key, self.seed, self.events_per_organiser)
-            return self._datasets[key]
+        return self._datasets.get(key)
 
     def mutate(self, count: int) -> list[str]:
         """Bump ``count`` live single-date events of every dataset (``lastupdated`` on ``today``); returns cdbids."""
@@ -81,27 +79,22 @@ class CdbXmlSandbox(Sandbox):
             self._mutations += count
         return changed
 
-    def clear_faults(self) -> None:
-        """Drop injected faults that no request consumed."""
-        with self._lock:
-            self._injected.clear()
-
     def rate_limited(self) -> Response:
         return rsp("TooManyRequests", "Maximum number of requests exceeded.", 429,
                    {"Retry-After": str(self.retry_after_seconds)})
 
+    def error(self, refusal: Refused) -> Response:
+        return rsp(refusal.kind, refusal.message, refusal.status)
+
     def route(self, request: Request) -> Response:
         if request.method != "GET" or request.path.rstrip("/") != "/api/events/xmlview":
             return rsp("NotFound", "Resource not found.", 404)
-        if request.arg("key") != self.api_key:
-            return rsp("Unauthorized", "Authorization required.", 401)
-        try:
-            page = int(request.arg("page", "1") or 1)
-            length = int(request.arg("pagelength", "50") or 50)
-        except ValueError:
-            return rsp("InvalidParameter", "page and pagelength are numbers.", 400)
-        if page < 1 or not 1 <= length <= 1000:
-            return rsp("InvalidParameter", "page >= 1 and 1 <= pagelength <= 1000.", 400)
+        checks.api_key_param(request, "key", self.api_key, missing="Authorization required.", kind="Unauthorized")
+        paging = checks.int_params(request, {"page": 1, "pagelength": 50}, "page and pagelength are numbers.",
+                                   kind="InvalidParameter")
+        page, length = paging["page"], paging["pagelength"]
+        checks.require(page >= 1 and 1 <= length <= 1000, 400, "page >= 1 and 1 <= pagelength <= 1000.",
+                       "InvalidParameter")
         since = request.arg("changedsince")
         floor = None
         if since:

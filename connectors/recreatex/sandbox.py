@@ -3,8 +3,9 @@
 ``GET /WebShop.svc?wsdl`` serves the WSDL (address rewritten to this server); ``POST /WebShop.svc``
 dispatches on the ``SOAPAction`` header like WCF: FindCultureEvents, FindPerson and
 FindCultureReservations with the ``Context`` and criteria body parts, ``PagingCriteria`` paging
-(zero-based) and ``From``/``Until`` windows. Answers are WCF-shaped (``s:`` envelope, every member
-present, ``i:nil`` for nulls). Faults are SOAP 1.1 faults with HTTP 500: an unknown ShopId is a
+(zero-based) and ``From``/``Until`` windows. Answers are serialised by zeep from the WSDL's own
+output types (member order and types come from the WSDL), WCF-shaped: ``s:`` envelope, every member
+present, ``i:nil`` for nulls. Faults are SOAP 1.1 faults with HTTP 500: an unknown ShopId is a
 ``s:Client`` fault; an unknown action is WCF's ``a:ActionNotSupported`` ContractFilter fault.
 
 Data is seeded per ShopId. A valid ShopId carries a checksum, so any house name gets one
@@ -13,23 +14,26 @@ Data is seeded per ShopId. A valid ShopId carries a checksum, so any house name 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import random
-import threading
 import uuid
-from collections import deque
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import zeep
 from lxml import etree
+from zeep import xsd
 
-from connectors.recreatex.soap import NAMESPACE, SOAP_ENV, WSDL_PATH
+from connectors.recreatex.soap import BINDING, NAMESPACE, SOAP_ENV, WSDL_PATH, ZEEP_SETTINGS
 from podium import clock
 from podium.parsing import element_to_dict
-from podium.sandbox import Request, Response, Sandbox
+from podium.sandbox import Request, Response, Sandbox, flemish
+from podium.sandbox.calendar import dst_nights, season_start
+from podium.sandbox.datasets import TenantDatasets, stable_int
 
 XSI = "http://www.w3.org/2001/XMLSchema-instance"
 ACTION_PREFIX = f"{NAMESPACE}IWebShop/"
@@ -37,17 +41,16 @@ _ID_NS = uuid.UUID("5b0f4a57-8f4e-4d43-9a8e-2b6c1c0d7e11")
 BRUSSELS = ZoneInfo("Europe/Brussels")
 SERIES_DAYS_BEFORE, SERIES_DAYS_AFTER = 30, 365  # the connector's default window
 
-# Venues: real Flemish cultural centres and their public addresses; halls and capacities invented.
+# Venues: the kit's Flemish cultural centres; telephone zones are theirs, halls and capacities invented.
+_HALLS: dict[str, tuple[str, list[tuple[str, int]]]] = {
+    "cc-hasselt": ("011", [("Theaterzaal", 886), ("Kleine zaal", 180)]),
+    "de-warande": ("014", [("Grote zaal", 850), ("Kleine zaal", 200)]),
+    "stadsschouwburg-brugge": ("050", [("Schouwburgzaal", 700), ("Foyer", 120)]),
+    "cc-strombeek": ("02", [("Theaterzaal", 414), ("Studio", 90)]),
+}
 VENUES: list[dict[str, Any]] = [
-    {"key": "cc-hasselt", "name": "Cultuurcentrum Hasselt", "street": "Kunstlaan", "number": "5", "zip": "3500",
-     "town": "Hasselt", "phone": "011", "halls": [("Theaterzaal", 886), ("Kleine zaal", 180)]},
-    {"key": "de-warande", "name": "De Warande", "street": "Warandestraat", "number": "42", "zip": "2300",
-     "town": "Turnhout", "phone": "014", "halls": [("Grote zaal", 850), ("Kleine zaal", 200)]},
-    {"key": "stadsschouwburg-brugge", "name": "Stadsschouwburg Brugge", "street": "Vlamingstraat", "number": "29",
-     "zip": "8000", "town": "Brugge", "phone": "050", "halls": [("Schouwburgzaal", 700), ("Foyer", 120)]},
-    {"key": "cc-strombeek", "name": "CC Strombeek", "street": "Gemeenteplein", "number": "1", "zip": "1853",
-     "town": "Strombeek-Bever", "phone": "02", "halls": [("Theaterzaal", 414), ("Studio", 90)]},
-]
+    {"key": v.key, "name": v.long_name, "street": v.street, "number": v.number, "zip": v.zip, "town": v.town,
+     "phone": _HALLS[v.key][0], "halls": _HALLS[v.key][1]} for v in flemish.venues(*_HALLS)]
 
 # (nl title, fr title, category index, base price, performances)
 PRODUCTIONS: list[tuple[str, str, int, int, int]] = [
@@ -68,64 +71,13 @@ CATEGORIES = [("THEA", "Theater", "Théâtre"), ("MUZ", "Muziek", "Musique"), ("
               ("HUM", "Humor", "Humour"), ("FAM", "Familie", "Famille"), ("KLAS", "Klassiek", "Classique")]
 PRICE_GROUPS = [("Standaard", "Tarif plein", Decimal("1")), ("-26", "-26 ans", Decimal("0.8")),
                 ("65+", "65+", Decimal("0.9")), ("UiTPAS kansentarief", "UiTPAS tarif réduit", Decimal("0.2"))]
-FIRST = ["An", "Bart", "Els", "Jan", "Katrien", "Luc", "Marie", "Pieter", "Sofie", "Tom", "Veerle", "Wim",
-         "Lotte", "Jonas", "Fien", "Arne", "Hanne", "Kobe", "Nele", "Ruben"]
-LAST = ["Peeters", "Janssens", "Maes", "Jacobs", "Mertens", "Willems", "Claes", "Goossens", "Wouters",
-        "De Smet", "Van den Broeck", "Vermeulen", "Declercq", "Van Damme", "Dewulf", "Lemmens"]
-FRENCH = [("Camille", "Dubois"), ("Julien", "Lambert"), ("Élodie", "Dupont"), ("Mathieu", "Lejeune")]
-DOMAINS = ["telenet.be", "skynet.be", "gmail.com", "proximus.be", "hotmail.com"]
+FIRST, LAST, FRENCH = flemish.GIVEN_NAMES, flemish.FAMILY_NAMES, flemish.FRANCOPHONE_NAMES
+DOMAINS = flemish.MAIL_DOMAINS
 PAYMENT = ["Bancontact", "Kassa (cash)", "Overschrijving", "Payconiq"]
-
-CULTURE_EVENT_ORDER = [
-    "AdministrativeCost", "AvailableSeats", "Code", "CultureActivity", "Description", "From", "Hall", "Id",
-    "Image", "ImageUri", "IncassoCost", "Name", "Prices", "ReservationCost", "SalesFrom", "SalesUntil", "Status",
-    "Until", "Options", "CultureEventCategory", "UseReservationCost", "AllowBasReservation",
-    "AllowExplicitSeatReservation", "MaxVisitors", "MaxVisitorsWeb", "AvailableSitePlaces", "AvailableTotal",
-    "BreakFrom", "BreakUntil"]
-PERSON_ORDER = [
-    "ActivationId", "Address", "BankAccount", "BirthDate", "CellPhone", "Code", "Comments", "Credential", "Email",
-    "Gender", "Id", "IsBlocked", "Language", "Name", "NationalNumber", "Phone", "Picture", "ResetPasswordId",
-    "Settings", "Contacts", "Type", "Parent", "Disabled", "HeadOfFamily", "Relations", "Info1", "Info2", "Info3",
-    "Info4", "Info5", "ExternalMasterID", "ParentRelations", "InvoiceAddressId"]
-RESERVATION_ORDER = [
-    "Id", "ReservationNumber", "ReservationDate", "ReservationSeats", "PaymentMethodName", "PaymentMethodId",
-    "PaymentMethod", "CultureEventId", "CultureEvent", "CustomerId", "Customer", "Payed", "SalesLineId",
-    "ReservationSites"]
-ORDERS: dict[str, list[str]] = {
-    "Address": ["Box", "Country", "Number", "Street", "Town", "ZipCode", "LocationName"],
-    "Hall": ["Address", "Blocks", "Code", "Description", "Id", "Name", "Rows", "CultureSites"],
-    "CultureActivity": ["Code", "Id", "Name"],
-    "CultureEventCategory": ["Id", "Code", "Name"],
-    "CultureEventPrice": ["Amount", "Group", "CustomerID", "SeatBlock", "SeatRow", "Seat", "SeatRange",
-                          "StartDate", "MinimumQty", "Site"],
-    "Price": ["Amount", "Group"],
-    "Group": ["Id", "Name", "Type"],
-    "PersonName": ["First", "Last", "Middle"],
-    "Settings": ["Subcategories", "SubscribeMailingList", "PriceGroups", "PersonLLVInfos",
-                 "PersonLLVTransferHistories", "PersonLLVCurrentLessonGroups", "PersonChildCareInfo"],
-    "CultureReservationSeat": ["CultureEvent", "CultureEventId", "Id", "Price", "PriceGroup", "PriceGroupName",
-                               "Seat", "SeatId"],
-    "Seat": ["Code", "Id", "Location", "Sequence", "Number", "Range"],
-}
-# Which child type a member has (for member order); list members: (array item element name, item type).
-MEMBER_TYPES = {"Address": "Address", "Hall": "Hall", "CultureActivity": "CultureActivity",
-                "CultureEventCategory": "CultureEventCategory", "Group": "Group", "Name": "PersonName",
-                "Settings": "Settings", "PriceGroup": "Price", "Seat": "Seat"}
-LIST_MEMBERS = {"Prices": ("CultureEventPrice", "CultureEventPrice"),
-                "ReservationSeats": ("CultureReservationSeat", "CultureReservationSeat")}
 
 
 def _guid(*parts: object) -> str:
     return str(uuid.uuid5(_ID_NS, "/".join(str(p) for p in parts)))
-
-
-def _last_sunday(year: int, month: int) -> date:
-    day = date(year, month + 1, 1) - timedelta(days=1)
-    return day - timedelta(days=(day.weekday() + 1) % 7)
-
-
-def _season_start(today: date) -> date:
-    return date(today.year if today.month >= 7 else today.year - 1, 9, 1)
 
 
 @dataclass
@@ -155,9 +107,7 @@ class RecreatexSandbox(Sandbox):
     def __init__(self, *, seed: int = 7, today: date | None = None) -> None:
         super().__init__(seed=seed)
         self.today = today or clock.today(BRUSSELS)
-        self._shops: dict[str, ShopData] = {}
-        self._shops_lock = threading.Lock()
-        self._raw_answers: deque[tuple[int, bytes]] = deque()
+        self._shops: TenantDatasets[ShopData] = TenantDatasets(self._build)
         self.default_shop_id = self.shop_id_for("demo")
 
     # -- ShopIds ---------------------------------------------------------------------------------
@@ -185,18 +135,11 @@ class RecreatexSandbox(Sandbox):
         return hashlib.sha256(body.encode()).hexdigest()[:12] == parts[4]
 
     # -- test controls ---------------------------------------------------------------------------
-    def serve_raw(self, body: bytes, count: int = 1, status: int = 200) -> None:
-        """Answer the next ``count`` SOAP calls with these bytes (attack/garbage tests)."""
-        with self._lock:
-            for _ in range(count):
-                self._raw_answers.append((status, body))
-
     def mutate(self, count: int) -> list[str]:
         """Change ``count`` records of every stream in every shop served so far; returns their ids."""
-        with self._shops_lock:
-            if not self._shops:
-                self._shops[self.default_shop_id] = self._build(self.default_shop_id)
-            shops = list(self._shops.values())
+        if not self._shops:
+            self._shops.get(self.default_shop_id)
+        shops = list(self._shops.values())
         changed: list[str] = []
         for shop in shops:
             shop.mutations += 1
@@ -217,12 +160,7 @@ class RecreatexSandbox(Sandbox):
 
     def shop(self, shop_id: str) -> ShopData:
         """The (lazily seeded) data of one shop."""
-        key = shop_id.strip().lower()
-        with self._shops_lock:
-            data = self._shops.get(key)
-            if data is None:
-                data = self._shops[key] = self._build(key)
-            return data
+        return self._shops.get(shop_id.strip().lower())
 
     # -- HTTP ------------------------------------------------------------------------------------
     def rate_limited(self) -> Response:
@@ -240,8 +178,7 @@ class RecreatexSandbox(Sandbox):
                             {"Content-Type": "text/html; charset=utf-8"})
         if request.method != "POST":
             return Response(405, b"", {"Allow": "GET, POST"})
-        with self._lock:
-            raw = self._raw_answers.popleft() if self._raw_answers else None
+        raw = self.take_raw()  # attack/garbage tests: ``serve_raw`` answers the next SOAP calls
         if raw is not None:
             return Response.xml(raw[1], status=raw[0])
         return self.soap(request)
@@ -280,7 +217,7 @@ class RecreatexSandbox(Sandbox):
         if criteria.get("CultureEventId"):
             events = [e for e in events if e["Id"] == criteria["CultureEventId"]]
         items = [_localised(e, language) for e in _page(events, criteria)]
-        return _answer("CultureEvents", "CultureEvent", CULTURE_EVENT_ORDER, items)
+        return _answer("FindCultureEvents", items)
 
     def _find_person(self, shop: ShopData, parts: dict[str, Any], language: str) -> Response:
         criteria = _criteria(parts, "Criteria")
@@ -289,7 +226,7 @@ class RecreatexSandbox(Sandbox):
             persons = [p for p in persons if p["Id"] == criteria["Id"]]
         if criteria.get("Email"):
             persons = [p for p in persons if (p.get("Email") or "").lower() == str(criteria["Email"]).lower()]
-        return _answer("FindPersonResult", "Person", PERSON_ORDER, _page(persons, criteria))
+        return _answer("FindPerson", _page(persons, criteria))
 
     def _find_culture_reservations(self, shop: ShopData, parts: dict[str, Any], language: str) -> Response:
         criteria = _criteria(parts, "CultureReservationSearchCriteria")
@@ -297,7 +234,7 @@ class RecreatexSandbox(Sandbox):
         reservations = [r for r in shop.reservations if _in_window(starts[r["CultureEventId"]], criteria)]
         if criteria.get("PersonId"):
             reservations = [r for r in reservations if r["CustomerId"] == criteria["PersonId"]]
-        return _answer("CultureReservations", "CultureReservation", RESERVATION_ORDER, _page(reservations, criteria))
+        return _answer("FindCultureReservations", _page(reservations, criteria))
 
     # -- seed data -------------------------------------------------------------------------------
     def _build(self, shop_id: str) -> ShopData:
@@ -309,16 +246,15 @@ class RecreatexSandbox(Sandbox):
     def seed_events(self, shop_id: str) -> tuple[ShopData, random.Random]:
         """A shop with its events only (persons and reservations follow from the returned generator)."""
         shop_id = shop_id.strip().lower()
-        digest = int(hashlib.sha256(shop_id.encode()).hexdigest(), 16)
         body = shop_id.replace("-", "")[:20]
         venue = VENUES[int(body, 16) % len(VENUES)] if len(body) == 20 else VENUES[0]
-        rng = random.Random(digest ^ self.seed)
+        rng = random.Random(stable_int(shop_id) ^ self.seed)
         shop = ShopData(shop_id, venue)
         shop.events = self._events(shop_id, venue, rng)
         return shop, rng
 
     def _events(self, shop_id: str, venue: dict[str, Any], rng: random.Random) -> list[dict[str, Any]]:
-        season = _season_start(self.today)
+        season = season_start(self.today)
         now = datetime.combine(self.today, datetime.min.time())
         halls = [{"Id": _guid(shop_id, "hall", i), "Code": f"Z{i + 1}", "Name": name, "Capacity": capacity,
                   "Address": {"Street": venue["street"], "Number": venue["number"], "ZipCode": venue["zip"],
@@ -340,8 +276,7 @@ class RecreatexSandbox(Sandbox):
                                           base, start, start + timedelta(minutes=rng.choice([75, 90, 120, 150])),
                                           now, rng))
         # Nights that cross the clock change: summer->winter (late October), winter->summer (late March).
-        autumn = _last_sunday(season.year, 10) - timedelta(days=1)
-        spring = _last_sunday(season.year + 1, 3) - timedelta(days=1)
+        autumn, spring = dst_nights(season.year)[1], dst_nights(season.year + 1)[0]
         night = {"Id": _guid(shop_id, "activity", "night"), "Code": "P900", "Name": "Nacht van de Kortfilm",
                  "Name_fr": "Nuit du court métrage"}
         film = {"Id": _guid("category", "FILM"), "Code": "FILM", "Name": "Film", "Name_fr": "Cinéma"}
@@ -395,7 +330,7 @@ class RecreatexSandbox(Sandbox):
 
     def _persons(self, shop_id: str, venue: dict[str, Any], rng: random.Random) -> list[dict[str, Any]]:
         persons: list[dict[str, Any]] = []
-        streets = ["Stationsstraat", "Kerkstraat", "Molenstraat", "Dorpsstraat", "Schoolstraat", "Nieuwstraat"]
+        streets = flemish.STREETS
         for i in range(60):
             french = i % 12 == 5
             first, last = FRENCH[i % len(FRENCH)] if french else (FIRST[i % len(FIRST)], LAST[(i * 7) % len(LAST)])
@@ -532,43 +467,38 @@ def _localised(event: dict[str, Any], language: str) -> dict[str, Any]:
     return pick(event)  # type: ignore[no-any-return]
 
 
-def _text(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, Decimal):
-        return f"{value:.2f}"
-    if isinstance(value, datetime):
-        return value.isoformat()
-    return str(value)
+@functools.cache
+def _webshop() -> Any:
+    """The shipped WSDL's binding (loaded once): its output messages carry the answer types."""
+    return zeep.Client(str(WSDL_PATH), settings=ZEEP_SETTINGS).wsdl.bindings[BINDING]
 
 
-def _write(parent: Any, name: str, value: Any, type_name: str | None) -> None:
-    element = etree.SubElement(parent, f"{{{NAMESPACE}}}{name}")
+def _typed(xsd_type: Any, data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` as the members of a WSDL type, in the type's order; every member present (WCF writes
+    them all), an absent value as ``i:nil``."""
+    return {name: _member(element.type, data.get(name)) for name, element in xsd_type.elements}
+
+
+def _member(xsd_type: Any, value: Any) -> Any:
     if value is None:
-        element.set(f"{{{XSI}}}nil", "true")
-        return
-    if name in LIST_MEMBERS:
-        item_name, item_type = LIST_MEMBERS[name]
-        for item in value:
-            _write_members(etree.SubElement(element, f"{{{NAMESPACE}}}{item_name}"), item, ORDERS[item_type])
-        return
+        return xsd.Nil
+    if isinstance(value, list):  # a WCF ``ArrayOfX``: one repeated item element
+        [(item_name, item)] = xsd_type.elements
+        return {item_name: [_typed(item.type, entry) for entry in value]}
     if isinstance(value, dict):
-        _write_members(element, value, ORDERS[type_name or name])
-        return
-    element.text = _text(value)
+        return _typed(xsd_type, value)
+    if isinstance(value, Decimal):
+        return value.quantize(Decimal("0.01"))  # WCF writes money with its two decimals
+    return value
 
 
-def _write_members(element: Any, data: dict[str, Any], order: list[str]) -> None:
-    for member in order:
-        _write(element, member, data.get(member), MEMBER_TYPES.get(member))
-
-
-def _answer(part: str, item: str, order: list[str], items: list[dict[str, Any]]) -> Response:
+def _answer(operation: str, items: list[dict[str, Any]]) -> Response:
+    """The operation's answer, serialised by zeep from the WSDL's output type of ``operation``."""
+    result = _webshop().get(operation).output.body
+    [(item_name, item)] = result.type.elements
     envelope = etree.Element(f"{{{SOAP_ENV}}}Envelope", nsmap={"s": SOAP_ENV})
-    body = etree.SubElement(envelope, f"{{{SOAP_ENV}}}Body")
-    result = etree.SubElement(body, f"{{{NAMESPACE}}}{part}", nsmap={None: NAMESPACE, "i": XSI})
-    for data in items:
-        _write_members(etree.SubElement(result, f"{{{NAMESPACE}}}{item}"), data, order)
+    body = etree.SubElement(envelope, f"{{{SOAP_ENV}}}Body", nsmap={None: NAMESPACE, "i": XSI})
+    result.render(body, result(**{item_name: [_typed(item.type, data) for data in items]}))
     return Response.xml(etree.tostring(envelope, xml_declaration=False, encoding="utf-8"))
 
 

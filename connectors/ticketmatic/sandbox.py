@@ -17,13 +17,13 @@ import hashlib
 import hmac
 import random
 import re
-import threading
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from podium import clock
-from podium.sandbox import Request, Response, Sandbox
+from podium.sandbox import Refused, Request, Response, Sandbox, checks, flemish
+from podium.sandbox.datasets import TenantDatasets, stable_int
 
 BRUSSELS = ZoneInfo("Europe/Brussels")
 TS = "%Y-%m-%d %H:%M:%S"
@@ -33,13 +33,11 @@ _ORDERBY = {"events": {"name", "startts"}, "contacts": {"name", "lastupdatets", 
             "orders": {"createdts", "lastupdatets"}}
 MAX_SKEW = timedelta(minutes=5)
 
-VENUES = [  # id, name, street, number, zip, city, seated
-    (101, "CC Hasselt", "Kunstlaan", "5", "3500", "Hasselt", True),
-    (102, "De Warande", "Warandestraat", "42", "2300", "Turnhout", True),
-    (103, "Stadsschouwburg Brugge", "Vlamingstraat", "29", "8000", "Brugge", True),
-    (104, "CC Strombeek", "Gemeenteplein", "1", "1853", "Strombeek-Bever", False),
-    (105, "Handelsbeurs Concertzaal", "Kouter", "29", "9000", "Gent", False),
-]
+# Ticketmatic location ids and seating are the sandbox's own; the venues are the kit's.
+VENUES = [(101 + index, venue.name, venue.street, venue.number, venue.zip, venue.town, seated)
+          for index, (venue, seated) in enumerate(zip(
+              flemish.venues("cc-hasselt", "de-warande", "stadsschouwburg-brugge", "cc-strombeek", "handelsbeurs"),
+              (True, True, True, False, False), strict=True))]
 PRODUCTIONS = [  # nl, fr
     ("De Kersenboom", "La Cerisaie"), ("Bruegel", "Bruegel"), ("Het Lam Gods", "L'Agneau mystique"),
     ("Nachtvlinders", "Papillons de nuit"), ("Tijl Uilenspiegel", "Till l'Espiègle"),
@@ -57,14 +55,7 @@ DATES = [
 ]
 PRICETYPES = {1: "Standaard", 2: "-26", 3: "65+", 4: "UiTPAS kansentarief", 5: "Groepstarief"}
 SALESCHANNELS = {1: "Kassa", 2: "Webshop", 3: "Telefoon"}
-GIVEN = ["Jan", "Els", "Pieter", "An", "Wouter", "Lies", "Koen", "Sofie", "Bart", "Hilde", "Thomas", "Nathalie",
-         "Jef", "Marie", "Luc", "Camille", "Dirk", "Fien", "Geert", "Elodie"]
-FAMILY = ["Peeters", "Janssens", "Maes", "Jacobs", "Mertens", "Willems", "Claes", "Goossens", "Wouters",
-          "De Smet", "Van den Broeck", "Vermeulen", "Dubois", "Lambert", "Van Damme", "Verstraete"]
-STREETS = [("Kerkstraat", "Hasselt", "3500"), ("Stationsstraat", "Turnhout", "2300"),
-           ("Langestraat", "Brugge", "8000"), ("Molenstraat", "Grimbergen", "1850"),
-           ("Rue de la Station", "Namur", "5000"), ("Dorpsstraat", "Genk", "3600"),
-           ("Veldstraat", "Gent", "9000"), ("Boomsesteenweg", "Wilrijk", "2610")]
+GIVEN, FAMILY, STREETS = flemish.MIXED_GIVEN_NAMES, flemish.MIXED_FAMILY_NAMES, flemish.HOME_ADDRESSES
 PHONES = ["0475 {a:02d} {b:02d} {c:02d}", "+32 11 {a:02d} {b:02d} {c:02d}", "011/{a:02d}.{b:02d}.{c:02d}",
           "0032 486 {a:02d} {b:02d} {c:02d}", "014 {a:02d} {b:02d} {c:02d}"]
 
@@ -103,20 +94,17 @@ class TicketmaticSandbox(Sandbox):
         self.today = today or clock.today(UTC)
         self.access_key, self.secret_key, self.account = access_key, secret_key, account
         self.sizes = {"events": events, "contacts": contacts, "orders": orders}
-        self._accounts: dict[str, dict[str, list[dict[str, Any]]]] = {}
-        self._data_lock = threading.RLock()  # route() serialises under it
-        self._next_body: list[bytes] = []
+        self._accounts: TenantDatasets[dict[str, list[dict[str, Any]]]] = TenantDatasets(self._seed_account)
+        self._data_lock = self._accounts.lock  # route() serialises under it
         self._mutations = 0
 
     # -- data ----------------------------------------------------------------------------------
     def data(self, account: str | None = None) -> dict[str, list[dict[str, Any]]]:
         """The seeded dataset of one account (built on first use, then changed only by ``mutate``)."""
-        account = account or self.account
-        with self._data_lock:
-            if account not in self._accounts:
-                digest = hashlib.sha256(f"{self.seed}:{account}".encode()).hexdigest()
-                self._accounts[account] = _seed(random.Random(int(digest[:12], 16)), self.sizes)
-            return self._accounts[account]
+        return self._accounts.get(account or self.account)
+
+    def _seed_account(self, account: str) -> dict[str, list[dict[str, Any]]]:
+        return _seed(random.Random(stable_int(f"{self.seed}:{account}", 12)), self.sizes)
 
     def mutate(self, count: int) -> list[str]:
         """Change ``count`` records of every stream (``lastupdatets`` on ``today``); returns their vendor ids."""
@@ -141,14 +129,16 @@ class TicketmaticSandbox(Sandbox):
 
     def corrupt_next(self, body: bytes) -> None:
         """Serve ``body`` (e.g. truncated JSON) as the next list page, once."""
-        with self._lock:
-            self._next_body.append(body)
+        self.serve_raw(body)
 
     # -- serving -------------------------------------------------------------------------------
     def rate_limited(self) -> Response:
         response = _error(429, "Rate Limit Exceeded")
         response.headers["Retry-After"] = str(self.retry_after_seconds)
         return response
+
+    def error(self, refusal: Refused) -> Response:
+        return _error(refusal.status, refusal.message)
 
     def route(self, request: Request) -> Response:
         match = _PATH.match(request.path)
@@ -166,7 +156,7 @@ class TicketmaticSandbox(Sandbox):
         return self._list(request, account, resource)
 
     def _check_auth(self, request: Request, account: str) -> Response | None:
-        header = next((v for k, v in request.headers.items() if k.lower() == "authorization"), "")
+        header = checks.header(request, "Authorization") or ""
         match = _AUTH.match(header.strip())
         if not match:
             return _error(401, "Missing or malformed Authorization header (expected TM-HMAC-SHA256)")
@@ -186,13 +176,9 @@ class TicketmaticSandbox(Sandbox):
         return None
 
     def _list(self, request: Request, account: str, resource: str) -> Response:
-        try:
-            limit = int(request.arg("limit", "100") or 100)
-            offset = int(request.arg("offset", "0") or 0)
-        except ValueError:
-            return _error(400, "limit and offset must be integers")
-        if limit < 1 or offset < 0:
-            return _error(400, "limit must be positive and offset not negative")
+        paging = checks.int_params(request, {"limit": 100, "offset": 0}, "limit and offset must be integers")
+        limit, offset = paging["limit"], paging["offset"]
+        checks.require(limit >= 1 and offset >= 0, 400, "limit must be positive and offset not negative")
         since = request.arg("lastupdatesince")
         if since:
             try:
@@ -204,10 +190,9 @@ class TicketmaticSandbox(Sandbox):
             return _error(400, f"Invalid orderby {orderby!r} (supported: {', '.join(sorted(_ORDERBY[resource]))})")
         archived = (request.arg("includearchived") or "").lower() == "true"
 
-        with self._lock:
-            override = self._next_body.pop(0) if self._next_body else None
+        override = self.take_raw()
         if override is not None:
-            return Response(200, override, {"Content-Type": "application/json; charset=utf-8"})
+            return Response(override[0], override[1], {"Content-Type": "application/json; charset=utf-8"})
         with self._data_lock:  # mutate() may run in the test thread meanwhile
             return self._page(request, account, resource, limit, offset, since, orderby, archived)
 

@@ -19,35 +19,35 @@ from __future__ import annotations
 import itertools
 import json
 import random
-import threading
 import time
 import uuid
 from datetime import UTC, date, datetime, timedelta
+from http import HTTPStatus
 from typing import Any, ClassVar
 from urllib.parse import parse_qs
 from zoneinfo import ZoneInfo
 
 from podium import clock
-from podium.sandbox import Request, Response, Sandbox
+from podium.sandbox import Refused, Request, Response, Sandbox, checks, flemish
+from podium.sandbox.datasets import TenantDatasets, tenant_random
 
 BRUSSELS = ZoneInfo("Europe/Brussels")
 AUDIENCE = "https://api.publiq.be"
 IO = "https://io.uitdatabank.be"
 PROBLEM = "application/problem+json"
+UNAUTHORIZED = "https://api.publiq.be/probs/auth/unauthorized"
+BAD_REQUEST = "https://api.publiq.be/probs/body/bad-request"
+NOT_FOUND = "https://api.publiq.be/probs/url/not-found"
 MAX_START, MAX_LIMIT = 10_000, 2_000
 DEFAULT_WORKFLOW = ("READY_FOR_VALIDATION", "APPROVED")
 
-# (name nl, name fr, street, postal code, city, organizer) — real Flemish venues, fictitious data.
-VENUES = (
-    ("Cultuurcentrum Hasselt", "Centre culturel de Hasselt", "Kunstlaan 5", "3500", "Hasselt", "CCHA vzw"),
-    ("De Warande", "De Warande Turnhout", "Warandestraat 42", "2300", "Turnhout", "De Warande vzw"),
-    ("Stadsschouwburg Brugge", "Théâtre municipal de Bruges", "Vlamingstraat 29", "8000", "Brugge",
-     "Concertgebouw Brugge vzw"),
-    ("CC Strombeek", "Centre culturel de Strombeek", "Gemeenteplein 1", "1853", "Strombeek-Bever",
-     "Cultuurcentrum Strombeek vzw"),
-    ("deSingel", "deSingel Anvers", "Desguinlei 25", "2018", "Antwerpen", "deSingel internationale kunstcampus"),
-    ("Handelsbeurs Concertzaal", "Salle de concert Handelsbeurs", "Kouter 29", "9000", "Gent", "Handelsbeurs vzw"),
-)
+# (name nl, name fr, street, postal code, city, organizer): the kit's venues; organizers are fictitious.
+VENUES = tuple((venue.long_name, venue.name_fr, venue.street_address, venue.zip, venue.town, organizer)
+               for venue, organizer in zip(flemish.venues("cc-hasselt", "de-warande", "stadsschouwburg-brugge",
+                                                          "cc-strombeek", "desingel", "handelsbeurs"),
+                                           ("CCHA vzw", "De Warande vzw", "Concertgebouw Brugge vzw",
+                                            "Cultuurcentrum Strombeek vzw", "deSingel internationale kunstcampus",
+                                            "Handelsbeurs vzw"), strict=True))
 # (nl title, fr title or None, eventtype term id, label)
 SHOWS = (
     ("Kommil Foo - OOGST", None, "0.50.4.0.0", "Concert"),
@@ -108,8 +108,9 @@ class UitdatabankSandbox(Sandbox):
         self.client_secret, self.token_ttl = client_secret, token_ttl
         self.tokens: dict[str, tuple[str, float]] = {}
         self.tokens_issued = 0
-        self._data: dict[str, dict[str, dict[str, Any]]] = {}
-        self._data_lock = threading.RLock()
+        self._data: TenantDatasets[dict[str, dict[str, Any]]] = TenantDatasets(
+            lambda client_id: _seed_events(self.seed, client_id, self.event_count))
+        self._data_lock = self._data.lock
         self._counter = itertools.count(1)
 
     # -- test controls -------------------------------------------------------------------------
@@ -120,10 +121,7 @@ class UitdatabankSandbox(Sandbox):
 
     def catalogue(self, client_id: str = "podium-demo") -> dict[str, dict[str, Any]]:
         """The events one client sees, by uuid (seeded on first use)."""
-        with self._data_lock:
-            if client_id not in self._data:
-                self._data[client_id] = _seed_events(self.seed, client_id, self.event_count)
-            return self._data[client_id]
+        return self._data.get(client_id)
 
     def mutate(self, count: int) -> list[str]:
         """Change ``count`` published events of every client (``modified`` on ``today``); returns their ``@id``s.
@@ -155,15 +153,17 @@ class UitdatabankSandbox(Sandbox):
         if path == "/oauth/token" and request.method == "POST":
             return self._token(request)
         if path == "/events" and request.method == "GET":
-            client = self._authenticate(request)
-            return client if isinstance(client, Response) else self._search(request, client)
-        return problem(404, "Not Found", "https://api.publiq.be/probs/url/not-found",
+            return self._search(request, self._authenticate(request))
+        return problem(404, "Not Found", NOT_FOUND,
                        f"The requested URL {request.path} was not found.")
 
     def rate_limited(self) -> Response:
         return Response(429, json.dumps({"type": "https://api.publiq.be/probs/rate-limit/too-many-requests",
                                          "title": "Too Many Requests", "status": 429}).encode(),
                         {"Content-Type": PROBLEM, "Retry-After": str(self.retry_after_seconds)})
+
+    def error(self, refusal: Refused) -> Response:
+        return problem(refusal.status, HTTPStatus(refusal.status).phrase, refusal.kind, refusal.message)
 
     def _token(self, request: Request) -> Response:
         body: dict[str, Any]
@@ -192,48 +192,36 @@ class UitdatabankSandbox(Sandbox):
         return Response.json({"access_token": token, "expires_in": self.token_ttl, "token_type": "Bearer",
                               "scope": "https://api.publiq.be/auth/uitdatabank-search"})
 
-    def _authenticate(self, request: Request) -> str | Response:
-        headers = {k.lower(): v for k, v in request.headers.items()}
-        client_id = headers.get("x-client-id") or request.arg("clientId")
+    def _authenticate(self, request: Request) -> str:
+        client_id = checks.header(request, "x-client-id") or request.arg("clientId")
         if client_id:
             return client_id
-        authorization = headers.get("authorization")
-        if not authorization:
-            return problem(401, "Unauthorized", "https://api.publiq.be/probs/auth/unauthorized",
-                           "No x-api-key header or apiKey parameter found")
-        if not authorization.startswith("Bearer "):
-            return problem(401, "Unauthorized", "https://api.publiq.be/probs/auth/unauthorized",
-                           'Authorization header must start with "Bearer ", followed by your token')
-        token = authorization[len("Bearer "):]
+        token = checks.bearer_token(
+            request, missing="No x-api-key header or apiKey parameter found",
+            malformed='Authorization header must start with "Bearer ", followed by your token', kind=UNAUTHORIZED)
         with self._data_lock:
             entry = self.tokens.get(token)
         if entry is None or entry[1] < time.time():
             # verbatim udb3-search-service InvalidToken: the token is echoed back (clients must redact)
-            return problem(401, "Unauthorized", "https://api.publiq.be/probs/auth/unauthorized",
-                           f'Token "{token}" is expired or not valid for Search API.')
+            raise Refused(401, f'Token "{token}" is expired or not valid for Search API.', UNAUTHORIZED)
         return entry[0]
 
     def _search(self, request: Request, client_id: str) -> Response:
-        try:
-            start = int(request.arg("start", "0") or 0)
-            limit = int(request.arg("limit", "30") or 30)
-        except ValueError:
-            return problem(400, "Bad Request", "https://api.publiq.be/probs/body/bad-request",
-                           "start and limit must be integers")
-        not_found = "https://api.publiq.be/probs/url/not-found"
-        if not 0 <= start <= min(MAX_START, self.result_window):
-            return problem(404, "Not Found", not_found,
-                           f'The "start" parameter should be between 0 and {min(MAX_START, self.result_window)}')
-        if not 0 <= limit <= MAX_LIMIT:
-            return problem(404, "Not Found", not_found, f'The "limit" parameter should be between 0 and {MAX_LIMIT}')
-        if start + limit > self.result_window:
-            return problem(400, "Bad Request", "https://api.publiq.be/probs/body/bad-request",
-                           f"Result window is too large, start + limit must be less than or equal to: "
-                           f"[{self.result_window}] but was [{start + limit}].")
+        paging = checks.int_params(request, {"start": 0, "limit": 30}, "start and limit must be integers",
+                                   kind=BAD_REQUEST)
+        start, limit = paging["start"], paging["limit"]
+        highest_start = min(MAX_START, self.result_window)
+        checks.require(0 <= start <= highest_start, 404,
+                       f'The "start" parameter should be between 0 and {highest_start}', NOT_FOUND)
+        checks.require(0 <= limit <= MAX_LIMIT, 404, f'The "limit" parameter should be between 0 and {MAX_LIMIT}',
+                       NOT_FOUND)
+        checks.require(start + limit <= self.result_window, 400,
+                       f"Result window is too large, start + limit must be less than or equal to: "
+                       f"[{self.result_window}] but was [{start + limit}].", BAD_REQUEST)
         try:
             matches = self._filter(request, client_id)
         except ValueError as exc:
-            return problem(400, "Bad Request", "https://api.publiq.be/probs/body/bad-request", str(exc))
+            raise Refused(400, str(exc), BAD_REQUEST) from None
         page = matches[start:start + limit]
         embed = (request.arg("embed", "false") or "").lower() == "true"
         members = [json.loads(json.dumps(e)) if embed else {"@id": e["@id"], "@type": "Event"} for e in page]
@@ -309,7 +297,7 @@ def _sub(index: int, start: datetime, hours: float, rng: random.Random) -> dict[
 
 
 def _seed_events(seed: int, client_id: str, count: int) -> dict[str, dict[str, Any]]:
-    rng = random.Random(f"{seed}:{client_id}")
+    rng = tenant_random(seed, client_id)
     places = [_place(client_id, i) for i in range(len(VENUES))]
     organizers = [_organizer(client_id, i) for i in range(len(VENUES))]
     events: dict[str, dict[str, Any]] = {}

@@ -18,6 +18,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from podium.sandbox import flemish
+
 SAMPLES = Path(__file__).resolve().parent / "samples"
 BRUSSELS = ZoneInfo("Europe/Brussels")
 EXTRA_ACTIVITY_COLUMNS = ["activiteit_name_fr", "activiteit_description_fr", "activiteit_status"]
@@ -68,25 +70,17 @@ def utc_iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="seconds")
 
 
-# (id key, name, street, number, postcode, city, location type, organiser name, homepage, lat, lon)
-VENUES = [
-    ("cc-hasselt", "CC Hasselt", "Kunstlaan", "5", "3500", "Hasselt", "cultuurcentrum",
-     "Cultuurcentrum Hasselt", "https://www.cchasselt.be/", "50.9293", "5.3375"),
-    ("warande", "De Warande", "Warandestraat", "42", "2300", "Turnhout", "cultuurcentrum",
-     "De Warande vzw", "https://www.warande.be/", "51.3221", "4.9470"),
-    ("ssb-brugge", "Stadsschouwburg Brugge", "Vlamingstraat", "29", "8000", "Brugge", "theaterzaal",
-     "Cultuurcentrum Brugge", "https://www.ccbrugge.be/", "51.2100", "3.2240"),
-    ("cc-strombeek", "CC Strombeek", "Gemeenteplein", "1", "1853", "Grimbergen", "cultuurcentrum",
-     "CC Strombeek vzw", "https://www.ccstrombeek.be/", "50.9050", "4.3542"),
-    ("desingel", "deSingel", "Desguinlei", "25", "2018", "Antwerpen", "concertzaal",
-     "deSingel internationale kunstcampus", "https://www.desingel.be/", "51.1960", "4.4160"),
-    ("handelsbeurs", "Handelsbeurs Concertzaal", "Kouter", "29", "9000", "Gent", "concertzaal",
-     "Handelsbeurs vzw", "https://www.handelsbeurs.be/", "51.0500", "3.7250"),
-    ("kaaitheater", "Kaaitheater", "Sainctelettesquare", "20", "1000", "Brussel", "theaterzaal",
-     "Kaaitheater vzw", "https://www.kaaitheater.be/", "50.8600", "4.3500"),
-    ("schouwburg-kortrijk", "Schouwburg Kortrijk", "Schouwburgplein", "14", "8500", "Kortrijk",
-     "theaterzaal", "Schouwburg Kortrijk", "https://www.schouwburgkortrijk.be/", "50.8280", "3.2650"),
-]
+# The kit's venues as the export lists them: (id key, name, street, number, postcode, city, location type,
+# organiser name, homepage, lat, lon). Id keys, location types and organisers are the export's own.
+_EXPORT = (("cc-hasselt", "cultuurcentrum", "Cultuurcentrum Hasselt"), ("warande", "cultuurcentrum", "De Warande vzw"),
+           ("ssb-brugge", "theaterzaal", "Cultuurcentrum Brugge"), ("cc-strombeek", "cultuurcentrum", "CC Strombeek vzw"),
+           ("desingel", "concertzaal", "deSingel internationale kunstcampus"),
+           ("handelsbeurs", "concertzaal", "Handelsbeurs vzw"), ("kaaitheater", "theaterzaal", "Kaaitheater vzw"),
+           ("schouwburg-kortrijk", "theaterzaal", "Schouwburg Kortrijk"))
+VENUES = [(key, v.name, v.street, v.number, v.zip, v.municipality, loc_type, organiser, v.homepage, v.lat, v.lon)
+          for v, (key, loc_type, organiser) in zip(
+              flemish.venues("cc-hasselt", "de-warande", "stadsschouwburg-brugge", "cc-strombeek", "desingel",
+                             "handelsbeurs", "kaaitheater", "schouwburg-kortrijk"), _EXPORT, strict=True)]
 
 # (title nl, title fr or "", description nl, description fr or "", type, thema, performer, performer thema)
 PRODUCTIONS = [

@@ -24,6 +24,7 @@ from urllib.parse import parse_qs
 
 from connectors.uwp.data import Drop, build_drop, mutate_drop, newest_change
 from podium import clock
+from podium.sandbox.faults import InjectedFaults, inject_request
 
 ACCOUNT = "123456789012"  # moto's default account
 _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
@@ -65,7 +66,7 @@ class UwpSandbox:
         self.malformed_row = malformed_row
         self.drops: dict[tuple[str, str], Drop] = {}
         self.requests: list[tuple[str, str, dict[str, list[str]]]] = []
-        self._injected: list[tuple[int, int | None]] = []
+        self.faults = InjectedFaults()
         self._lock = threading.RLock()
         self._server: Any = None
         self._thread: threading.Thread | None = None
@@ -109,7 +110,7 @@ class UwpSandbox:
                     del UwpSandbox._bucket_users[bucket]
                     self._delete_bucket(bucket)
             self.drops.clear()
-            self._injected.clear()
+            self.faults.clear()
         self._auth(False)
 
     def __enter__(self) -> UwpSandbox:
@@ -140,13 +141,11 @@ class UwpSandbox:
     # -- test controls -------------------------------------------------------------------------
     def inject(self, status: int, count: int = 1, retry_after: int | None = None) -> None:
         """Answer the next ``count`` S3 requests with ``status`` as S3 does (XML error, Retry-After)."""
-        with self._lock:
-            self._injected.extend([(status, retry_after)] * count)
+        self.faults.add(status, count, retry_after)
 
     def clear_faults(self) -> None:
         """Forget injected faults not yet served."""
-        with self._lock:
-            self._injected.clear()
+        self.faults.clear()
 
     def mutate(self, count: int) -> list[str]:
         """Re-upload the activity, participant and participation files with ``count`` rows each
@@ -240,10 +239,8 @@ class UwpSandbox:
                 return _reply(start_response, 200, json.dumps({"sandbox": self.name, "ok": True}).encode(),
                               "application/json")
             if path == "/__sandbox/inject":
-                status = int((query.get("status") or ["503"])[0])
-                count = int((query.get("count") or ["1"])[0])
-                wait = query.get("retry_after")
-                self.inject(status, count, int(wait[0]) if wait else None)
+                status, count, retry_after = inject_request(query)
+                self.inject(status, count, retry_after)
                 return _reply(start_response, 200, json.dumps({"injected": status, "count": count}).encode(),
                               "application/json")
             if path == "/__sandbox/mutate":
@@ -251,7 +248,7 @@ class UwpSandbox:
                 return _reply(start_response, 200, json.dumps({"changed": ids}).encode(), "application/json")
             with self._lock:
                 self.requests.append((environ.get("REQUEST_METHOD", "GET"), path, query))
-                fault = self._injected.pop(0) if self._injected else None
+            fault = self.faults.next()
             if fault is not None:
                 status, retry_after = fault
                 code, message = _ERRORS.get(status, ("InternalError", "Injected error"))

@@ -21,7 +21,6 @@ from __future__ import annotations
 import hashlib
 import random
 import re
-import threading
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -29,7 +28,9 @@ from urllib.parse import quote, unquote
 from zoneinfo import ZoneInfo
 
 from podium import clock
-from podium.sandbox import Request, Response, Sandbox
+from podium.sandbox import Refused, Request, Response, Sandbox, checks
+from podium.sandbox.calendar import last_sunday
+from podium.sandbox.datasets import TenantDatasets, tenant_random
 
 BRUSSELS = ZoneInfo("Europe/Brussels")
 DEFAULT_ORG = "demo"
@@ -64,12 +65,6 @@ PRODUCTIONS = [
 # three weeks of that span programmed, whatever day ``today`` is.
 DAYS_BEFORE, DAYS_AFTER = 90, 420
 SERIES = ("Zondagmatinee in de foyer", "Concert")
-
-
-def last_sunday(year: int, month: int) -> date:
-    """The last Sunday of a month (the EU daylight-saving switch days are in March and October)."""
-    day = date(year, month + 1, 1) - timedelta(days=1) if month < 12 else date(year, 12, 31)
-    return day - timedelta(days=(day.weekday() + 1) % 7)
 
 
 def _stamp(day: date, hour: int, minute: int) -> datetime:
@@ -110,21 +105,18 @@ class YesplanSandbox(Sandbox):
         super().__init__(seed=seed)
         self.today = today or clock.today(BRUSSELS)
         self.productions = productions
-        self._orgs: dict[str, dict[str, dict[str, Any]]] = {}
+        self._orgs: TenantDatasets[dict[str, dict[str, Any]]] = TenantDatasets(self._generate)
         self._books: dict[str, _Book] = {}
-        self._data_lock = threading.RLock()
+        self._data_lock = self._orgs.lock
         self._mutations = 0
 
     # -- data ------------------------------------------------------------------------------------
     def events(self, org: str = DEFAULT_ORG) -> dict[str, dict[str, Any]]:
         """The organisation's events by id (generated once, deterministic for org + seed + today)."""
-        with self._data_lock:
-            if org not in self._orgs:
-                self._orgs[org] = self._generate(org)
-            return self._orgs[org]
+        return self._orgs.get(org)
 
     def _generate(self, org: str) -> dict[str, dict[str, Any]]:
-        rng = random.Random(f"yesplan:{self.seed}:{org}")
+        rng = tenant_random("yesplan", self.seed, org)
         base = f"https://{org}.yesplan.be/api"
         locations = [{"url": "", "id": _object_id(rng), "name": name, "_type": "location"} for name in LOCATIONS]
         for loc in locations:
@@ -230,7 +222,7 @@ class YesplanSandbox(Sandbox):
         changed: list[str] = []
         with self._data_lock:
             self._mutations += 1
-            for org in list(self._orgs) or [DEFAULT_ORG]:
+            for org in self._orgs.tenants() or [DEFAULT_ORG]:
                 events = self.events(org)
                 upcoming = sorted((e for e in events.values() if e["startdate"] >= self.today.isoformat()),
                                   key=lambda e: (e["starttime"], e["id"]))
@@ -248,11 +240,8 @@ class YesplanSandbox(Sandbox):
         org, path = self._split(request.path)
         if path is None:
             return self._error(404, "not found")
-        keys = request.query.get("api_key", [])
-        if len(keys) > 1:
-            return self._error(400, "api_key given more than once")
-        if not keys or keys[0] != self.api_key:
-            return self._error(401, "Unauthorized: missing or invalid api_key")
+        checks.api_key_param(request, "api_key", self.api_key, missing="Unauthorized: missing or invalid api_key",
+                             repeated="api_key given more than once")
         if request.method != "GET":
             return self._error(405, "method not allowed")
         if path.startswith("events/"):
@@ -283,6 +272,9 @@ class YesplanSandbox(Sandbox):
     @staticmethod
     def _error(status: int, message: str) -> Response:
         return Response.json({"message": message}, status)
+
+    def error(self, refusal: Refused) -> Response:
+        return self._error(refusal.status, refusal.message)
 
     @staticmethod
     def _public(event: dict[str, Any]) -> dict[str, Any]:

@@ -13,10 +13,11 @@ from typing import Any
 import pytest
 import requests
 import zeep
+from lxml import etree
 
 from connectors.recreatex.connector import RecreatexConnector
 from connectors.recreatex.sandbox import RecreatexSandbox
-from connectors.recreatex.soap import NAMESPACE, SoapFault, fault_rule, parse_fault
+from connectors.recreatex.soap import NAMESPACE, SOAP_ENV, WSDL_PATH, SoapFault, fault_rule, parse_fault
 from podium.canonical import validate
 from podium.errors import AuthError, BadDataError, ConfigError, UnsafeXmlError, VendorDownError
 from podium.mapping.engine import MappingContext, load_mapping
@@ -164,6 +165,24 @@ def test_sandbox_serves_the_wsdl_and_zeep_can_use_it(sandbox: RecreatexSandbox) 
     events = client.service.FindCultureEvents(Context={"ShopId": sandbox.shop_id_for(HOUSE)},
                                               CultureEventSearchCriteria={"Paging": {"PageIndex": 0, "PageSize": 3}})
     assert len(events) == 3 and events[0].Id
+
+
+@pytest.mark.parametrize(("operation", "item"), [("FindCultureEvents", "CultureEvent"), ("FindPerson", "Person"),
+                                               ("FindCultureReservations", "CultureReservation")])
+def test_sandbox_answers_with_every_member_of_the_wsdl_type_in_its_order(
+        sandbox: RecreatexSandbox, operation: str, item: str) -> None:
+    wsdl = zeep.Client(str(WSDL_PATH))
+    members = [name for name, _ in wsdl.get_type(f"{{{NAMESPACE}}}{item}").elements]
+    envelope = (f'<s:Envelope xmlns:s="{SOAP_ENV}"><s:Body><Context xmlns="{NAMESPACE}">'
+                f"<ShopId>{sandbox.shop_id_for(HOUSE)}</ShopId></Context></s:Body></s:Envelope>")
+    response = requests.post(f"{sandbox.url}/WebShop.svc", data=envelope.encode(), timeout=5, headers={
+        "Content-Type": "text/xml", "SOAPAction": f'"{NAMESPACE}IWebShop/{operation}"'})
+    records = etree.fromstring(response.content).findall(f".//{{{NAMESPACE}}}{item}")
+    assert response.status_code == 200 and records
+    for record in records:
+        assert [etree.QName(child).localname for child in record] == members
+    nil = "{http://www.w3.org/2001/XMLSchema-instance}nil"
+    assert all(child.get(nil) == "true" for child in records[0] if len(child) == 0 and child.text is None)
 
 
 def test_check_passes_and_every_stream_maps_cleanly(sandbox: RecreatexSandbox) -> None:

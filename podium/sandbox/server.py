@@ -3,7 +3,12 @@
 A vendor sandbox subclasses ``Sandbox`` and implements ``route``; this base gives it a threaded
 server on loopback, a documented rate limit answered with 429 + ``Retry-After``, fault injection
 for tests (``inject(status, count)`` in-process, or ``POST /__sandbox/inject?status=503&count=2``
-from another process), and a request log (method, path, sanitized query) for assertions.
+from another process), raw answers queued for garbage/attack tests (``serve_raw``), and a request
+log (method, path, sanitized query) for assertions. Transport faults below HTTP (resets, cut bodies,
+stalls) are ``podium.testing.faults.FaultProxy``'s job: put it in front of any sandbox.
+
+A route may raise ``Refused`` (the kit's auth and paging checkers do): the base answers it with the
+vendor's ``error`` hook, so every refusal has the vendor's error shape.
 """
 
 from __future__ import annotations
@@ -16,6 +21,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from podium.sandbox.faults import InjectedFaults, inject_request
 
 
 @dataclass
@@ -49,6 +56,14 @@ class Response:
         return cls(status, body, {"Content-Type": content_type})
 
 
+class Refused(Exception):
+    """A request the vendor refuses: ``status`` and ``message``, plus the vendor's error ``kind`` if any."""
+
+    def __init__(self, status: int, message: str, kind: str = "") -> None:
+        super().__init__(message)
+        self.status, self.message, self.kind = status, message, kind
+
+
 class _QuietServer(ThreadingHTTPServer):
     daemon_threads = True
 
@@ -72,7 +87,8 @@ class Sandbox:
     def __init__(self, *, seed: int = 7) -> None:
         self.seed = seed
         self.requests: list[tuple[str, str, dict[str, list[str]]]] = []
-        self._injected: deque[tuple[int, int | None]] = deque()
+        self.faults = InjectedFaults()
+        self._raw_answers: deque[tuple[int, bytes]] = deque()
         self._window: deque[float] = deque()
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
@@ -86,14 +102,26 @@ class Sandbox:
     # -- test controls -------------------------------------------------------------------------
     def inject(self, status: int, count: int = 1, retry_after: int | None = None) -> None:
         """Answer the next ``count`` requests with ``status`` (429 gets ``Retry-After``)."""
+        self.faults.add(status, count, retry_after)
+
+    def serve_raw(self, body: bytes, count: int = 1, status: int = 200) -> None:
+        """Queue ``body`` as the next ``count`` data answers (truncated JSON, attack XML, ...).
+
+        The vendor's route takes them with ``take_raw`` at the point where it would answer data, so
+        auth and parameter checks still run first.
+        """
         with self._lock:
             for _ in range(count):
-                self._injected.append((status, retry_after))
+                self._raw_answers.append((status, body))
+
+    def take_raw(self) -> tuple[int, bytes] | None:
+        """The next queued raw answer (status, body), or None."""
+        with self._lock:
+            return self._raw_answers.popleft() if self._raw_answers else None
 
     def clear_faults(self) -> None:
         """Drop injected answers that were not used."""
-        with self._lock:
-            self._injected.clear()
+        self.faults.clear()
 
     # -- serving -------------------------------------------------------------------------------
     @property
@@ -134,8 +162,9 @@ class Sandbox:
             return self._control(request)
         with self._lock:
             self.requests.append((request.method, request.path, _sanitized(request.query)))
-            if self._injected:
-                status, retry_after = self._injected.popleft()
+            fault = self.faults.next()
+            if fault is not None:
+                status, retry_after = fault
                 headers = {"Retry-After": str(retry_after if retry_after is not None else self.retry_after_seconds)}
                 return Response.json({"error": f"injected {status}"}, status,
                                      headers if status in (429, 503) else None)
@@ -147,6 +176,8 @@ class Sandbox:
             self._window.append(now)
         try:
             return self.route(request)
+        except Refused as refusal:
+            return self.error(refusal)
         except Exception as exc:  # a sandbox bug must look like a vendor 500, not hang the client
             return Response.json({"error": f"sandbox error: {type(exc).__name__}: {exc}"}, 500)
 
@@ -154,12 +185,14 @@ class Sandbox:
         """The vendor's 429 answer (override for vendor-specific bodies)."""
         return Response.json({"error": "Too Many Requests"}, 429, {"Retry-After": str(self.retry_after_seconds)})
 
+    def error(self, refusal: Refused) -> Response:
+        """The vendor's answer to a refused request (override for the vendor's error shape)."""
+        return Response.json({"error": refusal.message}, refusal.status)
+
     def _control(self, request: Request) -> Response:
         if request.path == "/__sandbox/inject":
-            status = int(request.arg("status", "503") or 503)
-            count = int(request.arg("count", "1") or 1)
-            retry_after = request.arg("retry_after")
-            self.inject(status, count, int(retry_after) if retry_after else None)
+            status, count, retry_after = inject_request(request.query)
+            self.inject(status, count, retry_after)
             return Response.json({"injected": status, "count": count})
         if request.path == "/__sandbox/health":
             return Response.json({"sandbox": self.name, "ok": True})
