@@ -401,7 +401,7 @@ def generate_fleet(n_houses: int, out_dir: Path, seed: int = 1, *,
 
     For 248 houses the mix is the seed's: 68 cultuurcentra, 111 gemeenschapscentra and 69
     kunstenorganisaties, each enabling 2-6 connectors. ``settings`` overrides a vendor's settings for
-    every house (e.g. ``{"ticketmatic": {"base_url": sandbox.url}}`` to point the fleet at sandboxes).
+    every house (e.g. ``{"<connector>": {"base_url": sandbox.url}}`` to point the fleet at sandboxes).
     Returns the house files written (not ``_fleet.yaml``).
     """
     rng = random.Random(seed)

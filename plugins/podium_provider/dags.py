@@ -181,7 +181,7 @@ def build_example_publication_dag(owner: str = "podium-publication") -> DAG:
     """EXAMPLE ONLY: a publication-route placeholder scheduled on changed canonical events."""
     return _example_route_dag(
         EXAMPLE_DAG_ID, [canonical_asset("event")], owner, "events",
-        "### Example downstream DAG\n\nA placeholder for a publication route (e.g. to UiTdatabank or a "
+        "### Example downstream DAG\n\nA placeholder for a publication route (e.g. to a public event database or a "
         "website). It is scheduled on the asset `podium://canonical/event` and only logs which "
         "houses changed how many events. It publishes nothing.")
 
