@@ -26,6 +26,8 @@ def test_connectors_lists_every_builtin_with_streams_and_entities() -> None:
     listed = {c["name"]: {s["name"]: s["entity"] for s in c["streams"]} for c in json.loads(result.stdout)}
     assert listed["ticketmatic"] == {"events": "event", "contacts": "contact", "orders": "ticket"}
     assert set(listed) >= {"ticketmatic", "yesplan", "recreatex", "cdbxml", "uwp", "uitdatabank"}
+    declared = {c["name"]: (c["connection_type"], c["schedule"], c["pool_slots"]) for c in json.loads(result.stdout)}
+    assert declared["ticketmatic"] == ("podium_hmac", "@hourly", 8)
 
 
 def test_spec_prints_json_schema_and_unknown_connector_lists_known() -> None:
