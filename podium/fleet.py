@@ -1,7 +1,9 @@
 """The fleet: every house config at once, for generation (demos, benchmarks) and for DAG parsing.
 
 ``generate_fleet`` writes a realistic, seeded fleet of house configs plus the fleet-level
-``_fleet.yaml`` (per-connector schedule, pool slots, owner, retries, the house boundary).
+``_fleet.yaml`` (owner, retries, the house boundary). Which connectors a generated house uses and
+their settings, and each connector's schedule, pool slots and owner, are what the installed
+connectors declare (``podium.sdk.Connector``); ``_fleet.yaml`` ``connectors.<name>`` overrides the latter.
 ``scan_fleet``, ``fleet_index`` and ``fleet_groups`` are the *fast* readers the Airflow DAG files
 call at parse time: they read only the few keys orchestration needs, with the C YAML loader and no
 JSON Schema validation, and check exactly those (house key, installed connector, schedule via
