@@ -8,14 +8,7 @@ extra). They publish and send nothing.
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-try:
-    from plugins.podium_provider.dags import build_example_mailing_dag, build_example_publication_dag
-except ModuleNotFoundError:  # a source checkout that is not pip-installed: the repo root holds the packages
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    from plugins.podium_provider.dags import build_example_mailing_dag, build_example_publication_dag
+from plugins.podium_provider.dags import build_example_mailing_dag, build_example_publication_dag
 
 example_publication = build_example_publication_dag()
 example_mailing = build_example_mailing_dag()

@@ -55,21 +55,24 @@ def main(verbose: int) -> None:
 @main.command("connectors")
 @click.option("--json", "as_json", is_flag=True, help="JSON output.")
 def connectors_cmd(as_json: bool) -> None:
-    """List the installed connectors, their versions and streams."""
+    """List the installed connectors, their versions, streams and what orchestration they declare."""
     from podium.registry import all_connectors
 
     rows: list[dict[str, Any]] = [{"name": name, "version": cls.version, "title": cls.title,
              "streams": [{"name": s.name, "entity": s.entity, "primary_key": s.primary_key, "cursor": s.cursor}
-                         for s in cls.streams]}
+                         for s in cls.streams],
+             "connection_type": cls.connection_type(), "schedule": cls.default_schedule,
+             "pool_slots": cls.pool_slots}
             for name, cls in all_connectors().items()]
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
     table = Table(title="Installed connectors")
-    for column in ("connector", "version", "streams → entity"):
+    for column in ("connector", "version", "streams → entity", "connection type", "schedule", "pool"):
         table.add_column(column)
     for row in rows:
-        table.add_row(row["name"], row["version"], ", ".join(f"{s['name']} → {s['entity']}" for s in row["streams"]))
+        table.add_row(row["name"], row["version"], ", ".join(f"{s['name']} → {s['entity']}" for s in row["streams"]),
+                      row["connection_type"], str(row["schedule"]), str(row["pool_slots"]))
     out.print(table)
 
 

@@ -12,30 +12,42 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from podium.registry import get_connector
+import yaml
 
-DEMO_CONNECTORS = ("ticketmatic", "yesplan", "recreatex", "cdbxml", "uwp", "uitdatabank")
+from podium.paths import REPO_ROOT
+from podium.registry import connector_names, get_connector
+
+EXAMPLE_HOUSES = REPO_ROOT / "houses"
+
+
+def _example_houses() -> list[dict[str, Any]]:
+    houses = []
+    for path in sorted(EXAMPLE_HOUSES.glob("*.yaml")):
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        if not path.name.startswith("_") and isinstance(doc, dict):
+            houses.append(doc)
+    return houses
+
+
+def demo_connectors() -> tuple[str, ...]:
+    """The connectors the example houses use, in registry order."""
+    used = {name for house in _example_houses() for name in house.get("connectors") or {}}
+    return tuple(name for name in connector_names() if name in used)
 
 
 def sandbox_connections() -> dict[str, dict[str, Any]]:
-    """Connection id -> Airflow connection (JSON form) holding each demo house's sandbox credentials.
+    """Connection id -> Airflow connection (JSON form) holding each example house's sandbox credentials.
 
-    ``conn_type`` names the provider's connection type per auth kind (plugins/podium_provider), so the
-    Airflow UI shows the right form for each."""
-    recreatex = get_connector("recreatex").sandbox_class()
-    uwp = get_connector("uwp").sandbox_class()
-    return {
-        "ticketmatic_cc_hasselt": {"conn_type": "podium_hmac", "login": "sandbox-access-key",
-                                   "password": "sandbox-secret-key"},
-        "ticketmatic_de_singel": {"conn_type": "podium_hmac", "login": "sandbox-access-key",
-                                  "password": "sandbox-secret-key"},
-        "yesplan_cc_hasselt": {"conn_type": "podium_api_key", "password": "yesplan-sandbox-key"},
-        "uitdatabank_cc_hasselt": {"conn_type": "podium_oauth2", "login": "cc-hasselt-demo", "password": "sandbox-secret"},
-        "uitdatabank_de_singel": {"conn_type": "podium_oauth2", "login": "de-singel-demo", "password": "sandbox-secret"},
-        "recreatex_gc_de_kring": {"conn_type": "podium_soap_shop", "password": recreatex.shop_id_for("gc-de-kring")},
-        "cdbxml_gc_de_kring": {"conn_type": "podium_api_key", "password": "uitdatabank-sandbox-key"},
-        "uwp_de_singel": {"conn_type": "podium_s3", "login": uwp.access_key_id, "password": uwp.secret_access_key},
-    }
+    Each connector says what its sandbox accepts (``demo_credentials``) and which connection type its
+    auth kind uses (``connection_type``), so the Airflow UI shows the right form for each."""
+    connections: dict[str, dict[str, Any]] = {}
+    for house in _example_houses():
+        for name, spec in (house.get("connectors") or {}).items():
+            conn_id = ((spec or {}).get("credentials") or {}).get("conn_id")
+            if conn_id:
+                cls = get_connector(name)
+                connections[conn_id] = {"conn_type": cls.connection_type(), **cls.demo_credentials(house["house"])}
+    return connections
 
 
 def export_connections(environ: dict[str, str] | None = None) -> None:
@@ -46,11 +58,12 @@ def export_connections(environ: dict[str, str] | None = None) -> None:
 
 
 @contextmanager
-def running_sandboxes(names: tuple[str, ...] = DEMO_CONNECTORS, *, default_ports: bool = True) -> Iterator[dict[str, Any]]:
-    """Start the named vendor sandboxes (on their documented ports) for the length of the block."""
+def running_sandboxes(names: tuple[str, ...] | None = None, *, default_ports: bool = True) -> Iterator[dict[str, Any]]:
+    """Start the named vendor sandboxes (default: those the example houses use, on their documented
+    ports) for the length of the block."""
     started: dict[str, Any] = {}
     try:
-        for name in names:
+        for name in demo_connectors() if names is None else names:
             cls = get_connector(name).sandbox_class()
             sandbox = cls()
             port = getattr(cls, "default_port", 0) if default_ports else 0
@@ -59,8 +72,7 @@ def running_sandboxes(names: tuple[str, ...] = DEMO_CONNECTORS, *, default_ports
             except OSError as exc:
                 raise RuntimeError(f"{name} sandbox: port {port} is busy ({exc.strerror}); stop whatever "
                                    f"listens there (another demo?) and try again") from None
-            if name == "uwp":
-                sandbox.seed_drop("uwp-drops", "de-singel/")
+            get_connector(name).prepare_demo_sandbox(sandbox)
             started[name] = sandbox
         yield started
     finally:

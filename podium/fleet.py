@@ -1,7 +1,9 @@
 """The fleet: every house config at once, for generation (demos, benchmarks) and for DAG parsing.
 
 ``generate_fleet`` writes a realistic, seeded fleet of house configs plus the fleet-level
-``_fleet.yaml`` (per-connector schedule, pool slots, owner, retries, the house boundary).
+``_fleet.yaml`` (owner, retries, the house boundary). Which connectors a generated house uses and
+their settings, and each connector's schedule, pool slots and owner, are what the installed
+connectors declare (``podium.sdk.Connector``); ``_fleet.yaml`` ``connectors.<name>`` overrides the latter.
 ``scan_fleet``, ``fleet_index`` and ``fleet_groups`` are the *fast* readers the Airflow DAG files
 call at parse time: they read only the few keys orchestration needs, with the C YAML loader and no
 JSON Schema validation, and check exactly those (house key, installed connector, schedule via
@@ -15,7 +17,6 @@ from __future__ import annotations
 import os
 import random
 import re
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,30 +30,35 @@ _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 FLEET_FILE = "_fleet.yaml"
-CONNECTORS = ("ticketmatic", "yesplan", "recreatex", "cdbxml", "uwp", "uitdatabank")
 # The seed fleet's mix for 248 houses; other sizes keep the same proportions.
 KIND_MIX: dict[str, int] = {"cultuurcentrum": 68, "gemeenschapscentrum": 111, "kunstenorganisatie": 69}
 
-# Slots of a vendor pool that ``_fleet.yaml`` does not size (third-party connectors, new vendors).
+# Slots of a vendor pool when neither the connector nor ``_fleet.yaml`` sizes it.
 DEFAULT_POOL_SLOTS = 4
 
-# Fleet-level orchestration defaults: one schedule and one pool per connector. Pool slots bound how
-# many houses talk to one vendor at the same moment, whatever the fleet size.
+# Fleet-level orchestration defaults. Each connector declares its own schedule, pool slots and owner
+# (``podium.sdk.Connector``); ``_fleet.yaml`` ``connectors.<name>`` overrides them per fleet.
 DEFAULT_FLEET: dict[str, Any] = {
     "owner": "podium-ops",
     "retries": 3,
     "retry_delay_minutes": 2,
     "max_retry_delay_minutes": 30,
     "execution_timeout_minutes": 60,
-    "connectors": {
-        "ticketmatic": {"schedule": "@hourly", "pool_slots": 8, "owner": "podium-ticketing"},
-        "yesplan": {"schedule": "15 */2 * * *", "pool_slots": 4, "owner": "podium-planning"},
-        "recreatex": {"schedule": "30 * * * *", "pool_slots": 4, "owner": "podium-ticketing"},
-        "cdbxml": {"schedule": "0 5 * * *", "pool_slots": 2, "owner": "podium-publication"},
-        "uwp": {"schedule": "45 */3 * * *", "pool_slots": 4, "owner": "podium-publication"},
-        "uitdatabank": {"schedule": "0 */4 * * *", "pool_slots": 6, "owner": "podium-publication"},
-    },
 }
+
+
+def connector_defaults(name: str) -> dict[str, Any]:
+    """The orchestration defaults connector ``name`` declares: schedule, pool slots, owner ({} if not installed)."""
+    from podium.registry import get_connector
+
+    try:
+        cls = get_connector(name)
+    except ConfigError:
+        return {}  # reported where it matters: scan_fleet names the unknown connector per house
+    spec: dict[str, Any] = {"schedule": cls.default_schedule, "pool_slots": int(cls.pool_slots)}
+    if cls.default_owner:
+        spec["owner"] = cls.default_owner
+    return spec
 
 
 @dataclass(frozen=True)
@@ -89,14 +95,27 @@ def load_fleet_settings(houses_dir: str | os.PathLike[str] | None = None) -> dic
         raise ConfigError(f"{path}: invalid YAML: {exc}") from None
     raw = raw if isinstance(raw, dict) else {}
     merged = {**DEFAULT_FLEET, **{k: v for k, v in raw.items() if k != "connectors"}}
-    connectors = {name: dict(spec) for name, spec in DEFAULT_FLEET["connectors"].items()}
-    for name, spec in (raw.get("connectors") or {}).items():
-        connectors[name] = {**connectors.get(name, {}), **(spec or {})}
+    from podium.registry import builtin_names
+
+    listed = raw.get("connectors") or {}
+    # Built-ins and the connectors the file names; a third-party connector's defaults are read when a
+    # house uses it (``connector_settings``), which spares DAG parsing the entry-point scan.
+    connectors = {name: connector_defaults(name) for name in sorted({*builtin_names(), *map(str, listed)})}
+    for name, spec in listed.items():
+        connectors[str(name)] = {**connectors.get(str(name), {}), **(spec or {})}
     merged["connectors"] = connectors
     if os.environ.get("PODIUM_FLEET_RETRIES"):
         # Local ``dag.test()`` runs (demo): a retry delay there is dead waiting, not backoff.
         merged["retries"] = int(os.environ["PODIUM_FLEET_RETRIES"])
     return merged
+
+
+def connector_settings(fleet: dict[str, Any], name: str) -> dict[str, Any]:
+    """Connector ``name``'s orchestration settings in ``fleet`` (its declared defaults when the fleet has none)."""
+    spec = fleet["connectors"].get(name)
+    if spec is None:
+        spec = fleet["connectors"][name] = connector_defaults(name)
+    return spec
 
 
 # Airflow's schedule presets (``airflow.utils.dates.cron_presets`` plus the two special ones).
@@ -167,14 +186,11 @@ def connector_problem(name: str) -> tuple[str, str] | None:
     """(message, fix) when no installed connector is called ``name``; None if one is."""
     import difflib
 
-    if name in CONNECTORS:
-        # Built-ins ship with the core: no need for the entry-point scan (a fifth of a second at parse time).
-        return None
-    from podium.registry import connector_names
+    from podium.registry import connector_names, is_installed
 
-    known = connector_names()
-    if name in known:
+    if is_installed(name):
         return None
+    known = connector_names()
     close = difflib.get_close_matches(name, known, n=1)
     hint = f"did you mean '{close[0]}'? " if close else ""
     return (f"unknown connector '{name}'", f"{hint}installed: {', '.join(known) or 'none'}")
@@ -250,7 +266,7 @@ def fleet_groups(houses_dir: str | os.PathLike[str] | None = None, scan: FleetSc
     bad_defaults = {problem.key.split(".")[1] for problem in fleet_problems(folder, fleet)}
     by_key: dict[tuple[str, str | None], list[str]] = {}
     for house, connector, override in scan.entries:
-        spec = fleet["connectors"].get(connector, {})
+        spec = connector_settings(fleet, connector)
         default = spec.get("schedule")
         if override is None and connector in bad_defaults:
             continue  # shown once as a fleet problem; the houses that set their own schedule still run
@@ -258,7 +274,7 @@ def fleet_groups(houses_dir: str | os.PathLike[str] | None = None, scan: FleetSc
         by_key.setdefault((connector, schedule), []).append(house)
     groups = []
     for (connector, schedule), houses in sorted(by_key.items(), key=lambda kv: (kv[0][0], kv[0][1] or "")):
-        spec = fleet["connectors"].get(connector, {})
+        spec = connector_settings(fleet, connector)
         custom = schedule != spec.get("schedule")
         dag_id = f"podium_sync_{connector}" + (f"__{schedule_slug(schedule or 'manual')}" if custom else "")
         groups.append(SyncGroup(
@@ -334,16 +350,6 @@ _KUNSTEN_FORMS = (
 _KIND_PREFIX = {"cultuurcentrum": ("cc", "Cultuurcentrum {t}"),
                 "gemeenschapscentrum": ("gc", "Gemeenschapscentrum {t}"),
                 "kunstenorganisatie": ("ko", None)}
-# Probability that a house of a kind enables a connector (ticketing is one of ticketmatic/recreatex).
-_MIX: dict[str, dict[str, Any]] = {
-    "cultuurcentrum": {"ticketing": (0.7, 0.3), "yesplan": 0.8, "uitdatabank": 1.0, "cdbxml": 0.3, "uwp": 0.4},
-    "gemeenschapscentrum": {"ticketing": (0.25, 0.6), "yesplan": 0.15, "uitdatabank": 1.0, "cdbxml": 0.2,
-                            "uwp": 0.5},
-    "kunstenorganisatie": {"ticketing": (0.85, 0.05), "yesplan": 0.7, "uitdatabank": 0.9, "cdbxml": 0.15,
-                           "uwp": 0.2},
-}
-
-
 def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
@@ -357,41 +363,38 @@ def _kind_counts(n_houses: int) -> dict[str, int]:
     return counts
 
 
-def _connector_block(vendor: str, key: str, name: str, overrides: dict[str, Any] | None) -> dict[str, Any]:
-    """Settings by vendor, credentials by Airflow connection id (never inline)."""
-    account = key.replace("-", "")
-    settings: dict[str, Any] = {
-        "ticketmatic": {"account": account},
-        "yesplan": {"base_url": f"https://{account}.yesplan.be"},
-        "recreatex": {"base_url": f"https://{account}.recreatex.be/WebShop", "language": "nl"},
-        "cdbxml": {"base_url": "https://www.uitid.be/uitid/rest/searchv2", "organiser": name},
-        "uwp": {"bucket": "uwp-dataproduct", "prefix": f"{key}/", "region": "eu-west-1"},
-        "uitdatabank": {"organizer_id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"https://podium-hub.be/{key}"))},
-    }[vendor]
-    settings.update(overrides or {})
-    return {"settings": settings, "credentials": {"conn_id": f"{vendor}_{key.replace('-', '_')}"}}
+def _connector_block(cls: Any, key: str, name: str, overrides: dict[str, Any] | None) -> dict[str, Any]:
+    """Settings as the connector suggests them, credentials by Airflow connection id (never inline)."""
+    settings = {**cls.example_settings(key, name), **(overrides or {})}
+    return {"settings": settings, "credentials": {"conn_id": f"{cls.name}_{key.replace('-', '_')}"}}
 
 
-def _pick_connectors(kind: str, rng: random.Random) -> list[str]:
-    mix = _MIX[kind]
+def _pick_connectors(kind: str, rng: random.Random, candidates: dict[str, Any]) -> list[str]:
+    """The connectors of one generated house: at most one per ``example_group`` (e.g. one box office),
+    each other one by its ``example_share``, topped up to two from the most common ones."""
     chosen: list[str] = []
-    tm, rx = (float(x) for x in mix["ticketing"])
-    roll = rng.random()
-    if roll < tm:
-        chosen.append("ticketmatic")
-        if rng.random() < 0.08:
-            chosen.append("recreatex")  # room rental and ledger in Recreatex, tickets in Ticketmatic
-    elif roll < tm + rx:
-        chosen.append("recreatex")
-    for vendor in ("yesplan", "uitdatabank", "cdbxml", "uwp"):
-        if rng.random() < float(mix[vendor]):
-            chosen.append(vendor)
-    for filler in ("uitdatabank", "uwp", "cdbxml"):
+    groups: dict[str, list[str]] = {}
+    for name, cls in candidates.items():
+        if cls.example_group:
+            groups.setdefault(cls.example_group, []).append(name)
+    for members in (groups[g] for g in sorted(groups)):
+        roll, edge = rng.random(), 0.0
+        for name in members:
+            edge += float(candidates[name].example_share.get(kind, 0.0))
+            if roll < edge:
+                chosen.append(name)
+                break
+    loners = [name for name, cls in candidates.items() if not cls.example_group]
+    for name in loners:
+        if rng.random() < float(candidates[name].example_share.get(kind, 0.0)):
+            chosen.append(name)
+    common = sorted(loners, key=lambda n: -sum(candidates[n].example_share.values()))
+    for filler in common:
         if len(chosen) >= 2:
             break
         if filler not in chosen:
             chosen.append(filler)
-    return [c for c in CONNECTORS if c in chosen]
+    return [name for name in candidates if name in chosen]
 
 
 def generate_fleet(n_houses: int, out_dir: Path, seed: int = 1, *,
@@ -400,7 +403,7 @@ def generate_fleet(n_houses: int, out_dir: Path, seed: int = 1, *,
 
     For 248 houses the mix is the seed's: 68 cultuurcentra, 111 gemeenschapscentra and 69
     kunstenorganisaties, each enabling 2-6 connectors. ``settings`` overrides a vendor's settings for
-    every house (e.g. ``{"ticketmatic": {"base_url": sandbox.url}}`` to point the fleet at sandboxes).
+    every house (e.g. ``{"<connector>": {"base_url": sandbox.url}}`` to point the fleet at sandboxes).
     Returns the house files written (not ``_fleet.yaml``).
     """
     rng = random.Random(seed)
@@ -409,6 +412,10 @@ def generate_fleet(n_houses: int, out_dir: Path, seed: int = 1, *,
     settings = settings or {}
     written: list[Path] = []
     used: set[str] = set()
+    buckets: set[str] = set()  # every bucket a generated house reads: the boundary allows exactly those
+    from podium.registry import all_connectors
+
+    candidates = {name: cls for name, cls in all_connectors().items() if cls.example_share}
     for kind, count in _kind_counts(n_houses).items():
         prefix, name_form = _KIND_PREFIX[kind]
         pool = list(_TOWNS) + (list(_BRUSSELS) if kind == "gemeenschapscentrum" else [])
@@ -427,24 +434,25 @@ def generate_fleet(n_houses: int, out_dir: Path, seed: int = 1, *,
                 key, n = f"{base_key}-{n}", n + 1
             used.add(key)
             connectors: dict[str, Any] = {}
-            for vendor in _pick_connectors(kind, rng):
-                block = _connector_block(vendor, key, name, settings.get(vendor))
-                if vendor == "ticketmatic" and kind == "kunstenorganisatie" and rng.random() < 0.15:
+            for connector in _pick_connectors(kind, rng, candidates):
+                cls = candidates[connector]
+                block = _connector_block(cls, key, name, settings.get(connector))
+                if cls.example_group and kind == "kunstenorganisatie" and rng.random() < 0.15:
                     block = {"schedule": "*/15 * * * *", **block}  # busy box office: a tighter schedule
                 if rng.random() < 0.03:
                     block = {"enabled": False, **block}  # contract paused: config kept, not synced
-                connectors[vendor] = block
+                connectors[connector] = block
+                buckets.update([block["settings"]["bucket"]] if "bucket" in block["settings"] else [])
             doc = {"house": key, "name": name, "kind": kind, "timezone": "Europe/Brussels",
                    "contact": f"integraties@{key}.example.be", "connectors": connectors}
             path = out_dir / f"{key}.yaml"
             path.write_text(yaml.dump(doc, Dumper=_DUMPER, sort_keys=False, allow_unicode=True), encoding="utf-8")
             written.append(path)
     boundary = {"shared_credentials": {"conn_ids": [], "env": []}, "house_data_root": "{var}/houses/{house}",
-                "s3_buckets": sorted({"uwp-dataproduct", *([settings["uwp"]["bucket"]] if "bucket" in
-                                                          settings.get("uwp", {}) else [])}),
-                "s3_prefix": "{house}/"}
+                "s3_buckets": sorted(buckets), "s3_prefix": "{house}/"}
     (out_dir / FLEET_FILE).write_text(
-        "# Fleet-level orchestration (read by dags/): one schedule and one vendor pool per connector.\n"
+        "# Fleet-level orchestration (read by dags/). Each connector declares its schedule and pool slots;\n"
+        "# connectors.<name>: {schedule, pool_slots, owner} here overrides them for this fleet.\n"
         "# A house may set connectors.<name>.schedule to get its own DAG for that schedule.\n"
         "# The boundary keys (shared_credentials, house_data_root, s3_*) limit what a house reaches.\n"
         + yaml.dump({**DEFAULT_FLEET, **boundary}, Dumper=_DUMPER, sort_keys=False), encoding="utf-8")

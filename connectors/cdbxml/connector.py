@@ -88,6 +88,23 @@ class CdbXmlConnector(Connector):
     version = "0.1.0"
     title = "UiTdatabank CdbXML 3.3 (legacy UiT feed)"
     requests_per_second = 5.0
+
+    # Orchestration (see podium.sdk.Connector): a daily feed, gently.
+    auth_kind = "api_key"
+    default_schedule = "0 5 * * *"
+    pool_slots = 2
+    default_owner = "podium-publication"
+    example_share = {"cultuurcentrum": 0.3, "gemeenschapscentrum": 0.2, "kunstenorganisatie": 0.15}
+
+    @classmethod
+    def example_settings(cls, house: str, name: str) -> dict[str, Any]:
+        return {"base_url": "https://www.uitid.be/uitid/rest/searchv2", "organiser": name}
+
+    @classmethod
+    def demo_credentials(cls, house: str) -> dict[str, Any]:
+        from connectors.cdbxml.sandbox import DEFAULT_API_KEY
+
+        return {"password": DEFAULT_API_KEY}
     config_spec: ClassVar[dict[str, Any]] = {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "UiTdatabank CdbXML 3.3",

@@ -38,6 +38,22 @@ class RecreatexConnector(Connector):
     version = "0.1.0"
     title = "Recreatex (Gantner/Syx) WebShop"
     requests_per_second = 5.0
+
+    # Orchestration (see podium.sdk.Connector).
+    auth_kind = "soap_shop"
+    default_schedule = "30 * * * *"
+    pool_slots = 4
+    default_owner = "podium-ticketing"
+    example_share = {"cultuurcentrum": 0.3, "gemeenschapscentrum": 0.6, "kunstenorganisatie": 0.05}
+    example_group = "ticketing"
+
+    @classmethod
+    def example_settings(cls, house: str, name: str) -> dict[str, Any]:
+        return {"base_url": f"https://{house.replace('-', '')}.recreatex.be/WebShop", "language": "nl"}
+
+    @classmethod
+    def demo_credentials(cls, house: str) -> dict[str, Any]:
+        return {"password": cls.sandbox_class().shop_id_for(house)}
     config_spec: ClassVar[dict[str, Any]] = {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "type": "object",

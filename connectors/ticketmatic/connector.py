@@ -40,6 +40,22 @@ class TicketmaticConnector(RestConnector):
     # Ticketmatic documents no request budget for reads; stay well below the web-sales rate limiter.
     requests_per_second = 5.0
 
+    # Orchestration: one HMAC connection form, hourly, the busiest vendor pool (see podium.sdk.Connector).
+    auth_kind = "hmac"
+    default_schedule = "@hourly"
+    pool_slots = 8
+    default_owner = "podium-ticketing"
+    example_share = {"cultuurcentrum": 0.7, "gemeenschapscentrum": 0.25, "kunstenorganisatie": 0.85}
+    example_group = "ticketing"
+
+    @classmethod
+    def example_settings(cls, house: str, name: str) -> dict[str, Any]:
+        return {"account": house.replace("-", "")}
+
+    @classmethod
+    def demo_credentials(cls, house: str) -> dict[str, Any]:
+        return {"login": "sandbox-access-key", "password": "sandbox-secret-key"}
+
     config_spec: ClassVar[dict[str, Any]] = {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "Ticketmatic",

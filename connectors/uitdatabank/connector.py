@@ -31,6 +31,23 @@ class UitdatabankConnector(RestConnector):
     version = "0.1.0"
     title = "UiTdatabank (publiq) Search API v3"
     requests_per_second = 5.0
+
+    # Orchestration (see podium.sdk.Connector).
+    auth_kind = "oauth2"
+    default_schedule = "0 */4 * * *"
+    pool_slots = 6
+    default_owner = "podium-publication"
+    example_share = {"cultuurcentrum": 1.0, "gemeenschapscentrum": 1.0, "kunstenorganisatie": 0.9}
+
+    @classmethod
+    def example_settings(cls, house: str, name: str) -> dict[str, Any]:
+        import uuid
+
+        return {"organizer_id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"https://podium-hub.be/{house}"))}
+
+    @classmethod
+    def demo_credentials(cls, house: str) -> dict[str, Any]:
+        return {"login": f"{house}-demo", "password": "sandbox-secret"}
     config_spec: ClassVar[dict[str, Any]] = {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "type": "object",

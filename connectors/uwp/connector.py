@@ -65,6 +65,26 @@ class UwpConnector(Connector):
     version = "0.1.0"
     title = "UiTwisselingsplatform data product (CSV drop, OSLO Cultuurparticipatie)"
     requests_per_second = 20.0
+
+    # Orchestration (see podium.sdk.Connector).
+    auth_kind = "s3"
+    default_schedule = "45 */3 * * *"
+    pool_slots = 4
+    default_owner = "podium-publication"
+    example_share = {"cultuurcentrum": 0.4, "gemeenschapscentrum": 0.5, "kunstenorganisatie": 0.2}
+
+    @classmethod
+    def example_settings(cls, house: str, name: str) -> dict[str, Any]:
+        return {"bucket": "uwp-dataproduct", "prefix": f"{house}/", "region": "eu-west-1"}
+
+    @classmethod
+    def demo_credentials(cls, house: str) -> dict[str, Any]:
+        sandbox = cls.sandbox_class()
+        return {"login": sandbox.access_key_id, "password": sandbox.secret_access_key}
+
+    @classmethod
+    def prepare_demo_sandbox(cls, sandbox: Any) -> None:
+        sandbox.seed_drop("uwp-drops", "de-singel/")  # the example house de-singel reads its drop there
     config_spec: ClassVar[dict[str, Any]] = {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "type": "object",

@@ -69,6 +69,21 @@ class YesplanConnector(RestConnector):
     # Yesplan asks integrations to respect its rate limits without publishing a number we could read;
     # itk-dev/yesplan-asana backs off 6 s on 429. Five a second stays polite; the sandbox enforces 20.
     requests_per_second = 5.0
+
+    # Orchestration (see podium.sdk.Connector).
+    auth_kind = "api_key"
+    default_schedule = "15 */2 * * *"
+    pool_slots = 4
+    default_owner = "podium-planning"
+    example_share = {"cultuurcentrum": 0.8, "gemeenschapscentrum": 0.15, "kunstenorganisatie": 0.7}
+
+    @classmethod
+    def example_settings(cls, house: str, name: str) -> dict[str, Any]:
+        return {"base_url": f"https://{house.replace('-', '')}.yesplan.be"}
+
+    @classmethod
+    def demo_credentials(cls, house: str) -> dict[str, Any]:
+        return {"password": cls.sandbox_class().api_key}
     config_spec: ClassVar[dict[str, Any]] = {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "Yesplan",

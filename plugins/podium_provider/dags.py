@@ -16,11 +16,12 @@ from datetime import timedelta
 from typing import Any
 
 import pendulum
-from airflow.sdk import DAG, RetryAction, RetryRule, get_current_context, get_parsing_context, task
+from airflow.sdk import DAG, RetryAction, RetryRule, get_parsing_context, task
 from airflow.sdk.definitions.retry_policy import ExceptionRetryPolicy
 
 from plugins.podium_provider.assets import CHANGES_ALIAS, canonical_asset
-from plugins.podium_provider.notifier import PodiumFailureNotifier
+from plugins.podium_provider.notifications.podium import PodiumFailureNotifier
+from plugins.podium_provider.operators.sync import MAP_INDEX_TEMPLATE, PodiumSyncOperator
 from podium.errors import AuthError, BadDataError, ConfigError, RateLimitedError
 from podium.fleet import FleetProblem, SyncGroup, fleet_groups, fleet_problems, scan_fleet
 from podium.paths import houses_dir as houses_dir_default
@@ -86,16 +87,10 @@ def build_sync_dag(group: SyncGroup, houses_dir: str | os.PathLike[str] | None =
         doc_md=_doc(group),
     ) as dag:
 
-        @task(task_id="sync", map_index_template="{{ podium_label | default(task.op_kwargs['house']) }}",
-              outlets=[CHANGES_ALIAS])
-        def sync(house: str) -> dict[str, Any]:
-            from plugins.podium_provider.sync import run_house_sync
-
-            # The live context (not a copy): labels set on it re-render the map index after the run.
-            context: Any = get_current_context()
-            return run_house_sync(connector, house, context, houses_dir=folder)
-
-        sync.expand(house=list(group.houses))
+        PodiumSyncOperator.partial(
+            task_id="sync", connector=connector, houses_dir=folder,
+            map_index_template=MAP_INDEX_TEMPLATE, outlets=[CHANGES_ALIAS],
+        ).expand(house=list(group.houses))
     return dag
 
 
@@ -186,7 +181,7 @@ def build_example_publication_dag(owner: str = "podium-publication") -> DAG:
     """EXAMPLE ONLY: a publication-route placeholder scheduled on changed canonical events."""
     return _example_route_dag(
         EXAMPLE_DAG_ID, [canonical_asset("event")], owner, "events",
-        "### Example downstream DAG\n\nA placeholder for a publication route (e.g. to UiTdatabank or a "
+        "### Example downstream DAG\n\nA placeholder for a publication route (e.g. to a public event database or a "
         "website). It is scheduled on the asset `podium://canonical/event` and only logs which "
         "houses changed how many events. It publishes nothing.")
 

@@ -51,14 +51,10 @@ def run_demo_through_airflow(houses_dir: str | os.PathLike[str] | None = None) -
 
 def demo_connections() -> dict[str, dict[str, object]]:
     """The example houses' sandbox connections in ``airflow connections import`` JSON form, typed by auth kind."""
-    from plugins.podium_provider.connection_types import VENDOR_CONNECTION_TYPE
     from podium.demo import sandbox_connections
 
-    result = {}
-    for conn_id, conn in sandbox_connections().items():
-        vendor = conn_id.split("_", 1)[0]
-        result[conn_id] = {**conn, "conn_type": VENDOR_CONNECTION_TYPE.get(vendor, str(conn.get("conn_type")))}
-    return result
+    # Each connection already carries the connection type of its connector's declared auth kind.
+    return dict(sandbox_connections())
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,20 +13,20 @@ import json
 import os
 from typing import Any
 
-from podium.fleet import DEFAULT_POOL_SLOTS, load_fleet_settings
+from podium.fleet import DEFAULT_POOL_SLOTS, connector_settings, load_fleet_settings
 from podium.registry import connector_names
 
 
 def fleet_pools(houses_dir: str | os.PathLike[str] | None = None) -> dict[str, dict[str, Any]]:
     """Pool name -> {slots, description, include_deferred} for every installed connector (third-party
-    ones too) and every connector of the fleet config; slots from ``_fleet.yaml`` ``pool_slots``,
-    else ``DEFAULT_POOL_SLOTS``. Sync DAGs exist only for installed connectors, so no task waits on a
+    ones too) and every connector of the fleet config; slots from ``_fleet.yaml`` ``pool_slots``, else
+    the connector's declared ``pool_slots``, else ``DEFAULT_POOL_SLOTS``. Sync DAGs exist only for installed connectors, so no task waits on a
     pool that was never created."""
     fleet = load_fleet_settings(houses_dir)
     pools: dict[str, dict[str, Any]] = {}
     names = set(fleet["connectors"]) | set(connector_names())
     for connector in sorted(names):
-        spec = fleet["connectors"].get(connector) or {}
+        spec = connector_settings(fleet, connector) or {}
         pools[f"podium_{connector}"] = {
             "slots": int(spec.get("pool_slots", DEFAULT_POOL_SLOTS)),
             "description": f"Podium Hub: houses syncing {connector} at the same time",

@@ -55,7 +55,7 @@ def _state_store(context: MutableMapping[str, Any]) -> Any:
 def run_house_sync(connector: str, house_key: str, context: MutableMapping[str, Any],
                    *, houses_dir: str | os.PathLike[str] | None = None) -> dict[str, Any]:
     """Sync one house × connector inside an Airflow task; return the counts-only report."""
-    from plugins.podium_provider.hooks import connection_fields
+    from plugins.podium_provider.hooks.podium import connection_fields
     from podium.config import load_house
     from podium.engine import run_sync
     from podium.errors import PodiumError

@@ -34,7 +34,7 @@ class RefreshableAuth(AuthBase):
 
 
 class ApiKeyQueryAuth(AuthBase):
-    """An API key sent as a query parameter (e.g. Yesplan's ``?api_key=``)."""
+    """An API key sent as a query parameter (e.g. ``?api_key=``)."""
 
     def __init__(self, key: str, param: str = "api_key") -> None:
         register_secret(key)

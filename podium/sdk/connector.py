@@ -77,6 +77,21 @@ class Connector:
     # worker slot for long; the read timeout still covers the vendor's slowest normal page.
     timeouts: ClassVar[tuple[float, float]] = (5.0, 30.0)
 
+    # -- how orchestration knows this connector (read by plugins/ and podium.fleet, never hard-coded there)
+    # The auth kind names the Airflow connection type (``podium_<auth_kind>``); connectors of one kind
+    # share a connection form. None: a connection type of its own (``podium_<name>``), labelled from
+    # the config spec's secret fields.
+    auth_kind: ClassVar[str | None] = None
+    # The fleet's default schedule (cron or Airflow preset) and vendor pool size (how many houses talk to
+    # this vendor at once); ``_fleet.yaml`` may override both.
+    default_schedule: ClassVar[str | None] = "@daily"
+    pool_slots: ClassVar[int] = 4
+    default_owner: ClassVar[str | None] = None  # the owning team of its DAGs (else the fleet's owner)
+    # For generated demo/benchmark fleets: the share of houses of each kind that use this connector, and
+    # an optional group of alternatives a house uses at most one of (e.g. one box office).
+    example_share: ClassVar[Mapping[str, float]] = {}
+    example_group: ClassVar[str | None] = None
+
     def __init__(self, config: Mapping[str, Any], context: SyncContext) -> None:
         self.config = dict(config)
         self.context = context
@@ -137,6 +152,25 @@ class Connector:
 
         module, _, name = cls.sandbox.partition(":")
         return getattr(importlib.import_module(module), name)
+
+    @classmethod
+    def connection_type(cls) -> str:
+        """The Airflow connection type a house's ``credentials.conn_id`` is created with."""
+        return f"podium_{cls.auth_kind or cls.name}"
+
+    @classmethod
+    def example_settings(cls, house: str, name: str) -> dict[str, Any]:
+        """Plausible settings of house ``house`` (display name ``name``) for generated fleets."""
+        return {}
+
+    @classmethod
+    def demo_credentials(cls, house: str) -> dict[str, Any]:
+        """The connection fields (login/password/extra) the vendor sandbox accepts for ``house``."""
+        return {}
+
+    @classmethod
+    def prepare_demo_sandbox(cls, sandbox: Any) -> None:
+        """Seed a freshly started sandbox with what the example houses read (most need nothing)."""
 
     def retry_policy(self) -> Retrying:
         """The retry policy of every request this connector sends (the SDK's one factory; tests pass a fast one)."""

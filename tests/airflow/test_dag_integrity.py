@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from podium.fleet import DEFAULT_FLEET, fleet_groups, fleet_index, generate_fleet
+from podium.fleet import fleet_groups, fleet_index, generate_fleet, load_fleet_settings
 from tests.airflow.support import DAGS, REPO, dagbag, mapped_houses
 
 pytestmark = pytest.mark.airflow
@@ -46,7 +46,7 @@ def test_every_dag_has_owner_tags_retries_and_a_pool(fleet: Path) -> None:
 
 def test_sync_dag_is_one_task_mapped_over_the_houses_with_the_fleet_schedule_and_vendor_pool(fleet: Path) -> None:
     bag = dagbag()
-    fleet_cfg = yaml.safe_load((fleet / "_fleet.yaml").read_text())
+    fleet_cfg = load_fleet_settings(fleet)  # the connectors' declared defaults under _fleet.yaml
     for group in fleet_groups(fleet):
         dag = bag.dags[group.dag_id]
         assert [t.task_id for t in dag.tasks] == ["sync"]
@@ -146,10 +146,15 @@ def test_parsing_dags_opens_no_network_connection_and_no_database(fleet: Path, t
     assert "podium_sync_uitdatabank" in report["dags"] and len(report["dags"]) >= 7
 
 
-def test_fleet_defaults_cover_every_connector() -> None:
-    from podium.registry import connector_names
+def test_every_connector_declares_a_valid_default_schedule_and_pool() -> None:
+    from podium.fleet import load_fleet_settings, schedule_problem
+    from podium.registry import all_connectors
 
-    assert set(connector_names()) <= set(DEFAULT_FLEET["connectors"])
+    fleet = load_fleet_settings(REPO / "houses")
+    for name, cls in all_connectors().items():
+        assert schedule_problem(cls.default_schedule) is None, name
+        assert cls.pool_slots >= 1, name
+        assert fleet["connectors"][name]["schedule"], name
 
 
 def test_the_parse_guard_catches_a_dag_file_that_touches_a_database(tmp_path: Path) -> None:

@@ -9,7 +9,8 @@ import pytest
 import yaml
 
 from podium.config import load_houses
-from podium.fleet import CONNECTORS, fleet_groups, fleet_index, generate_fleet, load_fleet_settings
+from podium.fleet import fleet_groups, fleet_index, generate_fleet, load_fleet_settings
+from podium.registry import all_connectors
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +28,7 @@ def test_248_houses_have_the_seed_mix_and_2_to_6_connectors(fleet: tuple[Path, l
     sizes = [len(d["connectors"]) for d in docs]
     assert min(sizes) >= 2 and max(sizes) <= 6
     used = Counter(name for d in docs for name in d["connectors"])
-    assert set(used) == set(CONNECTORS)
+    assert set(used) == {name for name, cls in all_connectors().items() if cls.example_share}
     assert {"cc-hasselt", "cc-turnhout", "cc-strombeek", "ko-stadsschouwburg-brugge"} <= {d["house"] for d in docs}
 
 
@@ -78,7 +79,10 @@ def test_groups_follow_the_fleet_settings(fleet: tuple[Path, list[Path]]) -> Non
 
 def test_fleet_settings_default_without_the_file(tmp_path: Path) -> None:
     settings = load_fleet_settings(tmp_path)
-    assert settings["retries"] >= 1 and set(CONNECTORS) <= set(settings["connectors"])
+    assert settings["retries"] >= 1 and set(all_connectors()) <= set(settings["connectors"])
+    for name, cls in all_connectors().items():  # the connector's own declaration is the default
+        assert settings["connectors"][name]["schedule"] == cls.default_schedule
+        assert settings["connectors"][name]["pool_slots"] == cls.pool_slots
     (tmp_path / "_fleet.yaml").write_text("retries: 5\nconnectors:\n  yesplan: {pool_slots: 2}\n")
     settings = load_fleet_settings(tmp_path)
     assert settings["retries"] == 5
@@ -91,7 +95,7 @@ def test_an_invalid_fleet_schedule_is_a_problem_and_house_overrides_still_run(tm
 
     generate_fleet(12, tmp_path, seed=3)
     fleet = yaml.safe_load((tmp_path / "_fleet.yaml").read_text())
-    fleet["connectors"]["uitdatabank"]["schedule"] = "@hourley"
+    fleet.setdefault("connectors", {})["uitdatabank"] = {"schedule": "@hourley"}
     (tmp_path / "_fleet.yaml").write_text(yaml.safe_dump(fleet))
     house = yaml.safe_load((tmp_path / "cc-hasselt.yaml").read_text())
     house["connectors"]["uitdatabank"]["schedule"] = "@daily"

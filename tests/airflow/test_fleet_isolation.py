@@ -112,6 +112,7 @@ def test_a_third_party_connector_gets_a_dag_and_a_pool_with_default_slots(
 
     installed = [*podium.registry.connector_names(), "acme"]
     monkeypatch.setattr(podium.registry, "connector_names", lambda: sorted(installed))
+    monkeypatch.setattr(podium.registry, "is_installed", lambda name: name in installed)
     monkeypatch.setattr(pools, "connector_names", lambda: sorted(installed))
     generate_fleet(3, houses_dir, seed=2)
     house = yaml.safe_load((houses_dir / "cc-hasselt.yaml").read_text())

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from plugins.podium_provider import get_provider_info
-from plugins.podium_provider.connection_types import CONNECTION_TYPES, VENDOR_CONNECTION_TYPE
+from plugins.podium_provider.connection_types import CONNECTION_TYPES, connection_types
 from podium.errors import AuthError, ConfigError, VendorDownError
 
 pytestmark = pytest.mark.airflow
@@ -37,13 +37,30 @@ def test_every_vendor_has_a_connection_type_whose_hook_matches() -> None:
 
     from podium.registry import all_connectors
 
+    kinds = connection_types()
+    listed = {entry["connection-type"]: entry for entry in get_provider_info()["connection-types"]}
     for vendor, cls in all_connectors().items():
-        kind = CONNECTION_TYPES[VENDOR_CONNECTION_TYPE[vendor]]
+        kind = kinds[cls.connection_type()]
         hook = getattr(import_module("plugins.podium_provider.hooks"), kind.hook_class)
-        assert hook.conn_type == kind.conn_type and hook.hook_name == kind.hook_name
+        assert hook.conn_type == kind.conn_type and kind.hook_name.startswith(hook.hook_name)
+        # The UI names the connectors that use the form (from their titles, not a list in the provider).
+        assert str(cls.title).split(" (")[0] in listed[kind.conn_type]["hook-name"], vendor
         # Every secret field sits in an attribute the connection type shows (login/password).
         for attribute in cls.secret_fields().values():
             assert attribute in ("login", "password") and attribute not in kind.hidden_fields, (vendor, attribute)
+
+
+def test_provider_lists_its_hooks_operators_and_notifier_and_they_import() -> None:
+    from importlib import import_module
+
+    info = get_provider_info()
+    for section in ("hooks", "operators"):
+        for module in (m for entry in info[section] for m in entry["python-modules"]):
+            import_module(module)
+    assert "plugins.podium_provider.operators.sync" in info["operators"][0]["python-modules"]
+    for path in info["notifications"]:
+        module, _, name = path.rpartition(".")
+        assert callable(getattr(import_module(module), name))
 
 
 def test_airflow_lists_the_connection_types(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -92,7 +109,7 @@ def _context(exc: BaseException | None, house: str = "cc-hasselt") -> dict[str, 
 
 def test_failure_alert_names_house_connector_stream_error_class_and_dead_letters(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
-    from plugins.podium_provider.notifier import PodiumFailureNotifier
+    from plugins.podium_provider.notifications.podium import PodiumFailureNotifier
 
     exc = VendorDownError("cc-hasselt × ticketmatic × orders: [vendor_down] 503 after 5 attempts")
     exc.podium_report = {"house": "cc-hasselt", "connector": "ticketmatic", "failed_stream": "orders",  # type: ignore[attr-defined]
@@ -109,7 +126,7 @@ def test_failure_alert_names_house_connector_stream_error_class_and_dead_letters
 
 
 def test_failure_alert_without_a_report_classifies_the_exception() -> None:
-    from plugins.podium_provider.notifier import failure_alert
+    from plugins.podium_provider.notifications.podium import failure_alert
 
     alert = failure_alert(_context(ConfigError("houses/x.yaml: connectors.tm: unknown"), house="gc-x"), "tm")
     assert alert["house"] == "gc-x" and alert["error_class"] == "config" and alert["stream"] is None
@@ -118,7 +135,7 @@ def test_failure_alert_without_a_report_classifies_the_exception() -> None:
 
 
 def test_failure_alert_masks_registered_secrets() -> None:
-    from plugins.podium_provider.notifier import failure_alert
+    from plugins.podium_provider.notifications.podium import failure_alert
     from podium.secrets import register_secret
 
     register_secret("hunter2-secret")

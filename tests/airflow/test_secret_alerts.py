@@ -19,7 +19,7 @@ pytestmark = pytest.mark.airflow
 
 def test_task_log_and_alerts_file_show_no_fragment_of_an_echoed_key(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
-    from plugins.podium_provider.notifier import PodiumFailureNotifier
+    from plugins.podium_provider.notifications.podium import PodiumFailureNotifier
     from plugins.podium_provider.sync import run_house_sync
 
     alerts = tmp_path / "alerts.jsonl"

@@ -15,14 +15,14 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
-GOLDEN = REPO / "tests" / "golden"
+ROOMS = REPO / "connectors"  # each vendor's golden cases live in connectors/<vendor>/golden/
 sys.path.insert(0, str(REPO))
 
 from connectors.ticketmatic.sandbox import TicketmaticSandbox  # noqa: E402
 from connectors.uwp.data import build_drop  # noqa: E402
 from podium.engine import map_document  # noqa: E402
 
-SOAP_FAULT = (GOLDEN / "recreatex" / "fault_invalid_shopid.xml").read_bytes()
+SOAP_FAULT = (ROOMS / "recreatex" / "golden" / "fixtures" / "fault_invalid_shopid.xml").read_bytes()
 cases: dict[str, list[Any]] = {}
 
 
@@ -91,7 +91,7 @@ def ticketmatic() -> None:
 
 
 def uitdatabank() -> None:
-    examples = json.loads((GOLDEN / "uitdatabank" / "sandbox-events.json").read_text())["examples"]
+    examples = json.loads((ROOMS / "uitdatabank" / "golden" / "events.sandbox-events.input.json").read_text())["member"]
     page = {"member": examples}
 
     json_cases("uitdatabank", "events", page, "member", {
@@ -101,7 +101,7 @@ def uitdatabank() -> None:
 
 
 def yesplan() -> None:
-    page = json.loads((GOLDEN / "yesplan" / "events_page.json").read_text())
+    page = json.loads((ROOMS / "yesplan" / "golden" / "events.page.input.json").read_text())
     json_cases("yesplan", "events", page, "data", {
         **{name: setter("name", text) for name, text in STRINGS.items()},
         "nested-300-deep": setter("unmapped", deep(300)),
@@ -130,7 +130,7 @@ def xml_variants(connector: str, stream: str, clean: bytes, first_text: bytes, r
 
 
 def cdbxml() -> None:
-    sample = (GOLDEN / "cdbxml" / "samples" / "event.xml").read_bytes()
+    sample = (ROOMS / "cdbxml" / "golden" / "events.event.input.xml").read_bytes()
     match = re.search(rb"<event .*?</event>", sample, re.S)
     assert match
     event = match.group()
@@ -142,7 +142,7 @@ def cdbxml() -> None:
 
 
 def recreatex() -> None:
-    clean = (GOLDEN / "recreatex" / "culture_events.response.xml").read_bytes()
+    clean = (ROOMS / "recreatex" / "golden" / "culture_events.response.input.xml").read_bytes()
     code = re.search(rb"<Code>([^<]{4,})</Code>", clean).group(1)  # type: ignore[union-attr]
     xml_variants("recreatex", "culture_events", clean, code, re.compile(rb"<CultureEvent>"))
     write("recreatex/culture_events-soap-fault.xml", "recreatex", "culture_events", SOAP_FAULT, whole_bad=True)

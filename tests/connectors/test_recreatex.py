@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,8 +25,10 @@ from podium.sdk.connector import SyncContext
 from podium.sdk.error_table import ErrorAction
 from podium.sdk.retry import retrying
 from podium.testing import ConnectorConformance
+from podium.testing.golden import golden_dir
 
-GOLDEN = Path(__file__).resolve().parent.parent / "golden" / "recreatex"
+GOLDEN = golden_dir(RecreatexConnector)  # golden cases: tests/connectors/test_golden.py
+FIXTURES = GOLDEN / "fixtures"
 MAPPINGS = RecreatexConnector.mappings_dir()
 HOUSE = "de-warande"
 ENTITY = {"culture_events": "event", "persons": "contact", "reservations": "ticket"}
@@ -50,19 +51,6 @@ def map_file(stream: str, path: Path) -> tuple[list[dict[str, Any]], list[Any]]:
     return map_records(stream, [r for r in decoder.decode(path.read_bytes()) if isinstance(r, dict)])
 
 
-# -- golden: saved SOAP responses -> canonical JSON ------------------------------------------------------
-@pytest.mark.parametrize("stream", ["culture_events", "persons", "reservations"])
-def test_golden_soap_response_maps_to_expected_canonical(stream: str) -> None:
-    records, errors = map_file(stream, GOLDEN / f"{stream}.response.xml")
-    expected_path = GOLDEN / f"{stream}.expected.json"
-    if os.environ.get("PODIUM_UPDATE_GOLDEN") == "1":
-        expected_path.write_text(json.dumps(records, ensure_ascii=False, indent=2, sort_keys=True) + "\n")
-    assert errors == []
-    for record in records:
-        assert validate(ENTITY[stream], record) == [], record["source"]["id"]
-    assert records == json.loads(expected_path.read_text(encoding="utf-8"))
-
-
 def _by_title(records: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
     out: dict[str, list[dict[str, Any]]] = {}
     for record in records:
@@ -71,7 +59,7 @@ def _by_title(records: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
 
 
 def test_events_crossing_the_clock_change_keep_their_wall_clock_times() -> None:
-    records, _ = map_file("culture_events", GOLDEN / "culture_events.response.xml")
+    records, _ = map_file("culture_events", GOLDEN / "culture_events.response.input.xml")
     nights = sorted(_by_title(records)["Nacht van de Kortfilm"], key=lambda r: r["start"])
     assert [(n["start"], n["end"]) for n in nights] == [
         ("2025-10-25T22:00:00+02:00", "2025-10-26T04:00:00+01:00"),  # summer -> winter time
@@ -80,7 +68,7 @@ def test_events_crossing_the_clock_change_keep_their_wall_clock_times() -> None:
 
 
 def test_cancellation_in_the_title_becomes_status_and_clean_title() -> None:
-    records, _ = map_file("culture_events", GOLDEN / "culture_events.response.xml")
+    records, _ = map_file("culture_events", GOLDEN / "culture_events.response.input.xml")
     statuses = {r["title"]["nl"]: (r["status"], r.get("availability")) for r in records}
     assert statuses["Mira"] == ("cancelled", "unavailable")
     assert statuses["Lies Vandamme zingt Brel"] == ("scheduled", "sold_out")
@@ -93,7 +81,7 @@ def test_cancellation_in_the_title_becomes_status_and_clean_title() -> None:
 
 
 def test_persons_golden_facts() -> None:
-    records, _ = map_file("persons", GOLDEN / "persons.response.xml")
+    records, _ = map_file("persons", GOLDEN / "persons.response.input.xml")
     blob = json.dumps(records, ensure_ascii=False)
     assert "NationalNumber" not in blob and "60.11.11-110.10" not in blob  # never kept
     by_family = {r.get("family_name"): r for r in records}
@@ -107,7 +95,7 @@ def test_persons_golden_facts() -> None:
 
 
 def test_reservations_one_ticket_per_seat_credit_line_is_refund() -> None:
-    records, _ = map_file("reservations", GOLDEN / "reservations.response.xml")
+    records, _ = map_file("reservations", GOLDEN / "reservations.response.input.xml")
     assert len(records) == 5
     statuses = sorted(r["status"] for r in records)
     assert "refunded" in statuses and "reserved" in statuses and "sold" in statuses
@@ -127,7 +115,7 @@ def test_event_without_id_is_a_mapping_error() -> None:
 
 
 def test_xsi_nil_elements_decode_as_null() -> None:
-    body = (GOLDEN / "culture_events.response.xml").read_bytes()
+    body = (GOLDEN / "culture_events.response.input.xml").read_bytes()
     first = next(iter(XmlRecords(tags=("CultureEvent",)).decode(body)))
     assert isinstance(first, dict) and first["Image"] is None and first["Hall"]["Address"]["Box"] is None
 
@@ -135,8 +123,8 @@ def test_xsi_nil_elements_decode_as_null() -> None:
 # -- XML attacks ----------------------------------------------------------------------------------------
 def test_soap_response_with_doctype_is_refused_by_the_decoder() -> None:
     with pytest.raises(UnsafeXmlError):
-        list(RecreatexConnector.stream("culture_events").decoder.decode((GOLDEN / "attack_doctype.xml").read_bytes()))
-    assert parse_fault((GOLDEN / "attack_doctype.xml").read_bytes()) is None
+        list(RecreatexConnector.stream("culture_events").decoder.decode((FIXTURES / "attack_doctype.xml").read_bytes()))
+    assert parse_fault((FIXTURES / "attack_doctype.xml").read_bytes()) is None
 
 
 # -- sandbox -------------------------------------------------------------------------------------------
@@ -209,7 +197,7 @@ def test_unknown_shop_id_is_an_auth_error_without_echo_or_retry(sandbox: Recreat
 
 
 def test_saved_fault_reads_as_auth_error() -> None:
-    fault = parse_fault((GOLDEN / "fault_invalid_shopid.xml").read_bytes())
+    fault = parse_fault((FIXTURES / "fault_invalid_shopid.xml").read_bytes())
     assert fault == SoapFault("Client", "Invalid ShopId: no web shop is configured with this id.")
     assert fault_rule(fault).error is AuthError
 
@@ -229,7 +217,7 @@ def test_contract_mismatch_is_a_config_error(sandbox: RecreatexSandbox) -> None:
 
 
 def test_sandbox_refuses_a_request_with_a_doctype(sandbox: RecreatexSandbox) -> None:
-    attack = (GOLDEN / "attack_doctype.xml").read_bytes()
+    attack = (FIXTURES / "attack_doctype.xml").read_bytes()
     response = requests.post(f"{sandbox.url}/WebShop.svc", data=attack, timeout=5, headers={
         "Content-Type": "text/xml", "SOAPAction": f"{NAMESPACE}IWebShop/FindCultureEvents"})
     fault = parse_fault(response.content)
@@ -239,7 +227,7 @@ def test_sandbox_refuses_a_request_with_a_doctype(sandbox: RecreatexSandbox) -> 
 def test_doctype_response_is_refused_and_the_page_asked_for_again(sandbox: RecreatexSandbox) -> None:
     conn = connector(sandbox)
     full = [r["Id"] for p in conn.read("culture_events", None) for r in p.records]
-    sandbox.serve_raw((GOLDEN / "attack_doctype.xml").read_bytes(), count=1)
+    sandbox.serve_raw((FIXTURES / "attack_doctype.xml").read_bytes(), count=1)
     pages = list(conn.read("culture_events", None))
     # The refused answer is never parsed and never skipped: the page is fetched again, nothing is lost.
     assert [r["Id"] for p in pages for r in p.records] == full
@@ -250,7 +238,7 @@ def test_a_page_that_stays_unreadable_fails_the_read_before_its_state(sandbox: R
     conn = RecreatexConnector(config(sandbox), SyncContext(house=HOUSE))
     conn.retry_policy = lambda: retrying(max_attempts=3, sleep=lambda s: None)  # type: ignore[method-assign]
     first = next(iter(conn.read("culture_events", None)))
-    sandbox.serve_raw((GOLDEN / "attack_doctype.xml").read_bytes(), count=3)
+    sandbox.serve_raw((FIXTURES / "attack_doctype.xml").read_bytes(), count=3)
     reader = conn.read("culture_events", first.state)
     with pytest.raises(BadDataError, match="unsafe XML refused"):
         next(reader)  # no page, so no state after the resume point is handed to the engine

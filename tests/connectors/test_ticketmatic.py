@@ -8,7 +8,6 @@ import hmac
 import json
 import re
 import time
-from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
@@ -24,8 +23,9 @@ from podium.parsing.base import RecordError
 from podium.sdk.connector import SyncContext
 from podium.sdk.retry import retrying
 from podium.testing import ConnectorConformance, read_stream
+from podium.testing.golden import golden_dir
 
-GOLDEN = Path(__file__).resolve().parent.parent / "golden" / "ticketmatic"
+GOLDEN = golden_dir(TicketmaticConnector)  # golden cases: tests/connectors/test_golden.py
 MAPPINGS = TicketmaticConnector.mappings_dir()
 HOUSE = "cc-hasselt"
 CTX = MappingContext(HOUSE, "ticketmatic")
@@ -74,21 +74,8 @@ class TestTicketmaticConformance(ConnectorConformance):
         return {**config(sandbox), "secret_key": "not-the-secret-key"}
 
 
-# -- golden: a real-shaped GET /orders page -----------------------------------------------------------------
-def test_orders_page_maps_to_the_golden_tickets() -> None:
-    decoder = TicketmaticConnector.stream("orders").decoder
-    raws = list(decoder.decode((GOLDEN / "orders_page.json").read_bytes()))
-    assert all(isinstance(r, dict) for r in raws)
-    tickets, errors = map_all("orders", raws)  # type: ignore[arg-type]
-    assert errors == []
-    expected = json.loads((GOLDEN / "orders_expected.json").read_text(encoding="utf-8"))
-    assert tickets == expected
-    for ticket in tickets:
-        assert validate("ticket", ticket) == []
-
-
 def test_golden_tickets_show_status_holder_tariff_and_euros() -> None:
-    tickets = {t["source"]["id"]: t for t in json.loads((GOLDEN / "orders_expected.json").read_text("utf-8"))}
+    tickets = {t["source"]["id"]: t for t in json.loads((GOLDEN / "orders.page.expected.json").read_text("utf-8"))}
     assert len(tickets) == 6  # 3 + 1 + 2 tickets in three orders
     scanned, holder, uitpas = tickets["3311201"], tickets["3311202"], tickets["3311203"]
     assert scanned["status"] == "scanned" and scanned["price"] == {"amount": 24.0, "currency": "EUR"}
@@ -234,7 +221,7 @@ def test_a_page_that_stays_cut_fails_the_read_without_moving_past_it(sandbox: Ti
 
 
 def test_wrong_types_and_missing_fields_are_mapping_errors_and_good_records_survive() -> None:
-    page = json.loads((GOLDEN / "orders_page.json").read_text(encoding="utf-8"))
+    page = json.loads((GOLDEN / "orders.page.input.json").read_text(encoding="utf-8"))
     order = copy.deepcopy(page["data"][0])
     order["tickets"][0]["price"] = "gratis"
     del order["tickets"][1]["eventid"]

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,14 +12,14 @@ import requests
 
 from connectors.uitdatabank.connector import UitdatabankConnector
 from connectors.uitdatabank.sandbox import UitdatabankSandbox
-from podium.canonical import validate
 from podium.errors import AuthError, BadDataError, ConfigError
 from podium.mapping.engine import MappingContext, load_mapping
 from podium.sdk.connector import SyncContext
 from podium.sdk.paginators import WindowedOffsetPaginator
 from podium.testing import ConnectorConformance
+from podium.testing.golden import golden_dir
 
-GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "uitdatabank"
+GOLDEN = golden_dir(UitdatabankConnector)  # golden cases: tests/connectors/test_golden.py
 CTX = MappingContext(house="demo", system="uitdatabank")
 SECRET = "sandbox-secret"
 
@@ -62,24 +60,9 @@ def sandbox() -> Iterator[UitdatabankSandbox]:
     box.stop()
 
 
-# -- golden mappings ---------------------------------------------------------------------------
-@pytest.mark.parametrize("name", ["event-with-read-example", "sandbox-events"])
-def test_golden(name: str) -> None:
-    """Input fixture -> expected canonical JSON; every output validates against the canonical schema."""
-    raws = json.loads((GOLDEN / f"{name}.json").read_text(encoding="utf-8"))["examples"]
-    records, errors = map_all(raws)
-    assert errors == []
-    for record in records:
-        assert validate("event", record) == [], record["source"]["id"]
-    expected_path = GOLDEN / f"{name}.expected.json"
-    if os.environ.get("PODIUM_REGOLDEN"):
-        expected_path.write_text(json.dumps(records, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-    assert records == json.loads(expected_path.read_text(encoding="utf-8"))
-
-
 def test_read_example_fields() -> None:
     """What a user sees of publiq's documented read example."""
-    raw = json.loads((GOLDEN / "event-with-read-example.json").read_text(encoding="utf-8"))["examples"][0]
+    raw = json.loads((GOLDEN / "events.event-with-read-example.input.json").read_text(encoding="utf-8"))["member"][0]
     (event,), _ = mapping().map(raw, CTX)
     assert event["source"] == {"system": "uitdatabank", "id": "85b04295-479c-40f5-b3dd-469dfb4387b3",
                                "url": "https://io-test.uitdatabank.be/events/85b04295-479c-40f5-b3dd-469dfb4387b3"}
@@ -96,7 +79,7 @@ def test_read_example_fields() -> None:
 
 
 def test_multiple_event_becomes_occurrences_across_dst() -> None:
-    raw = json.loads((GOLDEN / "sandbox-events.json").read_text(encoding="utf-8"))["examples"][0]
+    raw = json.loads((GOLDEN / "events.sandbox-events.input.json").read_text(encoding="utf-8"))["member"][0]
     records, errors = map_all([raw])
     assert errors == []
     uuid = raw["@id"].rsplit("/", 1)[-1]
@@ -108,7 +91,7 @@ def test_multiple_event_becomes_occurrences_across_dst() -> None:
 
 
 def test_status_deleted_and_availability() -> None:
-    raws = json.loads((GOLDEN / "sandbox-events.json").read_text(encoding="utf-8"))["examples"]
+    raws = json.loads((GOLDEN / "events.sandbox-events.input.json").read_text(encoding="utf-8"))["member"]
     records, _ = map_all(raws[1:3])
     cancelled, deleted = records
     assert cancelled["status"] == "cancelled"

@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 import pytest
 
 from connectors.uwp.connector import UwpConnector
+from connectors.uwp.data import SAMPLES
 from connectors.uwp.generate import write_drop
 from connectors.uwp.sandbox import UwpSandbox
 from connectors.uwp.streams import S3Source
@@ -25,8 +26,10 @@ from podium.errors import AuthError, ConfigError, VendorDownError
 from podium.mapping import MappingContext, load_mapping
 from podium.parsing import CsvRecords
 from podium.sdk.connector import Page, SyncContext
+from podium.testing.golden import golden_dir
 
-GOLDEN = Path(__file__).resolve().parent.parent / "golden" / "uwp"
+GOLDEN = golden_dir(UwpConnector)  # golden cases: tests/connectors/test_golden.py
+DROP = SAMPLES  # the real sample drop, as the vendor names its files
 HOUSE = "cc-hasselt"
 SAMPLE_FILES = {"activiteiten": "activiteit_results.csv", "participanten": "participant_results.csv",
                 "deelnames": "deelname_results.csv"}
@@ -61,26 +64,17 @@ def read_all(connector: UwpConnector, stream: str, state: dict[str, Any] | None 
 
 
 def check_golden(name: str, actual: Any) -> None:
-    path = GOLDEN / "expected" / name
+    path = GOLDEN / "fixtures" / name
     text = json.dumps(actual, ensure_ascii=False, indent=2, sort_keys=True) + "\n"
     if os.environ.get("PODIUM_UPDATE_GOLDEN"):
         path.write_text(text, encoding="utf-8")
     assert json.loads(path.read_text(encoding="utf-8")) == actual, f"golden {name} differs"
 
 
-# -- golden mappings on the real samples ---------------------------------------------------------
-@pytest.mark.parametrize("stream", list(SAMPLE_FILES))
-def test_real_sample_file_maps_to_the_golden_canonical_records(stream: str) -> None:
-    """What `podium map uwp <stream> <file>` does: the stream's decoder, then its mapping."""
-    decoder = UwpConnector.stream(stream).decoder
-    raws = [r for r in decoder.decode((GOLDEN / "input" / SAMPLE_FILES[stream]).read_bytes()) if isinstance(r, dict)]
-    assert len(raws) == 1
-    check_golden(f"{stream}.json", map_records(stream, raws))
-
-
+# -- the real sample drop read from a folder ------------------------------------------------------
 def test_real_sample_drop_read_from_a_folder_joins_the_reference_tables() -> None:
     """Venue, organiser, prices, opening hours and performer come from the lookup CSVs, by id."""
-    connector = UwpConnector({"folder": str(GOLDEN / "input")}, SyncContext(house=HOUSE))
+    connector = UwpConnector({"folder": str(DROP)}, SyncContext(house=HOUSE))
     raws, state, pages = read_all(connector, "activiteiten")
     records = map_records("activiteiten", raws)
     check_golden("activiteiten.enriched.json", records)
@@ -101,9 +95,9 @@ def test_real_sample_drop_read_from_a_folder_joins_the_reference_tables() -> Non
 
 
 def test_participation_links_to_the_canonical_event_and_contact() -> None:
-    ticket = map_records("deelnames", rows_of((GOLDEN / "input" / "deelname_results.csv").read_bytes()))[0]
-    event = map_records("activiteiten", rows_of((GOLDEN / "input" / "activiteit_results.csv").read_bytes()))[0]
-    contact = map_records("participanten", rows_of((GOLDEN / "input" / "participant_results.csv").read_bytes()))[0]
+    ticket = map_records("deelnames", rows_of((DROP / "deelname_results.csv").read_bytes()))[0]
+    event = map_records("activiteiten", rows_of((DROP / "activiteit_results.csv").read_bytes()))[0]
+    contact = map_records("participanten", rows_of((DROP / "participant_results.csv").read_bytes()))[0]
     assert ticket["event"]["id"] == event["id"] and ticket["contact"]["id"] == contact["id"]
     assert contact["birth_year"] == 1987 and contact["area"] == "LEUVEN-CENTRUM"
     assert "participant_birthyear" not in ticket.get("extras", {})
@@ -192,7 +186,7 @@ def test_a_killed_sync_resumes_inside_a_file_without_loss_or_duplicates(sandbox:
 
 def test_a_changed_reference_table_re_emits_every_activity(tmp_path: Path) -> None:
     folder = tmp_path / "drop"
-    shutil.copytree(GOLDEN / "input", folder)
+    shutil.copytree(DROP, folder)
     connector = UwpConnector({"folder": str(folder)}, SyncContext(house=HOUSE))
     _, state, _ = read_all(connector, "activiteiten")
     assert list(connector.read("activiteiten", state)) == []
@@ -244,7 +238,7 @@ def test_config_needs_exactly_one_of_bucket_and_folder(tmp_path: Path) -> None:
 
 
 def test_an_undecodable_file_is_a_dead_letter_not_a_failed_sync(tmp_path: Path) -> None:
-    shutil.copytree(GOLDEN / "input", tmp_path / "drop")
+    shutil.copytree(DROP, tmp_path / "drop")
     (tmp_path / "drop" / "participant_results_2.csv").write_bytes(b"participant_id\n\x81\x8d\x8f\n")
     connector = UwpConnector({"folder": str(tmp_path / "drop")}, SyncContext(house=HOUSE))
     raws, state, pages = read_all(connector, "participanten")

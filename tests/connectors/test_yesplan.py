@@ -21,8 +21,9 @@ from podium.mapping.engine import MappingContext, load_mapping
 from podium.sdk.auth import ApiKeyQueryAuth
 from podium.sdk.connector import SyncContext
 from podium.testing import ConnectorConformance
+from podium.testing.golden import golden_dir
 
-GOLDEN = Path(__file__).resolve().parent.parent / "golden" / "yesplan"
+GOLDEN = golden_dir(YesplanConnector)  # golden cases: tests/connectors/test_golden.py
 MAPPINGS = Path(__file__).resolve().parents[2] / "mappings" / "yesplan"
 HOUSE = "dewarande"
 
@@ -58,19 +59,9 @@ def read_all(conn: YesplanConnector) -> list[dict[str, Any]]:
 
 
 # -- golden mapping ------------------------------------------------------------------------------
-def test_golden_events_page_maps_to_expected_canonical_records() -> None:
-    page = json.loads((GOLDEN / "events_page.json").read_text(encoding="utf-8"))
-    expected = json.loads((GOLDEN / "events_expected.json").read_text(encoding="utf-8"))
-    records, errors = map_all(page["data"])
-    assert errors == []
-    assert records == expected
-    for record in records:
-        assert validate("event", record) == []
-
-
 def test_golden_keeps_offsets_across_the_dst_switch_and_reads_statuses() -> None:
     expected = {r["source"]["id"]: r for r in
-                json.loads((GOLDEN / "events_expected.json").read_text(encoding="utf-8"))}
+                json.loads((GOLDEN / "events.page.expected.json").read_text(encoding="utf-8"))}
     march = expected["412087554-1612345679"]
     assert (march["start"], march["end"]) == ("2025-03-29T22:00:00+01:00", "2025-03-30T03:30:00+02:00")
     october = expected["412087555-1612345680"]

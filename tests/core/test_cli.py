@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-GOLDEN = REPO / "tests" / "golden" / "ticketmatic"
+GOLDEN = REPO / "connectors" / "ticketmatic" / "golden"
 
 
 def podium(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -26,6 +26,8 @@ def test_connectors_lists_every_builtin_with_streams_and_entities() -> None:
     listed = {c["name"]: {s["name"]: s["entity"] for s in c["streams"]} for c in json.loads(result.stdout)}
     assert listed["ticketmatic"] == {"events": "event", "contacts": "contact", "orders": "ticket"}
     assert set(listed) >= {"ticketmatic", "yesplan", "recreatex", "cdbxml", "uwp", "uitdatabank"}
+    declared = {c["name"]: (c["connection_type"], c["schedule"], c["pool_slots"]) for c in json.loads(result.stdout)}
+    assert declared["ticketmatic"] == ("podium_hmac", "@hourly", 8)
 
 
 def test_spec_prints_json_schema_and_unknown_connector_lists_known() -> None:
@@ -36,7 +38,7 @@ def test_spec_prints_json_schema_and_unknown_connector_lists_known() -> None:
 
 
 def test_map_a_real_shaped_order_page_prints_one_valid_ticket_per_ticket() -> None:
-    page = GOLDEN / "orders_page.json"
+    page = GOLDEN / "orders.page.input.json"
     result = podium("map", "ticketmatic", "orders", str(page))
     assert result.returncode == 0, result.stderr
     lines = [json.loads(line) for line in result.stdout.splitlines()]
@@ -45,7 +47,7 @@ def test_map_a_real_shaped_order_page_prints_one_valid_ticket_per_ticket() -> No
 
 
 def test_map_reports_rejections_and_unreadable_input_with_exit_3_and_usage_errors_with_exit_2(tmp_path: Path) -> None:
-    page = json.loads((GOLDEN / "orders_page.json").read_text())
+    page = json.loads((GOLDEN / "orders.page.input.json").read_text())
     page["data"][0]["tickets"][0]["price"] = "gratis"
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps(page))

@@ -53,24 +53,24 @@ class PodiumHook(BaseHook):
 
 class PodiumHmacHook(PodiumHook):
     conn_type = "podium_hmac"
-    hook_name = "Podium: HMAC-signed API (Ticketmatic)"
+    hook_name = "Podium: HMAC-signed API"
 
 
 class PodiumApiKeyHook(PodiumHook):
     conn_type = "podium_api_key"
-    hook_name = "Podium: API key (Yesplan, CdbXML feed)"
+    hook_name = "Podium: API key"
 
 
 class PodiumSoapShopHook(PodiumHook):
     conn_type = "podium_soap_shop"
-    hook_name = "Podium: SOAP shop id (Recreatex WebShop)"
+    hook_name = "Podium: SOAP shop id"
 
 
 class PodiumS3Hook(PodiumHook):
     conn_type = "podium_s3"
-    hook_name = "Podium: S3 bucket (UWP data product)"
+    hook_name = "Podium: S3 bucket"
 
 
 class PodiumOAuth2Hook(PodiumHook):
     conn_type = "podium_oauth2"
-    hook_name = "Podium: OAuth2 client credentials (UiTdatabank)"
+    hook_name = "Podium: OAuth2 client credentials"
