@@ -13,6 +13,7 @@ State shape (plain JSON, stored with the page's records in one transaction)::
 from __future__ import annotations
 
 import logging
+import re
 import string
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -52,6 +53,9 @@ def setting(key: str, default: Any = None) -> Setting:
     return Setting(key, default)
 
 
+_WHOLE_SETTING = re.compile(r"\{config\.(\w+)\}")
+
+
 class _ConfigView:
     """``{config.name}`` in a template: a setting that is not there is a ConfigError naming it."""
 
@@ -71,6 +75,9 @@ def resolve(value: Any, connector: Connector) -> Any:
     if isinstance(value, Setting):
         return value(connector)
     if isinstance(value, str):
+        whole = _WHOLE_SETTING.fullmatch(value)
+        if whole:  # only the setting: keep its type (a page size stays a number)
+            return getattr(_ConfigView(connector), whole.group(1))
         return value.format(config=_ConfigView(connector)) if "{config." in value else value
     if isinstance(value, Mapping):
         resolved = {key: resolve(item, connector) for key, item in value.items()}
