@@ -2,14 +2,15 @@
 and how a stored cursor goes back into a request parameter.
 
 A stored cursor is compared as text, so each format renders values whose text order is time order.
-Every timestamp is read as UTC when it carries no offset (``Z`` and ``+hh:mm`` are honoured).
+Every timestamp is read as UTC when it carries no offset (``Z`` and ``+hh:mm`` are honoured), except
+in ``LocalFormat``, for vendors that write the house's wall-clock time.
 ``CURSOR_FORMATS`` names them for dict declarations; an unknown name lists the known ones.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
 
 from podium.errors import ConfigError
@@ -58,6 +59,41 @@ class CursorFormat:
         except ValueError:
             raise ConfigError(f"stored cursor {cursor!r} is not a timestamp") from None
         return self.render(moment + timedelta(seconds=shift_seconds))
+
+
+@dataclass(frozen=True)
+class LocalFormat:
+    """Wall-clock times of the house's time zone without an offset (vendors that write local time):
+    a naive value is taken as written, an aware one is converted to ``timezone`` first."""
+
+    pattern: str = "%Y-%m-%dT%H:%M:%S"
+
+    def parse(self, value: Any, timezone: tzinfo) -> datetime:
+        """A wall-clock moment in ``timezone`` (naive), or ValueError."""
+        text = str(value).strip()
+        moment = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text)
+        if moment.tzinfo is not None:
+            moment = moment.astimezone(timezone).replace(tzinfo=None)
+        return moment.replace(microsecond=0)
+
+    def normalise(self, value: Any, timezone: tzinfo) -> str | None:
+        """A record's cursor value as comparable local text; None when absent or unreadable."""
+        if value in (None, ""):
+            return None
+        try:
+            return self.parse(value, timezone).strftime(self.pattern)
+        except (TypeError, ValueError):
+            return None
+
+    def request_value(self, cursor: Any, timezone: tzinfo, pattern: str | None = None) -> str:
+        """A stored cursor as local text in ``pattern`` (default: this format's); ConfigError when unreadable."""
+        try:
+            return self.parse(cursor, timezone).strftime(pattern or self.pattern)
+        except (TypeError, ValueError):
+            raise ConfigError(f"stored cursor {cursor!r} is not a date-time") from None
+
+
+LOCAL_DATETIME = LocalFormat()
 
 
 @dataclass(frozen=True)

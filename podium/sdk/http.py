@@ -23,9 +23,9 @@ from tenacity import Retrying
 
 from podium.errors import BadDataError, VendorDownError
 from podium.sdk.auth import RefreshableAuth
-from podium.sdk.error_table import ErrorAction, ErrorRule, is_transport_fault, rule_for, transport_failure
+from podium.sdk.error_table import ErrorAction, ErrorRule, is_transport_fault, rule_for
 from podium.sdk.ratelimit import RateLimiter
-from podium.sdk.retry import RetryableError, parse_retry_after, retrying
+from podium.sdk.retry import RetryableError, broken_transfer, judged, parse_retry_after, retrying
 from podium.secrets import redact, safe_text
 
 log = logging.getLogger("podium.http")
@@ -121,15 +121,15 @@ class HttpClient:
             if not is_transport_fault(exc):
                 raise
             log.warning("%s failed: %s", where, type(exc).__name__)
-            raise RetryableError(type(exc).__name__, transport_failure(exc, where)) from None
+            raise broken_transfer(exc, where) from None
         rule = self.judge(response)
         if rule.action is ErrorAction.RATE_LIMITED:
             wait = parse_retry_after(response.headers.get("Retry-After"))
             log.warning("%s: 429, waiting %s s", where, wait if wait is not None else "backoff")
-            raise RetryableError("rate limited", self._error(rule, response, method, url), retry_after=wait)
+            raise judged(rule, self._error(rule, response, method, url), wait)
         if rule.action is ErrorAction.RETRY:
             log.warning("%s: %s, retrying", where, response.status_code)
-            raise RetryableError("retry", self._error(rule, response, method, url))
+            raise judged(rule, self._error(rule, response, method, url))
         if load is None or rule.action is not ErrorAction.SUCCESS:
             return response, None
         try:

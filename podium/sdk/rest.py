@@ -288,7 +288,8 @@ class RestConnector(Connector):
         max_seen = state.get("max_seen", cursor)
         paginator = rest.paginator_for(self)
         resume = state.get("resume")
-        position = paginator.resume(resume) if resume else paginator.start(rest.query(self, cursor))
+        position: dict[str, Any] | None = (paginator.resume(resume) if resume
+                                           else paginator.start(rest.query(self, cursor)))
         path = rest.path_for(self)
         children = [child for child in rest.children if resolve(child.when, self)]
 

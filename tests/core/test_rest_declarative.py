@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -13,7 +14,7 @@ from connectors.uitdatabank.sandbox import UitdatabankSandbox
 from podium.errors import ConfigError
 from podium.parsing.json import JsonRecords
 from podium.sdk.connector import Connector, StreamSpec, SyncContext
-from podium.sdk.cursors import CURSOR_FORMATS, cursor_format
+from podium.sdk.cursors import CURSOR_FORMATS, LOCAL_DATETIME, cursor_format
 from podium.sdk.declarative import rest_connector
 from podium.sdk.rest import ChildRequest, Incremental, Paginate, RestConnector, RestStream, resolve, setting
 
@@ -123,6 +124,9 @@ def test_cursor_formats_normalise_to_text_in_time_order() -> None:
     epoch = CURSOR_FORMATS["epoch"]
     assert epoch.normalise(999) < epoch.normalise(1000)  # zero-padded: text order is time order
     assert CURSOR_FORMATS["date"].normalise("2025-03-30T23:30:00-02:00") == "2025-03-31"
+    brussels = ZoneInfo("Europe/Brussels")
+    assert LOCAL_DATETIME.normalise("2025-10-26T01:30:00Z", brussels) == "2025-10-26T02:30:00"  # UTC -> the wall clock
+    assert LOCAL_DATETIME.normalise("2025-10-26T02:30:00", brussels) == "2025-10-26T02:30:00"  # naive: as written
     declared = Incremental("modified", param="since", format="iso_utc", inclusive=True, lookback_seconds=10)
     assert declared.params("2025-01-01T00:00:10+00:00", _Plain({}, SyncContext(house="demo"))) == {
         "since": "2025-01-01T00:00:01+00:00"}

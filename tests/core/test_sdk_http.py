@@ -150,6 +150,18 @@ def test_oauth2_expired_token_is_renewed_before_use(echo: EchoSandbox) -> None:
     assert auth.tokens_fetched == 2
 
 
+def test_oauth2_token_requests_are_sent_by_the_http_client_with_its_retry_policy(echo: EchoSandbox) -> None:
+    retry, waits = fast_retry()
+    auth = OAuth2ClientCredentials(f"{echo.url}/token", "client", "s3cr3t-value", retry=retry)
+    echo.inject(503, 1)
+    assert auth.token() == "tok0"
+    assert isinstance(auth.http, HttpClient) and auth.http.requests_sent == 2 and len(waits) == 1
+    echo.inject(429, 1, retry_after=4)
+    auth.refresh()
+    assert auth.token() == "tok1"
+    assert waits[-1] == 4.0  # Retry-After honoured, as for every vendor call
+
+
 def test_oauth2_bad_secret_is_an_auth_error_without_the_secret(echo: EchoSandbox) -> None:
     auth = OAuth2ClientCredentials(f"{echo.url}/token", "client", "wrong-secret-999")
     with pytest.raises(AuthError) as caught:
