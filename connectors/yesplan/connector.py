@@ -22,7 +22,7 @@ from podium.errors import ConfigError
 from podium.parsing import JsonRecords
 from podium.sdk.auth import ApiKeyQueryAuth
 from podium.sdk.connector import Connector, StreamSpec
-from podium.sdk.rest import ChildRequest, Paginate, RestConnector, RestStream
+from podium.sdk.rest import ChildRequest, Paginate, RestConnector, RestStream, computed
 
 DEFAULT_DAYS_BACK = 30
 DEFAULT_DAYS_AHEAD = 365
@@ -114,8 +114,8 @@ class YesplanConnector(RestConnector):
             # (``pagination.expires``): the window is read again; the content hash skips repeats.
             restart_refused_resume=True,
             children=(ChildRequest("api/event/{id}/customdata", into=_attach_customdata,
-                                   params={"keywords": lambda c: ",".join(c.customdata_keywords())},
-                                   when=lambda c: bool(c.customdata_keywords())),),
+                                   params={"keywords": computed(lambda c: ",".join(c.customdata_keywords()))},
+                                   when=computed(lambda c: bool(c.customdata_keywords()))),),
         ),
     )
 

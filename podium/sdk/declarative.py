@@ -19,6 +19,7 @@ A declaration that names an unknown kind fails when it is loaded, listing the kn
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from requests.auth import AuthBase
@@ -68,6 +69,16 @@ def _stream(declaration: Mapping[str, Any], default_paginator: Mapping[str, Any]
                       description=str(declaration.get("description", "")))
     return RestStream(spec, path=str(declaration["path"]), paginator=_paginate(paginator, where),
                       params=dict(declaration.get("params") or {}), incremental=incremental)
+
+
+def load_rest_connector(path: str | Path) -> type[RestConnector]:
+    """A ``RestConnector`` class from a YAML declaration file."""
+    import yaml
+
+    declaration = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    if not isinstance(declaration, Mapping):
+        raise ConfigError(f"{path}: a connector declaration is a mapping")
+    return rest_connector(declaration)
 
 
 def rest_connector(declaration: Mapping[str, Any]) -> type[RestConnector]:

@@ -53,6 +53,21 @@ def setting(key: str, default: Any = None) -> Setting:
     return Setting(key, default)
 
 
+@dataclass(frozen=True)
+class Computed:
+    """A declaration value computed from the connector when a read starts (``computed(fn)``)."""
+
+    function: Callable[[Any], Any]
+
+    def __call__(self, connector: Connector) -> Any:
+        return self.function(connector)
+
+
+def computed(function: Callable[[Any], Any]) -> Computed:
+    """A declaration value computed by ``function(connector)`` (for what one setting cannot say)."""
+    return Computed(function)
+
+
 _WHOLE_SETTING = re.compile(r"\{config\.(\w+)\}")
 
 
@@ -70,9 +85,10 @@ class _ConfigView:
 
 
 def resolve(value: Any, connector: Connector) -> Any:
-    """A declaration value for ``connector``: a ``Setting`` or a function of the connector is called,
-    a ``{config.name}`` template is filled in, a dict is resolved value by value (None values dropped)."""
-    if isinstance(value, Setting):
+    """A declaration value for ``connector``: a ``setting``/``computed`` value is read, a
+    ``{config.name}`` template is filled in, a dict is resolved value by value (None values dropped).
+    Other values, functions included (a paginator's ``cursor_key``), pass as they are."""
+    if isinstance(value, Setting | Computed):
         return value(connector)
     if isinstance(value, str):
         whole = _WHOLE_SETTING.fullmatch(value)
@@ -82,8 +98,6 @@ def resolve(value: Any, connector: Connector) -> Any:
     if isinstance(value, Mapping):
         resolved = {key: resolve(item, connector) for key, item in value.items()}
         return {key: item for key, item in resolved.items() if item is not None}
-    if callable(value) and not isinstance(value, type):
-        return value(connector)
     return value
 
 
@@ -139,8 +153,8 @@ class ChildRequest:
     the stream, so the page's state is not stored and the next sync reads the page again.
 
     ``into`` names the record key the decoded answer goes into, or is a function
-    ``(connector, record, answer)`` that attaches what it needs. ``params`` may hold settings or
-    functions of the connector; ``when`` (a value or function of the connector) switches the requests off.
+    ``(connector, record, answer)`` that attaches what it needs. ``params`` may hold ``setting``/``computed``
+    values; ``when`` (a value, a ``setting`` or ``computed``) switches the requests off.
     A record without a usable value for a path field gets no request (the mapping reports it).
     """
 
@@ -172,12 +186,12 @@ class ChildRequest:
 @dataclass
 class RestStream:
     """One REST resource, declared. Values that depend on the house (page size, filters, a date window
-    in the path) are settings (``setting(...)``), ``{config.name}`` templates or functions of the connector."""
+    in the path) are settings (``setting(...)``), ``{config.name}`` templates or ``computed(...)`` values."""
 
     spec: StreamSpec
-    path: str | Any  # a path, a ``{config.x}`` template, or callable(connector) -> path
+    path: str | Any  # a path, a ``{config.x}`` template, a ``computed`` value or callable(connector) -> path
     paginator: Paginate | type[Paginator] | Any  # a ``Paginate``, or a factory called with no arguments
-    params: Any = None  # a dict of query parameters (settings/functions resolved), or callable(connector, cursor)
+    params: Any = None  # a dict of query parameters (settings resolved), or callable(connector, cursor)
     cursor_value: Any = None  # callable(record) -> comparable str | None; default: the incremental's value
     extra: dict[str, Any] = field(default_factory=dict)
     incremental: Incremental | None = None
@@ -188,7 +202,7 @@ class RestStream:
 
     def path_for(self, connector: Connector) -> str:
         """The request path for a read by ``connector``."""
-        return str(resolve(self.path, connector))
+        return str(self.path(connector) if callable(self.path) else resolve(self.path, connector))
 
     def paginator_for(self, connector: Connector) -> Paginator:
         """A fresh paginator for one read by ``connector``."""

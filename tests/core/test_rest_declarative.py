@@ -4,10 +4,12 @@ and a whole connector declared as a dict (paginator/auth/cursor kinds by registr
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+import yaml
 
 from connectors.uitdatabank.connector import UitdatabankConnector
 from connectors.uitdatabank.sandbox import UitdatabankSandbox
@@ -15,8 +17,18 @@ from podium.errors import ConfigError
 from podium.parsing.json import JsonRecords
 from podium.sdk.connector import Connector, StreamSpec, SyncContext
 from podium.sdk.cursors import CURSOR_FORMATS, LOCAL_DATETIME, cursor_format
-from podium.sdk.declarative import rest_connector
-from podium.sdk.rest import ChildRequest, Incremental, Paginate, RestConnector, RestStream, resolve, setting
+from podium.sdk.declarative import load_rest_connector, rest_connector
+from podium.sdk.paginators import WindowedOffsetPaginator
+from podium.sdk.rest import (
+    ChildRequest,
+    Incremental,
+    Paginate,
+    RestConnector,
+    RestStream,
+    computed,
+    resolve,
+    setting,
+)
 
 CLIENT = "dict-house"
 DECLARATION: dict[str, Any] = {
@@ -58,8 +70,14 @@ def read(connector: Connector, state: dict[str, Any] | None = None) -> tuple[lis
     return records, last
 
 
-def test_a_dict_declared_connector_syncs_against_the_sandbox(sandbox: UitdatabankSandbox) -> None:
-    declared = rest_connector(DECLARATION)
+@pytest.mark.parametrize("form", ["dict", "yaml"])
+def test_a_dict_declared_connector_syncs_against_the_sandbox(sandbox: UitdatabankSandbox, form: str,
+                                                              tmp_path: Path) -> None:
+    if form == "yaml":
+        (tmp_path / "connector.yaml").write_text(yaml.safe_dump(DECLARATION), encoding="utf-8")
+        declared = load_rest_connector(tmp_path / "connector.yaml")
+    else:
+        declared = rest_connector(DECLARATION)
     settings = {"base_url": sandbox.url, "client_id": CLIENT, "page_size": 7}
     connector = declared(settings, SyncContext(house="demo"))
     records, state = read(connector)
@@ -112,6 +130,11 @@ def test_declaration_values_read_the_house_settings() -> None:
         resolve("{config.account}", connector)
     paginator = Paginate("offset", limit=setting("page_size", 100)).build(connector)
     assert paginator.start({})["params"]["limit"] == 50
+    assert resolve(computed(lambda c: c.config["page_size"] * 2), connector) == 100
+    # A function given as an option (a paginator's cursor_key) is passed on, not called.
+    windowed = Paginate(WindowedOffsetPaginator, bound_param="b", records_path="r", cursor_path="c",
+                        cursor_key=CURSOR_FORMATS["iso_utc"].normalise).build(connector)
+    assert windowed.cursor_key("2025-01-01T01:00:00+01:00") == "2025-01-01T00:00:00+00:00"
 
 
 def test_cursor_formats_normalise_to_text_in_time_order() -> None:
