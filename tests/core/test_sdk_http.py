@@ -202,3 +202,19 @@ def test_retry_after_parses_seconds_and_http_dates() -> None:
     parsed = parse_retry_after(future)
     assert parsed is not None and 25 <= parsed <= 31
     assert parse_retry_after("soon") is None
+
+
+def test_one_transport_sends_every_vendor_request_and_one_factory_builds_every_retry() -> None:
+    # REST, SOAP (zeep's transport), the OAuth token client: all send through HttpClient._attempt;
+    # every Retrying comes from retrying(). A second send or retry loop would judge faults its own way.
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    sends = re.compile(r"\b(session|requests)\.(get|post|put|request)\(")
+    sources = [p for folder in ("podium", "connectors", "plugins") for p in (root / folder).rglob("*.py")
+               if "sandbox" not in p.name and "testing" not in p.parts]
+    sending = {p.relative_to(root).as_posix() for p in sources if sends.search(p.read_text(encoding="utf-8"))}
+    retrying_built = {p.relative_to(root).as_posix() for p in sources if "Retrying(" in p.read_text(encoding="utf-8")}
+    assert sending == {"podium/sdk/http.py"}
+    assert retrying_built == {"podium/sdk/retry.py"}
