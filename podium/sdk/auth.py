@@ -35,7 +35,7 @@ class RefreshableAuth(AuthBase):
 
 
 class ApiKeyQueryAuth(AuthBase):
-    """An API key sent as a query parameter (e.g. Yesplan's ``?api_key=``)."""
+    """An API key sent as a query parameter (e.g. ``?api_key=``)."""
 
     def __init__(self, key: str, param: str = "api_key") -> None:
         register_secret(key)
@@ -54,7 +54,7 @@ class ApiKeyQueryAuth(AuthBase):
 
 
 class ApiKeyHeaderAuth(AuthBase):
-    """An API key or client id sent as a request header (e.g. publiq's ``x-client-id``)."""
+    """An API key or client id sent as a request header (e.g. ``x-client-id``)."""
 
     def __init__(self, key: str, header: str = "x-api-key") -> None:
         register_secret(key)

@@ -98,7 +98,7 @@ class OffsetPaginator(Paginator):
 class WindowedOffsetPaginator(OffsetPaginator):
     """Offset paging under a result window, sorted ascending on a cursor field.
 
-    Search engines cap ``offset + limit`` (Elasticsearch's ``max_result_window``, e.g. UiTdatabank's
+    Search engines cap ``offset + limit`` (Elasticsearch's ``max_result_window``, often
     10,000). Before a page would cross ``window`` the read restarts at offset 0 with the lower-bound
     filter ``bound_param`` set to the last cursor value seen. The bound is inclusive, so the restart
     skips the records with that value already read (``tail`` in the position) and no record is lost
@@ -185,7 +185,7 @@ class PageNumberPaginator(Paginator):
 
 
 class JsonNextLinkPaginator(Paginator):
-    """The body carries the next page's URL at ``next_path`` (e.g. Yesplan's ``pagination.next``)."""
+    """The body carries the next page's URL at ``next_path`` (e.g. ``pagination.next``)."""
 
     def __init__(self, next_path: str = "pagination.next") -> None:
         super().__init__()
