@@ -21,17 +21,11 @@ from podium import clock
 from podium.errors import ConfigError
 from podium.parsing import JsonRecords
 from podium.sdk.auth import ApiKeyQueryAuth
-from podium.sdk.connector import Connector, StreamSpec
+from podium.sdk.connector import StreamSpec
 from podium.sdk.rest import ChildRequest, Paginate, RestConnector, RestStream, computed
 
 DEFAULT_DAYS_BACK = 30
 DEFAULT_DAYS_AHEAD = 365
-
-
-def _events_path(connector: Connector) -> str:
-    if not isinstance(connector, YesplanConnector):
-        raise TypeError("the Yesplan events path needs a YesplanConnector")
-    return connector.events_path()
 
 
 def flatten_customdata(document: Any) -> dict[str, Any]:
@@ -108,7 +102,7 @@ class YesplanConnector(RestConnector):
         RestStream(
             spec=StreamSpec(name="events", entity="event", primary_key="id", decoder=JsonRecords("data"),
                             cursor=None, description="Events whose date lies in the configured window"),
-            path=_events_path,
+            path=computed(lambda connector: connector.events_path()),
             paginator=Paginate("next_link", next_path="pagination.next"),
             # A killed sync may have stored a next link whose booked result set has since expired
             # (``pagination.expires``): the window is read again; the content hash skips repeats.

@@ -40,9 +40,14 @@ class Paginator:
         return self._remember({"params": dict(params)})
 
     def next(self, position: Position, response: requests.Response | None, document: Any,
-             record_count: int) -> Position | None:
-        """The position after ``position`` (None: that was the last page)."""
-        nxt = self._next(position, response, document, record_count)
+             record_count: int, served: int | None = None) -> Position | None:
+        """The position after ``position`` (None: that was the last page).
+
+        ``record_count`` counts the usable records, ``served`` every item the page held (records that
+        could not be read included; default ``record_count``): a full page with a bad record is still
+        full, so it does not end the paging, but a page without one usable record counts as empty.
+        """
+        nxt = self._next(position, response, document, record_count if served is None else served)
         if nxt is None:
             return None
         self._empty_in_a_row = self._empty_in_a_row + 1 if record_count == 0 else 0

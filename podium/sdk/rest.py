@@ -332,7 +332,8 @@ class RestConnector(Connector):
                 value = rest.cursor_of(record)
                 if value is not None and (max_seen is None or str(value) > str(max_seen)):
                     max_seen = str(value)
-            nxt = paginator.next(position, response, document, len(records)) if loaded is not None else None
+            nxt = (paginator.next(position, response, document, len(records), served=len(items))
+                   if loaded is not None else None)
             label = _label(position)
             if nxt is None:
                 after: dict[str, Any] = {"cursor": max_seen} if max_seen is not None else {}

@@ -15,6 +15,7 @@ from connectors.uitdatabank.connector import UitdatabankConnector
 from connectors.uitdatabank.sandbox import UitdatabankSandbox
 from podium.errors import ConfigError
 from podium.parsing.json import JsonRecords
+from podium.sandbox import Request, Response, Sandbox
 from podium.sdk.connector import Connector, StreamSpec, SyncContext
 from podium.sdk.cursors import CURSOR_FORMATS, LOCAL_DATETIME, cursor_format
 from podium.sdk.declarative import load_rest_connector, rest_connector
@@ -170,3 +171,28 @@ def test_a_rest_stream_without_incremental_keeps_the_callable_forms() -> None:
     assert stream.query(_Plain({}, SyncContext(house="demo")), "c1") == {"since": "c1"}
     assert stream.cursor_of({"ts": "2025"}) == "2025"
     assert issubclass(rest_connector(DECLARATION), RestConnector)
+
+
+class _ShortPagesSandbox(Sandbox):
+    """Offset paging without a total: 7 items in pages of ``limit``; item 2 is not an object."""
+
+    name = "short-pages"
+    rate_limit_requests = 1000
+
+    def route(self, request: Request) -> Response:
+        offset, limit = int(request.arg("offset") or 0), int(request.arg("limit") or 3)
+        items: list[Any] = [{"id": n} for n in range(7)]
+        items[2] = "not an object"
+        return Response.json({"items": items[offset:offset + limit]})
+
+
+def test_a_bad_record_on_a_full_page_does_not_end_the_paging() -> None:
+    declared = rest_connector({
+        "name": "short_pages", "base_url": "{config.base_url}",
+        "streams": [{"name": "events", "entity": "event", "primary_key": "id", "path": "items",
+                     "records_path": "items", "paginator": {"kind": "offset", "limit": 3}}]})
+    with _ShortPagesSandbox() as box:
+        pages = list(declared({"base_url": box.url}, SyncContext(house="demo")).read("events", None))
+    # The page with the bad item was full: the records after it are read, the bad one is a record error.
+    assert [r["id"] for p in pages for r in p.records] == [0, 1, 3, 4, 5, 6]
+    assert sum(len(p.errors) for p in pages) == 1
