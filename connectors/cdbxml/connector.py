@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Mapping
-from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
@@ -22,6 +21,7 @@ from podium.errors import AuthError, BadDataError, ConfigError
 from podium.parsing import RecordError, XmlRecords
 from podium.sdk.auth import ApiKeyQueryAuth
 from podium.sdk.connector import Connector, Page, StreamSpec
+from podium.sdk.cursors import LOCAL_DATETIME
 from podium.sdk.http import HttpClient
 from podium.sdk.paginators import Paginator
 from podium.sdk.ratelimit import shared_limiter
@@ -32,35 +32,26 @@ log = logging.getLogger("podium.connectors.cdbxml")
 XMLVIEW_PATH = "api/events/xmlview"
 DEFAULT_PAGE_LENGTH = 50  # the Search API v1 default
 DEFAULT_BATCH = 500
+BRUSSELS = ZoneInfo("Europe/Brussels")
 RAW_MAX_BYTES = 16 * 1024 * 1024
 
 # Un-namespaced documents are accepted too: cultuurnet/Cdb's own 3.2 actor sample has none.
 DECODER = XmlRecords(tags=("event", "actor", "production", "item", "nofrecords"), namespaces=(NS_33, NS_32, ""))
 
 
-def cursor_of(record: Mapping[str, Any]) -> str | None:
-    """The change time of a raw record (naive Europe/Brussels, as CdbXML writes it)."""
-    value = record.get("@lastupdated") or record.get("@modifiedon")
-    return str(value).strip()[:19] if value else None
+def cursor_of(record: Mapping[str, Any], timezone: ZoneInfo) -> str | None:
+    """The change time of a raw record (CdbXML writes naive Europe/Brussels wall-clock time)."""
+    return LOCAL_DATETIME.normalise(record.get("@lastupdated") or record.get("@modifiedon"), timezone)
 
 
 def local_cursor(value: Any, timezone: ZoneInfo) -> str | None:
     """A stored cursor as CdbXML local time ``YYYY-MM-DDTHH:MM:SS`` (an aware one is converted)."""
-    if value in (None, ""):
-        return None
-    text = str(value).strip()
-    try:
-        moment = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text)
-    except ValueError:
-        raise ConfigError(f"cdbxml: stored cursor {text!r} is not a date-time") from None
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(timezone).replace(tzinfo=None)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S")
+    return None if value in (None, "") else LOCAL_DATETIME.request_value(value, timezone)
 
 
-def changedsince(cursor: str) -> str:
+def changedsince(cursor: str, timezone: ZoneInfo = BRUSSELS) -> str:
     """The Search API v1 ``changedsince`` form: ``2010-01-19T20.00`` (':' is reserved in URIs, say the docs)."""
-    return datetime.fromisoformat(cursor).strftime("%Y-%m-%dT%H.%M")
+    return LOCAL_DATETIME.request_value(cursor, timezone, "%Y-%m-%dT%H.%M")
 
 
 def _refusal(content: bytes) -> str | None:
@@ -198,14 +189,13 @@ class CdbXmlConnector(Connector):
         else:
             yield from self._read_files(path, state)
 
-    @staticmethod
-    def _sort(item: dict[str, Any] | RecordError, cursor: str | None, records: list[dict[str, Any]],
+    def _sort(self, item: dict[str, Any] | RecordError, cursor: str | None, records: list[dict[str, Any]],
               errors: list[tuple[str, Any]]) -> str | None:
         """File one decoded item as a record or an error; one at or before the cursor is dropped."""
         if isinstance(item, RecordError):
             errors.append((item.reason, item.raw))
             return None
-        seen = cursor_of(item)
+        seen = cursor_of(item, self.context.timezone)
         if cursor is not None and seen is not None and seen <= cursor:
             return None
         records.append(item)
@@ -220,7 +210,7 @@ class CdbXmlConnector(Connector):
         while True:
             params: dict[str, Any] = {**self._filters(), "page": page, "pagelength": length}
             if cursor:
-                params["changedsince"] = changedsince(cursor)
+                params["changedsince"] = changedsince(cursor, self.context.timezone)
             content, items = self._get(params)
             records: list[dict[str, Any]] = []
             errors: list[tuple[str, Any]] = []

@@ -1,8 +1,9 @@
 """SOAP plumbing for the Recreatex WebShop service.
 
 zeep builds each request envelope from the WSDL shipped in this package (the endpoint address is
-the house's ``base_url``); the shared SDK pieces send it: a pooled ``requests`` session with
-timeouts, the tenacity retry factory, the error table and the rate limiter. zeep runs with
+the house's ``base_url``); its transport is the shared ``HttpClient`` (``HttpClientTransport``): a
+pooled ``requests`` session with timeouts, the tenacity retry factory, the error table and the rate
+limiter, the same as every REST vendor. zeep runs with
 ``raw_response=True``: the response bytes go, unparsed by zeep, to the shared safe XML decoder,
 so a live sync, the raw archive and ``podium map`` on a saved response share one parse path.
 
@@ -12,8 +13,8 @@ A SOAP 1.1 fault always arrives as HTTP 500, so the status alone cannot decide r
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -25,13 +26,11 @@ from zeep.transports import Transport
 
 from podium.errors import AuthError, BadDataError, ConfigError, VendorDownError
 from podium.parsing import safe_iterparse
-from podium.sdk.error_table import ErrorAction, ErrorRule, is_transport_fault, rule_for, transport_failure
-from podium.sdk.http import DEFAULT_TIMEOUT, new_session, safe_url
+from podium.sdk.error_table import ErrorAction, ErrorRule, rule_for
+from podium.sdk.http import DEFAULT_TIMEOUT, HttpClient
 from podium.sdk.ratelimit import RateLimiter
-from podium.sdk.retry import RetryableError, parse_retry_after, retrying
-from podium.secrets import redact, safe_text
+from podium.secrets import safe_text
 
-log = logging.getLogger("podium.recreatex")
 T = TypeVar("T")
 
 NAMESPACE = "http://www.recreatex.be/webshop/v3.8/"
@@ -53,14 +52,30 @@ def endpoint_url(base_url: str) -> str:
     return base if base.lower().endswith(".svc") else f"{base}/{ENDPOINT_PATH}"
 
 
-class QuietTransport(Transport):  # type: ignore[misc]
-    """A zeep transport on our session that never logs envelopes (they carry the ShopId)."""
+class HttpClientTransport(Transport):  # type: ignore[misc]
+    """zeep's transport, sending through the shared ``HttpClient``: its session, timeouts, error table
+    (with ``judge`` reading SOAP faults), retry factory, rate limiter and redaction. Envelopes are
+    never logged (they carry the ShopId), and remote schema loads are refused."""
 
-    def __init__(self, session: requests.Session, timeout: float | tuple[float, float]) -> None:
-        super().__init__(session=session, operation_timeout=timeout)
+    def __init__(self, client: HttpClient) -> None:
+        super().__init__(session=client.session, operation_timeout=client.timeout)
+        self.client = client
+        self._load: Callable[[bytes], Any] | None = None
+        self.document: Any = None
+
+    @contextmanager
+    def decoding(self, load: Callable[[bytes], Any] | None) -> Iterator[HttpClientTransport]:
+        """Decode the next answer with ``load`` inside the retry (``document`` holds the result)."""
+        self._load, self.document = load, None
+        try:
+            yield self
+        finally:
+            self._load = None
 
     def post(self, address: str, message: bytes, headers: dict[str, str]) -> requests.Response:
-        return self.session.post(address, data=message, headers=headers, timeout=self.operation_timeout)
+        response, self.document = self.client.fetch("POST", address, data=message, headers=headers,
+                                                     load=self._load)
+        return response
 
     def load(self, url: str) -> bytes:
         if url.startswith(("http://", "https://")):
@@ -125,14 +140,15 @@ class WebShopClient:
                  rate_limiter: RateLimiter | None = None, session: requests.Session | None = None) -> None:
         self.endpoint = endpoint
         self.context = dict(context)
-        self.retry = retry or retrying()
-        self.rate_limiter = rate_limiter
-        self.session = session or new_session()
-        self.session.headers.setdefault("Accept", "text/xml")
-        self.requests_sent = 0
-        self._zeep = zeep.Client(str(WSDL_PATH), transport=QuietTransport(self.session, timeout),
-                                 settings=ZEEP_SETTINGS)
+        self.http = HttpClient(endpoint, timeout=timeout, retry=retry, rate_limiter=rate_limiter,
+                               session=session, headers={"Accept": "text/xml"}, judge=judge)
+        self.transport = HttpClientTransport(self.http)
+        self._zeep = zeep.Client(str(WSDL_PATH), transport=self.transport, settings=ZEEP_SETTINGS)
         self._service = self._zeep.create_service(BINDING, endpoint)
+
+    @property
+    def requests_sent(self) -> int:
+        return self.http.requests_sent
 
     def call(self, operation: str, **parts: Any) -> requests.Response:
         """Send ``operation`` with the Context part and ``parts``; retried per the error table."""
@@ -142,41 +158,10 @@ class WebShopClient:
                      **parts: Any) -> tuple[requests.Response, T | None]:
         """``call``, and ``decode`` the answer inside the retry: an answer that cannot be read whole
         (BadDataError) is asked for again like any broken transfer, never skipped."""
-        return self.retry(self._attempt, operation, parts, decode)  # type: ignore[no-any-return]
-
-    def _attempt(self, operation: str, parts: Mapping[str, Any],
-                 decode: Callable[[bytes], T] | None) -> tuple[requests.Response, T | None]:
-        if self.rate_limiter is not None:
-            self.rate_limiter.acquire()
-        self.requests_sent += 1
-        where = f"{operation} at {safe_url(self.endpoint)}"
-        try:
+        with self.transport.decoding(decode) as transport:
             response: requests.Response = getattr(self._service, operation)(Context=self.context, **parts)
-        except Exception as exc:
-            if not is_transport_fault(exc):
-                raise
-            log.warning("%s failed: %s", where, type(exc).__name__)
-            raise RetryableError(type(exc).__name__, transport_failure(exc, where)) from None
-        rule = judge(response)
-        if rule.action in (ErrorAction.SUCCESS, ErrorAction.IGNORE):
-            if decode is None or rule.action is ErrorAction.IGNORE:
-                return response, None
-            try:
-                return response, decode(response.content)
-            except BadDataError as exc:
-                log.warning("%s: the answer cannot be read (%s), asking again", where, redact(str(exc))[:200])
-                raise RetryableError("undecodable", BadDataError(
-                    redact(f"{where}: the answer cannot be read as a whole ({exc})"))) from None
-        error = (rule.error or VendorDownError)(redact(f"{where}: {rule.message or response.status_code}"))
-        if rule.action is ErrorAction.RATE_LIMITED:
-            wait = parse_retry_after(response.headers.get("Retry-After"))
-            log.warning("%s: 429, waiting %s s", where, wait if wait is not None else "backoff")
-            raise RetryableError("rate limited", error, retry_after=wait)
-        if rule.action is ErrorAction.RETRY:
-            log.warning("%s: %s, retrying", where, response.status_code)
-            raise RetryableError("retry", error)
-        raise error
+            return response, transport.document
 
     def close(self) -> None:
         """Close the pooled connections."""
-        self.session.close()
+        self.http.close()

@@ -11,18 +11,19 @@ from typing import Any, ClassVar
 
 from requests.auth import AuthBase
 
-from connectors.ticketmatic.streams import TicketmaticRecords, cursor_of, query
+from connectors.ticketmatic.streams import TicketmaticRecords
 from podium.sdk.auth import HmacAuth
 from podium.sdk.connector import StreamSpec
-from podium.sdk.paginators import OffsetPaginator
-from podium.sdk.rest import RestConnector, RestStream
+from podium.sdk.rest import Incremental, Paginate, RestConnector, RestStream, setting
 
 DEFAULT_BASE_URL = "https://apps.ticketmatic.com"
 API_VERSION = "1"
 
 
-def _paginator(limit: int = 100) -> Any:
-    return lambda: OffsetPaginator(limit, total_path="nbrofresults")
+# Every list answers {data, nbrofresults}; the page size is the house's setting.
+PAGES = Paginate("offset", limit=setting("page_size", 100), total_path="nbrofresults")
+# lastupdatesince takes "YYYY-MM-DD hh:mm:ss" in UTC (tm-go types.go, *Query.Lastupdatesince).
+CHANGED_SINCE = Incremental("lastupdatets", param="lastupdatesince", format="utc_datetime")
 
 
 def signing_message(account: str) -> Any:
@@ -80,33 +81,25 @@ class TicketmaticConnector(RestConnector):
         RestStream(
             StreamSpec("events", "event", "id", TicketmaticRecords("data", lookup_keys=("locations", "pricetypes")),
                        cursor="lastupdatets", description="GET /events (output=withlookup)"),
-            path="events", paginator=_paginator(),
+            path="events", paginator=PAGES, incremental=CHANGED_SINCE,
             # EventQuery.orderby supports only name/startts: the default order is kept.
-            params=query(output="withlookup"), cursor_value=cursor_of,
+            params={"output": "withlookup"},
         ),
         RestStream(
             StreamSpec("contacts", "contact", "id", TicketmaticRecords("data"), cursor="lastupdatets",
                        description="GET /contacts (incl. archived = deleted contacts as tombstones)"),
-            path="contacts", paginator=_paginator(),
-            params=query(orderby="lastupdatets", includearchived="true"), cursor_value=cursor_of,
+            path="contacts", paginator=PAGES, incremental=CHANGED_SINCE,
+            params={"orderby": "lastupdatets", "includearchived": "true"},
         ),
         RestStream(
             StreamSpec("orders", "ticket", "orderid",
                        TicketmaticRecords("data", lookup_keys=("pricetypes", "saleschannels")),
                        cursor="lastupdatets", description="GET /orders: one canonical ticket per order ticket"),
-            path="orders", paginator=_paginator(),
-            params=query(orderby="lastupdatets", orderby_asc="true", includearchived="true", output="withlookup"),
-            cursor_value=cursor_of,
+            path="orders", paginator=PAGES, incremental=CHANGED_SINCE,
+            params={"orderby": "lastupdatets", "orderby_asc": "true", "includearchived": "true",
+                    "output": "withlookup"},
         ),
     )
-
-    def __init__(self, config: Any, context: Any) -> None:
-        super().__init__(config, context)
-        size = int(self.config.get("page_size", 100))
-        if size != 100:
-            self.rest_streams = tuple(  # type: ignore[misc,assignment]
-                RestStream(s.spec, s.path, _paginator(size), s.params, s.cursor_value, s.extra)
-                for s in type(self).rest_streams)
 
     def base_url(self) -> str:
         base = str(self.config.get("base_url") or DEFAULT_BASE_URL).rstrip("/")

@@ -12,11 +12,11 @@ from typing import Any, ClassVar
 
 from requests.auth import AuthBase
 
-from connectors.uitdatabank.streams import MAX_LIMIT, RESULT_WINDOW, events_stream
+from connectors.uitdatabank.streams import EVENTS_STREAM, MAX_LIMIT, RESULT_WINDOW
 from podium.errors import ConfigError
 from podium.sdk.auth import ApiKeyHeaderAuth, OAuth2ClientCredentials
 from podium.sdk.http import new_session
-from podium.sdk.rest import RestConnector, RestStream
+from podium.sdk.rest import RestConnector
 
 PRODUCTION_SEARCH = "https://search.uitdatabank.be"
 PRODUCTION_TOKEN_URL = "https://account.uitid.be/oauth/token"
@@ -83,7 +83,7 @@ class UitdatabankConnector(RestConnector):
         "then": {},
         "else": {"required": ["client_secret"]},
     }
-    rest_streams = (events_stream(),)
+    rest_streams = (EVENTS_STREAM,)
 
 
     def base_url(self) -> str:
@@ -107,11 +107,6 @@ class UitdatabankConnector(RestConnector):
                                        str(client_id), str(secret), session=session,
                                        audience=str(self.config.get("audience") or PUBLIQ_AUDIENCE),
                                        timeout=self.timeouts, retry=self.retry_policy())
-
-    def rest_stream(self, name: str) -> RestStream:
-        self.stream(name)
-        return events_stream(int(self.config.get("page_size", 100)),
-                             int(self.config.get("result_window", RESULT_WINDOW)))
 
     def check(self) -> None:
         """One result of the events search: proves the base URL, the token and the Search API access."""

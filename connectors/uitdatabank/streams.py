@@ -1,17 +1,15 @@
-"""The UiTdatabank Search API ``events`` stream: query, cursor and the result-window paginator."""
+"""The UiTdatabank Search API ``events`` stream, declared: filters, change cursor and the result-window paginator."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-from typing import Any
-
 from podium.parsing.json import JsonRecords
-from podium.sdk.connector import Connector, StreamSpec
+from podium.sdk.connector import StreamSpec
+from podium.sdk.cursors import cursor_format
 from podium.sdk.paginators import WindowedOffsetPaginator
-from podium.sdk.rest import RestStream
+from podium.sdk.rest import Incremental, Paginate, RestStream, setting
 
 # Search API limits (cultuurnet/apidocs projects/uitdatabank/docs/search-api/pagination.md):
-# ``start`` at most 10,000, ``limit`` at most 2,000.
+# ``start`` at most 10,000, ``limit`` at most 2,000 (the config spec holds page_size to it).
 RESULT_WINDOW = 10_000
 MAX_LIMIT = 2_000
 # Without these the Search API applies its default filters (docs: search-api/filters/default-filters.md):
@@ -20,59 +18,24 @@ MAX_LIMIT = 2_000
 UNFILTERED = {"availableFrom": "*", "availableTo": "*", "addressCountry": "*", "audienceType": "*"}
 DEFAULT_WORKFLOW_STATUS = "READY_FOR_VALIDATION,APPROVED,REJECTED,DELETED"
 
-
-def utc_cursor(value: Any) -> str:
-    """A JSON-LD date-time (any offset) -> UTC ``YYYY-MM-DDTHH:MM:SS+00:00``, comparable as text."""
-    text = str(value).strip()
-    parsed = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text)
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC).replace(microsecond=0).isoformat()
-
-
-def record_cursor(record: dict[str, Any]) -> str | None:
-    """The ``modified`` of one event, normalised to UTC; None when absent or unreadable."""
-    value = record.get("modified")
-    if not value:
-        return None
-    try:
-        return utc_cursor(value)
-    except ValueError:
-        return None
-
-
-def event_params(connector: Connector, cursor: Any) -> dict[str, Any]:
-    """Query for one read: embedded bodies, ascending ``modified``, the house's filters, and the change filter."""
-    config = connector.config
-    params: dict[str, Any] = {"embed": "true", "sort[modified]": "asc",
-                              "workflowStatus": config.get("workflow_status", DEFAULT_WORKFLOW_STATUS),
-                              **UNFILTERED}
-    for setting, param in (("organizer_id", "organizerId"), ("location_id", "locationId"), ("query", "q")):
-        if config.get(setting):
-            params[param] = config[setting]
-    if cursor:
-        # modifiedFrom is inclusive ("at or after") and ``modified`` has whole seconds: one second
-        # later skips what the last sync stored; lookback_seconds re-reads a margin for indexing lag.
-        lookback = float(config.get("lookback_seconds", 0))
-        since = datetime.fromisoformat(utc_cursor(cursor)) + timedelta(seconds=1 - lookback)
-        params["modifiedFrom"] = since.isoformat()
-    return params
-
-
-def event_paginator(limit: int = 100, window: int = RESULT_WINDOW) -> WindowedOffsetPaginator:
-    """``start``/``limit`` paging that moves ``modifiedFrom`` before the 10,000-result window."""
-    return WindowedOffsetPaginator(
-        min(limit, MAX_LIMIT), window=window, offset_param="start", limit_param="limit",
-        total_path="totalItems", bound_param="modifiedFrom", records_path="member",
-        cursor_path="modified", cursor_key=utc_cursor)
-
+# JSON-LD date-times (any offset) compared as UTC text; modifiedFrom is inclusive ("at or after") and
+# ``modified`` has whole seconds: asking from one second later skips what the last sync stored, and
+# lookback_seconds re-reads a margin for the search index's lag.
+MODIFIED = Incremental("modified", param="modifiedFrom", format="iso_utc", inclusive=True,
+                       lookback_seconds=setting("lookback_seconds", 0))
 
 EVENTS = StreamSpec(
     name="events", entity="event", primary_key="@id", decoder=JsonRecords("member"), cursor="modified",
     description="Events (JSON-LD, embedded) from GET /events, sorted on modified ascending")
 
-
-def events_stream(limit: int = 100, window: int = RESULT_WINDOW) -> RestStream:
-    """The ``events`` stream declaration for a page size and result window."""
-    return RestStream(spec=EVENTS, path="events", paginator=lambda: event_paginator(limit, window),
-                      params=event_params, cursor_value=record_cursor)
+EVENTS_STREAM = RestStream(
+    spec=EVENTS, path="events", incremental=MODIFIED,
+    params={"embed": "true", "sort[modified]": "asc",
+            "workflowStatus": setting("workflow_status", DEFAULT_WORKFLOW_STATUS), **UNFILTERED,
+            "organizerId": setting("organizer_id"), "locationId": setting("location_id"), "q": setting("query")},
+    # start/limit paging that moves modifiedFrom before the 10,000-result window.
+    paginator=Paginate(WindowedOffsetPaginator, limit=setting("page_size", 100),
+                       window=setting("result_window", RESULT_WINDOW), offset_param="start", limit_param="limit",
+                       total_path="totalItems", bound_param="modifiedFrom", records_path="member",
+                       cursor_path="modified", cursor_key=cursor_format("iso_utc").normalise),
+)

@@ -20,8 +20,8 @@ from tenacity import Retrying
 
 from podium.boundary import HouseBoundary
 from podium.errors import AuthError, BadDataError, ConfigError, VendorDownError
-from podium.sdk.error_table import ErrorAction, is_transport_fault, rule_for, transport_failure
-from podium.sdk.retry import RetryableError, parse_retry_after, retrying
+from podium.sdk.error_table import is_transport_fault, rule_for
+from podium.sdk.retry import RetryableError, broken_transfer, judged, parse_retry_after, retrying
 from podium.secrets import redact
 
 # Stream -> file-name patterns (base name, case-insensitive). The names are the data product's own
@@ -133,8 +133,7 @@ def s3_failure(exc: Exception, where: str) -> Exception:
         down = VendorDownError(redact(f"uwp: the S3 endpoint did not answer for {where}: {exc}"))
         return RetryableError(str(down), down)
     if is_transport_fault(exc):  # a body cut short or a stalled read: the one error table says transient
-        down = transport_failure(exc, f"uwp: {where}")
-        return RetryableError(str(down), down)
+        return broken_transfer(exc, f"uwp: {where}")
     if not isinstance(exc, ClientError):
         return exc
     meta = exc.response.get("ResponseMetadata", {})
@@ -153,10 +152,8 @@ def s3_failure(exc: Exception, where: str) -> Exception:
     rule = rule_for(status)
     final_class = rule.error or BadDataError
     final = final_class(f"uwp: {rule.message or 'S3 error'} for {where} ({detail})")
-    if rule.action in (ErrorAction.RETRY, ErrorAction.RATE_LIMITED):
-        headers = meta.get("HTTPHeaders") or {}
-        return RetryableError(str(final), final, parse_retry_after(headers.get("retry-after")))
-    return final
+    headers = meta.get("HTTPHeaders") or {}
+    return judged(rule, final, parse_retry_after(headers.get("retry-after")))
 
 
 class S3Source:

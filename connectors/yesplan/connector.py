@@ -10,8 +10,7 @@ and is fetched only for the keywords a house configures.
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from datetime import date, timedelta
 from typing import Any, ClassVar
 from urllib.parse import quote
@@ -22,20 +21,11 @@ from podium import clock
 from podium.errors import ConfigError
 from podium.parsing import JsonRecords
 from podium.sdk.auth import ApiKeyQueryAuth
-from podium.sdk.connector import Connector, Page, StreamSpec
-from podium.sdk.paginators import JsonNextLinkPaginator
-from podium.sdk.rest import RestConnector, RestStream
-
-log = logging.getLogger("podium.connectors.yesplan")
+from podium.sdk.connector import StreamSpec
+from podium.sdk.rest import ChildRequest, Paginate, RestConnector, RestStream, computed
 
 DEFAULT_DAYS_BACK = 30
 DEFAULT_DAYS_AHEAD = 365
-
-
-def _events_path(connector: Connector) -> str:
-    if not isinstance(connector, YesplanConnector):
-        raise TypeError("the Yesplan events path needs a YesplanConnector")
-    return connector.events_path()
 
 
 def flatten_customdata(document: Any) -> dict[str, Any]:
@@ -57,6 +47,21 @@ def flatten_customdata(document: Any) -> dict[str, Any]:
         walk(document.get("items"))
         walk(document.get("groups"))
     return out
+
+
+def _attach_customdata(connector: YesplanConnector, record: dict[str, Any], document: Any) -> None:
+    """The kept keywords into ``customdata``, the external-id keywords into ``podium_external_ids``."""
+    values = flatten_customdata(document)
+    kept = {k: values[k] for k in connector.kept_keywords() if k in values}
+    if kept:
+        record["customdata"] = kept
+    external = {}
+    for keyword, system in connector.external_id_keywords().items():
+        value = values.get(keyword)
+        if isinstance(value, str | int) and not isinstance(value, bool) and str(value).strip():
+            external[system] = str(value).strip()
+    if external:
+        record["podium_external_ids"] = external
 
 
 class YesplanConnector(RestConnector):
@@ -112,8 +117,14 @@ class YesplanConnector(RestConnector):
         RestStream(
             spec=StreamSpec(name="events", entity="event", primary_key="id", decoder=JsonRecords("data"),
                             cursor=None, description="Events whose date lies in the configured window"),
-            path=_events_path,
-            paginator=JsonNextLinkPaginator,
+            path=computed(lambda connector: connector.events_path()),
+            paginator=Paginate("next_link", next_path="pagination.next"),
+            # A killed sync may have stored a next link whose booked result set has since expired
+            # (``pagination.expires``): the window is read again; the content hash skips repeats.
+            restart_refused_resume=True,
+            children=(ChildRequest("api/event/{id}/customdata", into=_attach_customdata,
+                                   params={"keywords": computed(lambda c: ",".join(c.customdata_keywords()))},
+                                   when=computed(lambda c: bool(c.customdata_keywords()))),),
         ),
     )
 
@@ -165,57 +176,3 @@ class YesplanConnector(RestConnector):
         if not isinstance(ids, Mapping) or not all(isinstance(v, str) and v for v in ids.values()):
             raise ConfigError("yesplan: external_id_keywords must map keywords to system names")
         return {str(k): str(v) for k, v in ids.items()}
-
-    # -- behaviour ---------------------------------------------------------------------------------
-    def read(self, stream: str, state: Mapping[str, Any] | None) -> Iterator[Page]:
-        """Pages of the window's events; with custom data keywords, each event gains ``customdata``.
-
-        A custom data request that fails fails the stream: the page is not yielded, so its state is
-        not stored.
-        """
-        keywords = self.customdata_keywords()
-        for page in self._window_pages(stream, state):
-            if keywords:
-                for record in page.records:
-                    self._attach_customdata(record, keywords)
-            yield page
-
-    def _window_pages(self, stream: str, state: Mapping[str, Any] | None) -> Iterator[Page]:
-        pages = super().read(stream, state)
-        if not (state and state.get("resume")):
-            yield from pages
-            return
-        try:
-            first = next(pages)
-        except StopIteration:
-            return
-        except ConfigError as exc:
-            # A killed sync stored a next link whose booked result set has since expired
-            # (``pagination.expires``): read the whole window again; the content hash skips repeats.
-            log.warning("yesplan: the stored next-page link no longer works (%s); reading the window again", exc)
-            yield from super().read(stream, {})
-            return
-        yield first
-        yield from pages
-
-    def _attach_customdata(self, record: dict[str, Any], keywords: list[str]) -> None:
-        event_id = record.get("id")
-        if not isinstance(event_id, str | int) or isinstance(event_id, bool) or not str(event_id).strip():
-            return  # the mapping dead-letters an event without id; no request for it
-        # No fallback on failure: an event stored without its custom data would lose its external ids
-        # and kept keywords until it changes again. The error fails the stream before the page's state
-        # is stored, so the next sync reads the page again.
-        _, document = self.client.get_document(f"api/event/{quote(str(event_id), safe='')}/customdata",
-                                               JsonRecords("").load, params={"keywords": ",".join(keywords)})
-        values = flatten_customdata(document)
-        kept = {k: values[k] for k in self.kept_keywords() if k in values}
-        if kept:
-            record["customdata"] = kept
-        external = {}
-        for keyword, system in self.external_id_keywords().items():
-            value = values.get(keyword)
-            if isinstance(value, str | int) and not isinstance(value, bool) and str(value).strip():
-                external[system] = str(value).strip()
-        if external:
-            record["podium_external_ids"] = external
-

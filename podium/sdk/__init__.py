@@ -10,6 +10,10 @@ Public surface (import from here)::
     retrying                                     the tenacity retry factory    (retry.py)
     RateLimiter                                  per-connector request budget  (ratelimit.py)
     RestStream, RestConnector                    declarative REST streams      (rest.py)
+    setting, computed, Paginate, Incremental,    values from the house's settings, paging,
+    ChildRequest                                 incremental sync, per-record requests (rest.py)
+    CURSOR_FORMATS                               cursor formats by name        (cursors.py)
+    rest_connector                               a whole REST connector as a dict (declarative.py)
 """
 
 from podium.sdk.auth import (
@@ -21,6 +25,8 @@ from podium.sdk.auth import (
     OAuth2ClientCredentials,
 )
 from podium.sdk.connector import Connector, Page, StreamSpec, SyncContext
+from podium.sdk.cursors import CURSOR_FORMATS
+from podium.sdk.declarative import rest_connector
 from podium.sdk.error_table import DEFAULT_ERROR_TABLE, ErrorAction, ErrorRule
 from podium.sdk.http import HttpClient
 from podium.sdk.paginators import (
@@ -33,13 +39,22 @@ from podium.sdk.paginators import (
     Paginator,
 )
 from podium.sdk.ratelimit import RateLimiter
-from podium.sdk.rest import RestConnector, RestStream
+from podium.sdk.rest import (
+    ChildRequest,
+    Incremental,
+    Paginate,
+    RestConnector,
+    RestStream,
+    computed,
+    setting,
+)
 from podium.sdk.retry import retrying
 
 __all__ = [
-    "AUTH_MAP", "DEFAULT_ERROR_TABLE", "PAGINATOR_MAP", "ApiKeyQueryAuth", "BasicAuth", "BearerAuth",
-    "Connector", "CursorPaginator", "ErrorAction", "ErrorRule", "HmacAuth", "HttpClient",
-    "JsonNextLinkPaginator", "LinkHeaderPaginator", "OAuth2ClientCredentials", "OffsetPaginator", "Page",
-    "PageNumberPaginator", "Paginator", "RateLimiter", "RestConnector", "RestStream", "StreamSpec",
-    "SyncContext", "retrying",
+    "AUTH_MAP", "CURSOR_FORMATS", "DEFAULT_ERROR_TABLE", "PAGINATOR_MAP", "ApiKeyQueryAuth", "BasicAuth",
+    "BearerAuth", "ChildRequest", "Connector", "CursorPaginator", "ErrorAction", "ErrorRule", "HmacAuth",
+    "HttpClient", "Incremental", "JsonNextLinkPaginator", "LinkHeaderPaginator", "OAuth2ClientCredentials",
+    "OffsetPaginator", "Page", "PageNumberPaginator", "Paginate", "Paginator", "RateLimiter",
+    "RestConnector", "RestStream", "StreamSpec", "SyncContext", "computed", "rest_connector", "retrying",
+    "setting",
 ]

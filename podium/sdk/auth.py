@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import threading
 import time
 from collections.abc import Callable
@@ -19,9 +20,9 @@ import requests
 from requests.auth import AuthBase, HTTPBasicAuth
 from tenacity import Retrying
 
-from podium.errors import AuthError, ConfigError, RateLimitedError, VendorDownError
-from podium.sdk.error_table import is_transport_fault, transport_failure
-from podium.sdk.retry import RetryableError, parse_retry_after, retrying
+from podium.errors import AuthError, ConfigError, VendorDownError
+from podium.sdk.error_table import ErrorAction, ErrorRule
+from podium.sdk.retry import RetryableError, retrying
 from podium.secrets import register_basic_auth, register_secret
 
 
@@ -53,7 +54,7 @@ class ApiKeyQueryAuth(AuthBase):
 
 
 class ApiKeyHeaderAuth(AuthBase):
-    """An API key or client id sent as a request header (e.g. publiq's ``x-client-id``)."""
+    """An API key or client id sent as a request header (e.g. ``x-client-id``)."""
 
     def __init__(self, key: str, header: str = "x-api-key") -> None:
         register_secret(key)
@@ -94,10 +95,11 @@ class OAuth2ClientCredentials(RefreshableAuth):
         register_secret(client_secret)
         self.token_url, self.client_id, self.client_secret = token_url, client_id, client_secret
         self.scope, self.audience = scope, audience
-        self.session = session or requests.Session()
+        self.session = session
         self.timeout = timeout
         self.clock = clock
         self.retry = retry or retrying()
+        self._http: Any = None
         self._token: str | None = None
         self._expires_at = 0.0
         self._lock = threading.Lock()
@@ -118,13 +120,8 @@ class OAuth2ClientCredentials(RefreshableAuth):
             body["scope"] = self.scope
         if self.audience:
             body["audience"] = self.audience
-        response, payload = self.retry(self._post, body)
-        if response.status_code in (400, 401, 403):
-            raise AuthError(f"token endpoint refused the client credentials ({response.status_code} "
-                            f"{_oauth_error(response)})")
-        if response.status_code >= 300:
-            raise VendorDownError(f"token endpoint answered {response.status_code}")
-        token = payload.get("access_token")
+        _, payload = self.http.fetch("POST", self.token_url, data=body, load=_token_payload)
+        token = payload.get("access_token") if isinstance(payload, dict) else None
         if not token:
             raise AuthError("token endpoint answered without an access_token")
         register_secret(token)
@@ -132,34 +129,16 @@ class OAuth2ClientCredentials(RefreshableAuth):
         self._expires_at = self.clock() + float(payload.get("expires_in", 3600))
         self.tokens_fetched += 1
 
-    def _post(self, body: dict[str, str]) -> tuple[requests.Response, dict[str, Any]]:
-        """One token request and its JSON; 429, 5xx and a broken or unreadable answer are transient."""
-        from podium.sdk.http import safe_url  # http imports this module
+    @property
+    def http(self) -> Any:
+        """The token endpoint's ``HttpClient``: the same error table, retry factory and redaction as
+        every vendor call, with refused credentials (400/401/403) read as auth errors."""
+        if self._http is None:
+            from podium.sdk.http import HttpClient  # http imports this module
 
-        where = f"token endpoint {safe_url(self.token_url)}"
-        try:
-            response = self.session.post(self.token_url, data=body, timeout=self.timeout)
-        except Exception as exc:
-            if not is_transport_fault(exc):
-                raise
-            raise RetryableError(type(exc).__name__, transport_failure(exc, where)) from None
-        if response.status_code == 429:
-            raise RetryableError("token endpoint rate limited",
-                                 RateLimitedError(f"{where} answered 429 (rate limited)"),
-                                 retry_after=parse_retry_after(response.headers.get("Retry-After")))
-        if response.status_code >= 500:
-            raise RetryableError("token endpoint error", VendorDownError(f"{where} answered {response.status_code}"))
-        if response.status_code >= 300:
-            return response, {}
-        try:
-            payload = response.json()
-        except ValueError:
-            payload = None
-        if not isinstance(payload, dict):
-            # A cut or non-JSON token answer is the transport's fault, not the credentials': ask again.
-            raise RetryableError("token answer unreadable", VendorDownError(
-                f"{where} answered {response.status_code} with a body that is not a JSON object"))
-        return response, payload
+            self._http = HttpClient(self.token_url, session=self.session, timeout=self.timeout,
+                                    retry=self.retry, error_overrides=TOKEN_ERRORS)
+        return self._http
 
     def refresh(self) -> bool:
         with self._lock:
@@ -171,12 +150,21 @@ class OAuth2ClientCredentials(RefreshableAuth):
         return request
 
 
-def _oauth_error(response: requests.Response) -> str:
+_REFUSED = "token endpoint refused the client credentials"
+TOKEN_ERRORS = {status: ErrorRule(ErrorAction.FAIL, AuthError, f"{_REFUSED} ({status})") for status in (400, 401, 403)}
+
+
+def _token_payload(body: bytes) -> dict[str, Any]:
+    """The token answer as a JSON object; a cut or non-JSON answer is the transport's fault, not the
+    credentials': it is asked for again (and ends as vendor_down, never as an auth error)."""
     try:
-        data = response.json()
+        payload = json.loads(body)
     except ValueError:
-        return ""
-    return str(data.get("error", "")) if isinstance(data, dict) else ""
+        payload = None
+    if not isinstance(payload, dict):
+        problem = VendorDownError("the token endpoint answered with a body that is not a JSON object")
+        raise RetryableError("token answer unreadable", problem)
+    return payload
 
 
 def utc_timestamp(fmt: str = "%Y-%m-%dT%H:%M:%S") -> str:

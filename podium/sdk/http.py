@@ -23,9 +23,9 @@ from tenacity import Retrying
 
 from podium.errors import BadDataError, VendorDownError
 from podium.sdk.auth import RefreshableAuth
-from podium.sdk.error_table import ErrorAction, ErrorRule, is_transport_fault, rule_for, transport_failure
+from podium.sdk.error_table import ErrorAction, ErrorRule, is_transport_fault, rule_for
 from podium.sdk.ratelimit import RateLimiter
-from podium.sdk.retry import RetryableError, parse_retry_after, retrying
+from podium.sdk.retry import RetryableError, broken_transfer, judged, parse_retry_after, retrying
 from podium.secrets import redact, safe_text
 
 log = logging.getLogger("podium.http")
@@ -59,11 +59,15 @@ class HttpClient:
                  timeout: float | tuple[float, float] = DEFAULT_TIMEOUT,
                  error_overrides: Mapping[int, ErrorRule] | None = None,
                  retry: Retrying | None = None, rate_limiter: RateLimiter | None = None,
-                 session: requests.Session | None = None, headers: Mapping[str, str] | None = None) -> None:
+                 session: requests.Session | None = None, headers: Mapping[str, str] | None = None,
+                 judge: Callable[[requests.Response], ErrorRule] | None = None) -> None:
         self.base_url = base_url.rstrip("/") + "/"
         self.auth = auth
         self.timeout = timeout
         self.error_overrides = dict(error_overrides or {})
+        # A protocol whose status alone does not say what happened (SOAP faults all arrive as 500)
+        # reads the body first; it still answers with a rule of the one error table.
+        self.judge = judge or self._judge_by_status
         self.retry = retry or retrying()
         self.rate_limiter = rate_limiter
         self.session = session or new_session()
@@ -99,7 +103,7 @@ class HttpClient:
         if (response.status_code == 401 and isinstance(self.auth, RefreshableAuth) and self.auth.refresh()):
             # One new token, one more try: a second 401 is final.
             response, document = self.retry(self._attempt, method, url, params, kwargs, load)
-        rule = rule_for(response.status_code, self.error_overrides)
+        rule = self.judge(response)
         if rule.action in (ErrorAction.SUCCESS, ErrorAction.IGNORE):
             return response, document
         raise self._error(rule, response, method, url)
@@ -117,15 +121,15 @@ class HttpClient:
             if not is_transport_fault(exc):
                 raise
             log.warning("%s failed: %s", where, type(exc).__name__)
-            raise RetryableError(type(exc).__name__, transport_failure(exc, where)) from None
-        rule = rule_for(response.status_code, self.error_overrides)
+            raise broken_transfer(exc, where) from None
+        rule = self.judge(response)
         if rule.action is ErrorAction.RATE_LIMITED:
             wait = parse_retry_after(response.headers.get("Retry-After"))
             log.warning("%s: 429, waiting %s s", where, wait if wait is not None else "backoff")
-            raise RetryableError("rate limited", self._error(rule, response, method, url), retry_after=wait)
+            raise judged(rule, self._error(rule, response, method, url), wait)
         if rule.action is ErrorAction.RETRY:
             log.warning("%s: %s, retrying", where, response.status_code)
-            raise RetryableError("retry", self._error(rule, response, method, url))
+            raise judged(rule, self._error(rule, response, method, url))
         if load is None or rule.action is not ErrorAction.SUCCESS:
             return response, None
         try:
@@ -136,6 +140,9 @@ class HttpClient:
             log.warning("%s: the answer cannot be read (%s), fetching it again", where, redact(str(exc))[:200])
             raise RetryableError("undecodable", BadDataError(
                 redact(f"{where}: the vendor's answer cannot be read as a whole ({exc})"))) from None
+
+    def _judge_by_status(self, response: requests.Response) -> ErrorRule:
+        return rule_for(response.status_code, self.error_overrides)
 
     @staticmethod
     def _error(rule: ErrorRule, response: requests.Response, method: str, url: str) -> Exception:

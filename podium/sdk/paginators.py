@@ -40,9 +40,14 @@ class Paginator:
         return self._remember({"params": dict(params)})
 
     def next(self, position: Position, response: requests.Response | None, document: Any,
-             record_count: int) -> Position | None:
-        """The position after ``position`` (None: that was the last page)."""
-        nxt = self._next(position, response, document, record_count)
+             record_count: int, served: int | None = None) -> Position | None:
+        """The position after ``position`` (None: that was the last page).
+
+        ``record_count`` counts the usable records, ``served`` every item the page held (records that
+        could not be read included; default ``record_count``): a full page with a bad record is still
+        full, so it does not end the paging, but a page without one usable record counts as empty.
+        """
+        nxt = self._next(position, response, document, record_count if served is None else served)
         if nxt is None:
             return None
         self._empty_in_a_row = self._empty_in_a_row + 1 if record_count == 0 else 0
@@ -98,7 +103,7 @@ class OffsetPaginator(Paginator):
 class WindowedOffsetPaginator(OffsetPaginator):
     """Offset paging under a result window, sorted ascending on a cursor field.
 
-    Search engines cap ``offset + limit`` (Elasticsearch's ``max_result_window``, e.g. a search API's
+    Search engines cap ``offset + limit`` (Elasticsearch's ``max_result_window``, often
     10,000). Before a page would cross ``window`` the read restarts at offset 0 with the lower-bound
     filter ``bound_param`` set to the last cursor value seen. The bound is inclusive, so the restart
     skips the records with that value already read (``tail`` in the position) and no record is lost

@@ -12,45 +12,220 @@ State shape (plain JSON, stored with the page's records in one transaction)::
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import logging
+import re
+import string
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
+from urllib.parse import quote
 
 from requests.auth import AuthBase
 
+from podium.errors import ConfigError
 from podium.parsing.base import RecordError
-from podium.parsing.json import JsonRecords
+from podium.parsing.json import JsonRecords, dig
 from podium.sdk.connector import Connector, Page, StreamSpec
+from podium.sdk.cursors import CursorFormat, cursor_format
 from podium.sdk.error_table import ErrorRule
 from podium.sdk.http import HttpClient
-from podium.sdk.paginators import Paginator
+from podium.sdk.paginators import Paginator, make_paginator
 from podium.sdk.ratelimit import shared_limiter
 from podium.secrets import redact, strip_credentials
+
+log = logging.getLogger("podium.rest")
+
+
+@dataclass(frozen=True)
+class Setting:
+    """A declaration value read from the house's settings when a read starts (``setting("page_size", 100)``)."""
+
+    key: str
+    default: Any = None
+
+    def __call__(self, connector: Connector) -> Any:
+        value = connector.config.get(self.key)
+        return self.default if value is None or value == "" else value
+
+
+def setting(key: str, default: Any = None) -> Setting:
+    """A declaration value taken from the house's setting ``key`` (``default`` when it is not set)."""
+    return Setting(key, default)
+
+
+@dataclass(frozen=True)
+class Computed:
+    """A declaration value computed from the connector when a read starts (``computed(fn)``)."""
+
+    function: Callable[[Any], Any]
+
+    def __call__(self, connector: Connector) -> Any:
+        return self.function(connector)
+
+
+def computed(function: Callable[[Any], Any]) -> Computed:
+    """A declaration value computed by ``function(connector)`` (for what one setting cannot say)."""
+    return Computed(function)
+
+
+_WHOLE_SETTING = re.compile(r"\{config\.(\w+)\}")
+
+
+class _ConfigView:
+    """``{config.name}`` in a template: a setting that is not there is a ConfigError naming it."""
+
+    def __init__(self, connector: Connector) -> None:
+        self._connector = connector
+
+    def __getattr__(self, name: str) -> Any:
+        value = self._connector.config.get(name)
+        if value is None:
+            raise ConfigError(f"{self._connector.name}: setting '{name}' is needed by the declaration")
+        return value
+
+
+def resolve(value: Any, connector: Connector) -> Any:
+    """A declaration value for ``connector``: a ``setting``/``computed`` value is read, a
+    ``{config.name}`` template is filled in, a dict is resolved value by value (None values dropped).
+    Other values, functions included (a paginator's ``cursor_key``), pass as they are."""
+    if isinstance(value, Setting | Computed):
+        return value(connector)
+    if isinstance(value, str):
+        whole = _WHOLE_SETTING.fullmatch(value)
+        if whole:  # only the setting: keep its type (a page size stays a number)
+            return getattr(_ConfigView(connector), whole.group(1))
+        return value.format(config=_ConfigView(connector)) if "{config." in value else value
+    if isinstance(value, Mapping):
+        resolved = {key: resolve(item, connector) for key, item in value.items()}
+        return {key: item for key, item in resolved.items() if item is not None}
+    return value
+
+
+@dataclass(frozen=True)
+class Paginate:
+    """A paginator by kind (a ``PAGINATOR_MAP`` name or a class) and options; options may be settings."""
+
+    kind: str | type[Paginator]
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    def __init__(self, kind: str | type[Paginator], **options: Any) -> None:
+        object.__setattr__(self, "kind", kind)
+        object.__setattr__(self, "options", options)
+
+    def build(self, connector: Connector) -> Paginator:
+        """A fresh paginator for one read by ``connector``."""
+        options = resolve(self.options, connector)
+        if isinstance(self.kind, str):
+            return make_paginator(self.kind, **options)
+        return self.kind(**options)
+
+
+@dataclass(frozen=True)
+class Incremental:
+    """Declared incremental sync: the record's cursor field, the request parameter the stored cursor goes
+    into, and its format (a ``CURSOR_FORMATS`` name or a ``CursorFormat``).
+
+    ``inclusive``: the vendor's filter means "at or after", so the request asks from one second after
+    the cursor (what the last sync stored is not read again). ``lookback_seconds`` re-reads a margin
+    before the cursor (a vendor's indexing lag); it may be a setting.
+    """
+
+    cursor_path: str
+    param: str
+    format: str | CursorFormat = "iso_utc"
+    inclusive: bool = False
+    lookback_seconds: Any = 0
+
+    def value(self, record: Mapping[str, Any]) -> str | None:
+        """The comparable cursor text of one raw record (None: absent or unreadable)."""
+        return cursor_format(self.format).normalise(dig(record, self.cursor_path))
+
+    def params(self, cursor: Any, connector: Connector) -> dict[str, Any]:
+        """The request parameter for a read after ``cursor``."""
+        shift = (1.0 if self.inclusive else 0.0) - float(resolve(self.lookback_seconds, connector) or 0)
+        return {self.param: cursor_format(self.format).request_value(cursor, shift)}
+
+
+@dataclass(frozen=True)
+class ChildRequest:
+    """One more request per record (``path`` is a template of record fields, e.g.
+    ``api/event/{id}/customdata``), made before the page is handed on; a child request that fails fails
+    the stream, so the page's state is not stored and the next sync reads the page again.
+
+    ``into`` names the record key the decoded answer goes into, or is a function
+    ``(connector, record, answer)`` that attaches what it needs. ``params`` may hold ``setting``/``computed``
+    values; ``when`` (a value, a ``setting`` or ``computed``) switches the requests off.
+    A record without a usable value for a path field gets no request (the mapping reports it).
+    """
+
+    path: str
+    into: str | Callable[[Any, dict[str, Any], Any], None]
+    params: Mapping[str, Any] = field(default_factory=dict)
+    when: Any = True
+
+    def fields(self) -> list[str]:
+        return [name for _, name, _, _ in string.Formatter().parse(self.path) if name]
+
+    def path_for(self, record: Mapping[str, Any]) -> str | None:
+        """The child path for ``record``; None when a field it needs is missing or blank."""
+        values = {}
+        for name in self.fields():
+            value = record.get(name)
+            if not isinstance(value, str | int) or isinstance(value, bool) or not str(value).strip():
+                return None
+            values[name] = quote(str(value), safe="")
+        return self.path.format(**values)
+
+    def attach(self, connector: Any, record: dict[str, Any], answer: Any) -> None:
+        if callable(self.into):
+            self.into(connector, record, answer)
+        else:
+            record[self.into] = answer
 
 
 @dataclass
 class RestStream:
-    """One REST resource. ``params`` builds the query for a read from the stored cursor."""
+    """One REST resource, declared. Values that depend on the house (page size, filters, a date window
+    in the path) are settings (``setting(...)``), ``{config.name}`` templates or ``computed(...)`` values."""
 
     spec: StreamSpec
-    path: str | Any  # a path, or callable(connector) -> path (e.g. a date window inside the path)
-    paginator: type[Paginator] | Any  # a factory: called with no arguments for every read
-    params: Any = None  # callable(connector, cursor | None) -> dict; None: no filters
-    cursor_value: Any = None  # callable(record) -> comparable str | None; default: record[spec.cursor]
+    path: str | Any  # a path, a ``{config.x}`` template, a ``computed`` value or callable(connector) -> path
+    paginator: Paginate | type[Paginator] | Any  # a ``Paginate``, or a factory called with no arguments
+    params: Any = None  # a dict of query parameters (settings resolved), or callable(connector, cursor)
+    cursor_value: Any = None  # callable(record) -> comparable str | None; default: the incremental's value
     extra: dict[str, Any] = field(default_factory=dict)
+    incremental: Incremental | None = None
+    children: tuple[ChildRequest, ...] = ()
+    # A stored next-page position the vendor no longer accepts (an expired result set: ConfigError on
+    # the first page of a resumed read) restarts the read from its cursor instead of failing every sync.
+    restart_refused_resume: bool = False
 
     def path_for(self, connector: Connector) -> str:
         """The request path for a read by ``connector``."""
-        return str(self.path(connector)) if callable(self.path) else str(self.path)
+        return str(self.path(connector) if callable(self.path) else resolve(self.path, connector))
+
+    def paginator_for(self, connector: Connector) -> Paginator:
+        """A fresh paginator for one read by ``connector``."""
+        if isinstance(self.paginator, Paginate):
+            return self.paginator.build(connector)
+        return self.paginator()  # type: ignore[no-any-return]
 
     def query(self, connector: Connector, cursor: Any) -> dict[str, Any]:
         """Query parameters for a read starting after ``cursor``."""
-        return dict(self.params(connector, cursor)) if self.params else {}
+        if callable(self.params):
+            query = dict(self.params(connector, cursor))
+        else:
+            query = dict(resolve(self.params or {}, connector))
+        if self.incremental is not None and cursor:
+            query.update(self.incremental.params(cursor, connector))
+        return query
 
     def cursor_of(self, record: Mapping[str, Any]) -> Any:
         """The cursor value of one raw record."""
         if self.cursor_value is not None:
             return self.cursor_value(record)
+        if self.incremental is not None:
+            return self.incremental.value(record)
         return record.get(self.spec.cursor) if self.spec.cursor else None
 
 
@@ -96,22 +271,41 @@ class RestConnector(Connector):
     def check(self) -> None:
         """Read the first page of the first stream: proves base URL and credentials."""
         first = self.rest_streams[0]
-        paginator = first.paginator()
+        paginator = first.paginator_for(self)
         position = paginator.start(first.query(self, None))
         self.client.get(first.path_for(self), params=position["params"])
 
     def read(self, stream: str, state: Mapping[str, Any] | None) -> Iterator[Page]:
         rest = self.rest_stream(stream)
+        pages = self._read_pages(rest, state)
+        if not (rest.restart_refused_resume and state and state.get("resume")):
+            yield from pages
+            return
+        try:
+            first = next(pages)
+        except StopIteration:
+            return
+        except ConfigError as exc:
+            log.warning("%s %s: the stored next-page position no longer works (%s); reading again from the "
+                        "cursor", self.name, stream, exc)
+            yield from self._read_pages(rest, {"cursor": state["cursor"]} if state.get("cursor") else {})
+            return
+        yield first
+        yield from pages
+
+    def _read_pages(self, rest: RestStream, state: Mapping[str, Any] | None) -> Iterator[Page]:
         decoder = rest.spec.decoder
         if not isinstance(decoder, JsonRecords):
             raise TypeError("RestConnector streams decode JSON pages (JsonRecords)")
         state = dict(state or {})
         cursor = state.get("cursor")
         max_seen = state.get("max_seen", cursor)
-        paginator = rest.paginator()
+        paginator = rest.paginator_for(self)
         resume = state.get("resume")
-        position = paginator.resume(resume) if resume else paginator.start(rest.query(self, cursor))
+        position: dict[str, Any] | None = (paginator.resume(resume) if resume
+                                           else paginator.start(rest.query(self, cursor)))
         path = rest.path_for(self)
+        children = [child for child in rest.children if resolve(child.when, self)]
 
         def load(body: bytes) -> tuple[Any, list[dict[str, Any] | RecordError]]:
             # The whole page or nothing: a page that cannot be read is fetched again, never skipped.
@@ -132,11 +326,14 @@ class RestConnector(Connector):
                     errors.append((item.reason, item.raw))
                 else:
                     records.append(item)
+            for child in children:
+                self._fetch_children(child, records)
             for record in records:
                 value = rest.cursor_of(record)
                 if value is not None and (max_seen is None or str(value) > str(max_seen)):
                     max_seen = str(value)
-            nxt = paginator.next(position, response, document, len(records)) if loaded is not None else None
+            nxt = (paginator.next(position, response, document, len(records), served=len(items))
+                   if loaded is not None else None)
             label = _label(position)
             if nxt is None:
                 after: dict[str, Any] = {"cursor": max_seen} if max_seen is not None else {}
@@ -145,6 +342,18 @@ class RestConnector(Connector):
             yield Page(records=records, state=after, raw=response.content, raw_suffix=decoder.suffix,
                        label=label, errors=errors)
             position = nxt
+
+    def _fetch_children(self, child: ChildRequest, records: list[dict[str, Any]]) -> None:
+        """Each record's child request; no fallback on failure: a record stored without its child data
+        would lose it until the record changes again, so the error fails the stream before the page's
+        state is stored."""
+        params = resolve(child.params, self)
+        for record in records:
+            path = child.path_for(record)
+            if path is None:
+                continue
+            _, answer = self.client.get_document(path, JsonRecords("").load, params=params)
+            child.attach(self, record, answer)
 
     def close(self) -> None:
         if self._client is not None:

@@ -9,7 +9,7 @@ from typing import Any
 
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
-from podium.sdk.error_table import is_transport_fault
+from podium.sdk.error_table import ErrorAction, ErrorRule, is_transport_fault, transport_failure
 
 
 class RetryableError(Exception):
@@ -19,6 +19,22 @@ class RetryableError(Exception):
         super().__init__(message)
         self.final = final  # what to raise when the attempts are used up
         self.retry_after = retry_after
+
+
+def judged(rule: ErrorRule, error: Exception, retry_after: float | None = None) -> Exception:
+    """What a retried call raises for an answer the error table judged ``rule``: a ``RetryableError``
+    (tenacity tries again, ``error`` is raised when the attempts are used up) or ``error`` itself.
+    Every transport (HTTP, SOAP through HTTP, the OAuth token client, S3) decides through this."""
+    if rule.action is ErrorAction.RATE_LIMITED:
+        return RetryableError("rate limited", error, retry_after=retry_after)
+    if rule.action is ErrorAction.RETRY:
+        return RetryableError("retry", error, retry_after=retry_after)
+    return error
+
+
+def broken_transfer(exc: BaseException, where: str) -> RetryableError:
+    """A transport fault (reset, cut body, stall) as the retried error, vendor_down when attempts run out."""
+    return RetryableError(type(exc).__name__, transport_failure(exc, where))
 
 
 def parse_retry_after(value: str | None) -> float | None:

@@ -16,7 +16,15 @@ from lxml import etree
 
 from connectors.recreatex.connector import RecreatexConnector
 from connectors.recreatex.sandbox import RecreatexSandbox
-from connectors.recreatex.soap import NAMESPACE, SOAP_ENV, WSDL_PATH, SoapFault, fault_rule, parse_fault
+from connectors.recreatex.soap import (
+    NAMESPACE,
+    SOAP_ENV,
+    WSDL_PATH,
+    HttpClientTransport,
+    SoapFault,
+    fault_rule,
+    parse_fault,
+)
 from podium.canonical import validate
 from podium.errors import AuthError, BadDataError, ConfigError, UnsafeXmlError, VendorDownError
 from podium.mapping.engine import MappingContext, load_mapping
@@ -287,6 +295,17 @@ def test_5xx_is_retried(sandbox: RecreatexSandbox) -> None:
     conn = connector(sandbox)
     sandbox.inject(503, 2)
     conn.check()
+
+
+def test_zeep_sends_through_the_shared_http_client(sandbox: RecreatexSandbox) -> None:
+    conn = RecreatexConnector(config(sandbox), SyncContext(house=HOUSE))
+    waits: list[float] = []
+    conn.retry_policy = lambda: retrying(sleep=waits.append, backoff_initial=0.01)  # type: ignore[method-assign]
+    sandbox.inject(503, 1)
+    conn.check()
+    assert isinstance(conn.client.transport, HttpClientTransport)
+    # One HttpClient sent both tries (the 503 and the retry) with the connector's retry policy.
+    assert conn.client.http.requests_sent == 2 and len(waits) == 1
 
 
 def test_401_fails_at_once(sandbox: RecreatexSandbox) -> None:

@@ -150,6 +150,18 @@ def test_oauth2_expired_token_is_renewed_before_use(echo: EchoSandbox) -> None:
     assert auth.tokens_fetched == 2
 
 
+def test_oauth2_token_requests_are_sent_by_the_http_client_with_its_retry_policy(echo: EchoSandbox) -> None:
+    retry, waits = fast_retry()
+    auth = OAuth2ClientCredentials(f"{echo.url}/token", "client", "s3cr3t-value", retry=retry)
+    echo.inject(503, 1)
+    assert auth.token() == "tok0"
+    assert isinstance(auth.http, HttpClient) and auth.http.requests_sent == 2 and len(waits) == 1
+    echo.inject(429, 1, retry_after=4)
+    auth.refresh()
+    assert auth.token() == "tok1"
+    assert waits[-1] == 4.0  # Retry-After honoured, as for every vendor call
+
+
 def test_oauth2_bad_secret_is_an_auth_error_without_the_secret(echo: EchoSandbox) -> None:
     auth = OAuth2ClientCredentials(f"{echo.url}/token", "client", "wrong-secret-999")
     with pytest.raises(AuthError) as caught:
@@ -190,3 +202,19 @@ def test_retry_after_parses_seconds_and_http_dates() -> None:
     parsed = parse_retry_after(future)
     assert parsed is not None and 25 <= parsed <= 31
     assert parse_retry_after("soon") is None
+
+
+def test_one_transport_sends_every_vendor_request_and_one_factory_builds_every_retry() -> None:
+    # REST, SOAP (zeep's transport), the OAuth token client: all send through HttpClient._attempt;
+    # every Retrying comes from retrying(). A second send or retry loop would judge faults its own way.
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    sends = re.compile(r"\b(session|requests)\.(get|post|put|request)\(")
+    sources = [p for folder in ("podium", "connectors", "plugins") for p in (root / folder).rglob("*.py")
+               if "sandbox" not in p.name and "testing" not in p.parts]
+    sending = {p.relative_to(root).as_posix() for p in sources if sends.search(p.read_text(encoding="utf-8"))}
+    retrying_built = {p.relative_to(root).as_posix() for p in sources if "Retrying(" in p.read_text(encoding="utf-8")}
+    assert sending == {"podium/sdk/http.py"}
+    assert retrying_built == {"podium/sdk/retry.py"}

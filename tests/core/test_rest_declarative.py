@@ -1,0 +1,198 @@
+"""Declarative REST streams: settings in declarations, declared incremental sync and child requests,
+and a whole connector declared as a dict (paginator/auth/cursor kinds by registry name)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+import yaml
+
+from connectors.uitdatabank.connector import UitdatabankConnector
+from connectors.uitdatabank.sandbox import UitdatabankSandbox
+from podium.errors import ConfigError
+from podium.parsing.json import JsonRecords
+from podium.sandbox import Request, Response, Sandbox
+from podium.sdk.connector import Connector, StreamSpec, SyncContext
+from podium.sdk.cursors import CURSOR_FORMATS, LOCAL_DATETIME, cursor_format
+from podium.sdk.declarative import load_rest_connector, rest_connector
+from podium.sdk.paginators import WindowedOffsetPaginator
+from podium.sdk.rest import (
+    ChildRequest,
+    Incremental,
+    Paginate,
+    RestConnector,
+    RestStream,
+    computed,
+    resolve,
+    setting,
+)
+
+CLIENT = "dict-house"
+DECLARATION: dict[str, Any] = {
+    "name": "search_events",
+    "base_url": "{config.base_url}",
+    "config_spec": {"type": "object", "required": ["base_url", "client_id"], "properties": {
+        "base_url": {"type": "string"}, "page_size": {"type": "integer", "default": 25},
+        "client_id": {"type": "string", "secret": True}}},
+    "auth": {"kind": "api_key_header", "key": "{config.client_id}", "header": "x-client-id"},
+    "streams": [{
+        "name": "events", "entity": "event", "primary_key": "@id", "path": "events", "records_path": "member",
+        "paginator": {"kind": "offset", "limit": "{config.page_size}", "offset_param": "start",
+                      "total_path": "totalItems"},
+        "params": {"embed": "true", "sort[modified]": "asc", "workflowStatus": "APPROVED,DELETED",
+                   "availableFrom": "*", "availableTo": "*", "addressCountry": "*", "audienceType": "*"},
+        "incremental": {"cursor_path": "modified", "param": "modifiedFrom", "format": "iso_utc",
+                        "inclusive": True},
+    }],
+}
+
+
+@pytest.fixture
+def sandbox() -> Iterator[UitdatabankSandbox]:
+    box = UitdatabankSandbox()
+    box.start()
+    try:
+        yield box
+    finally:
+        box.stop()
+
+
+def read(connector: Connector, state: dict[str, Any] | None = None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    records: list[dict[str, Any]] = []
+    last: dict[str, Any] = {}
+    for page in connector.read("events", state):
+        assert not page.errors
+        records += page.records
+        last = page.state
+    return records, last
+
+
+@pytest.mark.parametrize("form", ["dict", "yaml"])
+def test_a_dict_declared_connector_syncs_against_the_sandbox(sandbox: UitdatabankSandbox, form: str,
+                                                              tmp_path: Path) -> None:
+    if form == "yaml":
+        (tmp_path / "connector.yaml").write_text(yaml.safe_dump(DECLARATION), encoding="utf-8")
+        declared = load_rest_connector(tmp_path / "connector.yaml")
+    else:
+        declared = rest_connector(DECLARATION)
+    settings = {"base_url": sandbox.url, "client_id": CLIENT, "page_size": 7}
+    connector = declared(settings, SyncContext(house="demo"))
+    records, state = read(connector)
+    # The page size comes from the house's settings.
+    limits = {q["limit"][0] for _, path, q in sandbox.requests if path == "/events"}
+    assert limits == {"7"}
+    # The same events as the hand-declared connector serves this client with the same filters.
+    builtin = UitdatabankConnector({"search_base_url": sandbox.url, "client_id": CLIENT,
+                                    "auth": "client_identification", "workflow_status": "APPROVED,DELETED"},
+                                   SyncContext(house="demo"))
+    expected, _ = read(builtin)
+    assert sorted(r["@id"] for r in records) == sorted(r["@id"] for r in expected) and records
+    assert state == {"cursor": max(cursor_format("iso_utc").normalise(r["modified"]) for r in records)}
+    # Declared incremental sync: nothing new, then exactly the changed events.
+    again, kept = read(connector, state)
+    assert again == [] and kept == state
+    changed = sandbox.mutate(3)
+    later, _ = read(connector, state)
+    assert sorted(r["@id"] for r in later) == sorted(changed)
+
+
+@pytest.mark.parametrize(("part", "value", "known"), [
+    ("paginator", {"kind": "scroll"}, "cursor, link_header, next_link, offset, page_number"),
+    ("auth", {"kind": "kerberos"}, "api_key_header, api_key_query, basic, bearer, hmac"),
+    ("incremental", {"cursor_path": "m", "param": "p", "format": "julian"}, "date, epoch, iso_utc, utc_datetime"),
+])
+def test_an_unknown_kind_in_a_declaration_lists_the_known_names(part: str, value: dict[str, Any], known: str) -> None:
+    declaration = {**DECLARATION, "streams": [dict(DECLARATION["streams"][0])]}
+    if part == "auth":
+        declaration["auth"] = value
+    else:
+        declaration["streams"][0][part] = value
+    with pytest.raises(ConfigError, match=known):
+        rest_connector(declaration)
+
+
+class _Plain(Connector):
+    name = "plain"
+    config_spec: dict[str, Any] = {"type": "object"}
+    streams = ()
+
+
+def test_declaration_values_read_the_house_settings() -> None:
+    connector = _Plain({"page_size": 50, "organizer": "org-1", "empty": ""}, SyncContext(house="demo"))
+    assert resolve("{config.page_size}", connector) == 50  # the whole template keeps the type
+    assert resolve("api/{config.organizer}/events", connector) == "api/org-1/events"
+    assert resolve({"size": setting("page_size", 100), "q": setting("empty"), "loc": setting("location")},
+                   connector) == {"size": 50}  # unset and empty settings send no filter
+    with pytest.raises(ConfigError, match="'account'"):
+        resolve("{config.account}", connector)
+    paginator = Paginate("offset", limit=setting("page_size", 100)).build(connector)
+    assert paginator.start({})["params"]["limit"] == 50
+    assert resolve(computed(lambda c: c.config["page_size"] * 2), connector) == 100
+    # A function given as an option (a paginator's cursor_key) is passed on, not called.
+    windowed = Paginate(WindowedOffsetPaginator, bound_param="b", records_path="r", cursor_path="c",
+                        cursor_key=CURSOR_FORMATS["iso_utc"].normalise).build(connector)
+    assert windowed.cursor_key("2025-01-01T01:00:00+01:00") == "2025-01-01T00:00:00+00:00"
+
+
+def test_cursor_formats_normalise_to_text_in_time_order() -> None:
+    tm = CURSOR_FORMATS["utc_datetime"]
+    assert tm.normalise("2025-03-30T03:30:00+02:00") == "2025-03-30 01:30:00"
+    assert tm.normalise("2025-03-30 01:30:00") == "2025-03-30 01:30:00"
+    assert tm.normalise("not a time") is None and tm.normalise(None) is None
+    iso = CURSOR_FORMATS["iso_utc"]
+    assert iso.normalise("2025-10-26T02:30:00.123Z") == "2025-10-26T02:30:00+00:00"
+    epoch = CURSOR_FORMATS["epoch"]
+    assert epoch.normalise(999) < epoch.normalise(1000)  # zero-padded: text order is time order
+    assert CURSOR_FORMATS["date"].normalise("2025-03-30T23:30:00-02:00") == "2025-03-31"
+    brussels = ZoneInfo("Europe/Brussels")
+    assert LOCAL_DATETIME.normalise("2025-10-26T01:30:00Z", brussels) == "2025-10-26T02:30:00"  # UTC -> the wall clock
+    assert LOCAL_DATETIME.normalise("2025-10-26T02:30:00", brussels) == "2025-10-26T02:30:00"  # naive: as written
+    declared = Incremental("modified", param="since", format="iso_utc", inclusive=True, lookback_seconds=10)
+    assert declared.params("2025-01-01T00:00:10+00:00", _Plain({}, SyncContext(house="demo"))) == {
+        "since": "2025-01-01T00:00:01+00:00"}
+
+
+def test_child_requests_skip_records_without_a_usable_id_and_quote_the_rest() -> None:
+    child = ChildRequest("api/event/{id}/customdata", into="customdata")
+    assert child.path_for({"id": "a/b c"}) == "api/event/a%2Fb%20c/customdata"
+    assert [child.path_for({"id": bad}) for bad in (None, "", "  ", True, {"x": 1})] == [None] * 5
+    record: dict[str, Any] = {"id": 1}
+    child.attach(None, record, {"items": []})
+    assert record["customdata"] == {"items": []}
+
+
+def test_a_rest_stream_without_incremental_keeps_the_callable_forms() -> None:
+    stream = RestStream(StreamSpec("x", "event", "id", JsonRecords("data"), cursor="ts"), path="x",
+                        paginator=lambda: None, params=lambda connector, cursor: {"since": cursor})
+    assert stream.query(_Plain({}, SyncContext(house="demo")), "c1") == {"since": "c1"}
+    assert stream.cursor_of({"ts": "2025"}) == "2025"
+    assert issubclass(rest_connector(DECLARATION), RestConnector)
+
+
+class _ShortPagesSandbox(Sandbox):
+    """Offset paging without a total: 7 items in pages of ``limit``; item 2 is not an object."""
+
+    name = "short-pages"
+    rate_limit_requests = 1000
+
+    def route(self, request: Request) -> Response:
+        offset, limit = int(request.arg("offset") or 0), int(request.arg("limit") or 3)
+        items: list[Any] = [{"id": n} for n in range(7)]
+        items[2] = "not an object"
+        return Response.json({"items": items[offset:offset + limit]})
+
+
+def test_a_bad_record_on_a_full_page_does_not_end_the_paging() -> None:
+    declared = rest_connector({
+        "name": "short_pages", "base_url": "{config.base_url}",
+        "streams": [{"name": "events", "entity": "event", "primary_key": "id", "path": "items",
+                     "records_path": "items", "paginator": {"kind": "offset", "limit": 3}}]})
+    with _ShortPagesSandbox() as box:
+        pages = list(declared({"base_url": box.url}, SyncContext(house="demo")).read("events", None))
+    # The page with the bad item was full: the records after it are read, the bad one is a record error.
+    assert [r["id"] for p in pages for r in p.records] == [0, 1, 3, 4, 5, 6]
+    assert sum(len(p.errors) for p in pages) == 1
