@@ -35,8 +35,10 @@ Every top-level field of the record that no path reads lands in ``extras`` (the 
 
 from __future__ import annotations
 
+import functools
 import importlib
 import itertools
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,8 +59,11 @@ _EMPTYABLE = (str, list, dict)
 _SHAREABLE = frozenset({str, int, float, bool, type(None)})
 _ENTITIES = ("event", "contact", "ticket")
 _TOP_KEYS = {"entity", "each", "pre", "post", "function", "source_id", "source_url", "modified", "deleted",
-             "fields", "extras", "description", "vanished"}
-_SPEC_KEYS = {"path", "paths", "value", "template", "transform", "map", "default", "required", "each", "fields"}
+             "fields", "extras", "description", "vanished", "tables", "link"}
+_SPEC_KEYS = {"path", "paths", "value", "template", "transform", "map", "default", "required", "each", "fields",
+              "langs", "join", "separator", "aggregate", "absent", "lookup", "key", "first_of", "case", "when",
+              "error", "where", "distinct", "position", "availability"}
+_OUTBOUND = "outbound"  # entity of a canonical -> vendor mapping: no envelope, no canonical id
 
 # What one raw record may explode into (``pre`` hooks, ``each``): a vendor record with 100,000 dates
 # took 1.9 GB. Real records stay far below (a daily exhibition over ten years is ~3,650 dates); a
@@ -116,6 +121,8 @@ def _compile_path(path: str) -> tuple[Getter, int, str]:
     while rest.startswith("^"):
         up += 1
         rest = rest[1:].lstrip(".")
+    if "[]" in rest:
+        return _compile_projection(rest, up)
     parts = tuple(int(p) if p.lstrip("-").isdigit() else p for p in rest.split(".")) if rest else ()
     first = str(parts[0]) if parts else ""
     # Most paths are one key on the record or its parent: those get a getter without the loop.
@@ -156,6 +163,38 @@ def _compile_path(path: str) -> tuple[Getter, int, str]:
     return get, up, first
 
 
+def _step(node: Any, part: str | int) -> Any:
+    if isinstance(node, dict):
+        return node.get(part) if not isinstance(part, int) else node.get(str(part))
+    if isinstance(node, list) and isinstance(part, int):
+        return node[part] if -len(node) <= part < len(node) else None
+    return None
+
+
+def _compile_projection(path: str, up: int) -> tuple[Getter, int, str]:
+    """``a.b[].c``: every ``c`` of the list ``a.b``, as a flat list without empties (``[]`` may repeat)."""
+    steps: list[str | int | None] = []  # None = flatten the list at hand
+    for chunk in path.split("."):
+        name, flatten = (chunk[:-2], True) if chunk.endswith("[]") else (chunk, False)
+        if name:
+            steps.append(int(name) if name.lstrip("-").isdigit() else name)
+        if flatten:
+            steps.append(None)
+    first = str(steps[0]) if steps and steps[0] is not None else ""
+
+    def project(scope: Scope) -> Any:
+        if up >= len(scope):
+            return None
+        nodes = [scope[up]]
+        for part in steps:
+            if part is None:
+                nodes = [item for node in nodes if isinstance(node, list) for item in node]
+            else:
+                nodes = [found for node in nodes if (found := _step(node, part)) is not None]
+        return [node for node in nodes if not _empty(node)]
+    return project, up, first
+
+
 def _import(ref: str) -> Callable[..., Any]:
     module, _, name = ref.partition(":")
     try:
@@ -179,10 +218,17 @@ def _compile_transforms(spec: Any, where: str) -> list[Callable[[Any, Any], Any]
 
 
 class _Usage:
-    """Which top-level keys each scope level reads, for extras."""
+    """Compile state: which top-level keys each scope level reads (for extras), the page-level tables
+    a ``lookup`` reads, and the position of the item an enclosing ``each`` is building."""
 
-    def __init__(self) -> None:
+    def __init__(self, tables: str | None = None) -> None:
         self.levels: dict[int, set[str]] = {}
+        self.tables = tables
+        self.position = [0]
+
+    def child(self) -> _Usage:
+        """The state of a nested ``each`` (its own extras; same tables)."""
+        return _Usage(self.tables)
 
     def add(self, up: int, first: str) -> None:
         if first:
@@ -245,9 +291,28 @@ def _compile_value(spec: Any, where: str, usage: _Usage, depth: int = 0,
             return _MISSING
         return value
 
+    def sub(part: Any, suffix: str) -> ValueFn:
+        return _compile_value(part, f"{where}{suffix}", usage, depth, reads)
+
+    if "absent" in spec:
+        # Values the vendor uses for "none" (Ticketmatic's id 0): handled as empty, after transforms.
+        absent = [v for v in spec["absent"]]
+        inner = _compile_value({k: v for k, v in spec.items() if k not in ("absent", "default", "required")},
+                               where, usage, depth, reads)
+
+        def absent_fn(scope: Scope, ctx: Any) -> Any:
+            value = inner(scope, ctx)
+            if value is not _MISSING and any(type(value) is type(a) and value == a for a in absent):
+                value = _MISSING
+            return finish(value)
+        return absent_fn
     if "each" in spec:
         list_getter = track(spec["each"])
-        sub_fields = _compile_fields(spec.get("fields", {}), f"{where}[]", _Usage(), depth + 1)
+        child = usage.child()
+        sub_fields = _compile_fields(spec.get("fields", {}), f"{where}[]", child, depth + 1)
+        keep = _compile_condition(spec["where"], f"{where}.where", child, depth + 1) if "where" in spec else None
+        distinct = _compile_path(spec["distinct"])[0] if "distinct" in spec else None
+        position = child.position
 
         def each_fn(scope: Scope, ctx: Any) -> Any:
             items = list_getter(scope)
@@ -256,12 +321,135 @@ def _compile_value(spec: Any, where: str, usage: _Usage, depth: int = 0,
             if not isinstance(items, list):
                 items = [items]
             out = []
+            seen: set[Any] = set()
             for item in items:
-                obj = _build(sub_fields, (item, *scope), ctx)
+                inner_scope = (item, *scope)
+                if keep is not None and not keep(inner_scope):
+                    continue
+                if distinct is not None:
+                    marker = distinct(inner_scope)
+                    if marker in seen:
+                        continue
+                    seen.add(marker)
+                position[0] = len(out)
+                obj = _build(sub_fields, inner_scope, ctx)
                 if obj:
                     out.append(obj)
             return finish(out)
         return each_fn
+    if "position" in spec:
+        slot = usage.position  # the index (among kept items) of the item the enclosing ``each`` builds
+        return lambda scope, ctx: finish(convert(slot[0], ctx))
+    if "case" in spec:
+        branches = []
+        for index, branch in enumerate(spec["case"]):
+            if not isinstance(branch, dict):
+                raise ConfigError(f"{where}.case[{index}]: a branch is a mapping with 'when' and a value")
+            test = _compile_condition(branch["when"], f"{where}.case[{index}].when", usage, depth, reads) \
+                if "when" in branch else None
+            if "error" in branch:
+                branches.append((test, None, _compile_message(str(branch["error"]))))
+            else:
+                body = {k: v for k, v in branch.items() if k != "when"}
+                branches.append((test, sub(body, f".case[{index}]"), None))
+
+        def case_fn(scope: Scope, ctx: Any) -> Any:
+            for test, body, message in branches:
+                if test is None or test(scope):
+                    if message is not None:
+                        raise MappingError(f"{where}: {message(scope)}", path=where)
+                    value = body(scope, ctx)  # type: ignore[misc]
+                    return finish(_MISSING if value is _MISSING else convert(value, ctx))
+            return finish(_MISSING)
+        return case_fn
+    if "first_of" in spec:
+        options = [sub(option, f".first_of[{i}]") for i, option in enumerate(spec["first_of"])]
+
+        def first_of_fn(scope: Scope, ctx: Any) -> Any:
+            for option in options:
+                value = option(scope, ctx)
+                if value is not _MISSING and not _empty(value):
+                    return finish(convert(value, ctx))
+            return finish(_MISSING)
+        return first_of_fn
+    if "langs" in spec:
+        per_lang = []
+        for lang, part in spec["langs"].items():
+            part_spec = part if isinstance(part, dict) else {"path": part, "transform": spec.get("transform")}
+            per_lang.append((str(lang), sub(part_spec, f".{lang}")))
+
+        def langs_fn(scope: Scope, ctx: Any) -> Any:
+            out = {}
+            for lang, fn in per_lang:
+                value = fn(scope, ctx)
+                if value is not _MISSING and not _empty(value):
+                    out[lang] = value
+            return finish(out)
+        return langs_fn
+    if "join" in spec:
+        pieces = [sub(piece, f".join[{i}]") for i, piece in enumerate(spec["join"])]
+        separator = str(spec.get("separator", " "))
+
+        def join_fn(scope: Scope, ctx: Any) -> Any:
+            parts = [str(v) for fn in pieces if (v := fn(scope, ctx)) is not _MISSING and not _empty(v)]
+            return finish(convert(separator.join(parts), ctx) if parts else _MISSING)
+        return join_fn
+    if "aggregate" in spec:
+        operation = _AGGREGATES.get(spec["aggregate"])
+        if operation is None:
+            raise ConfigError(f"{where}: unknown aggregate {spec['aggregate']!r} (known: {', '.join(_AGGREGATES)})")
+        values_getter = track(spec.get("path", ""))
+
+        def aggregate_fn(scope: Scope, ctx: Any) -> Any:
+            values = values_getter(scope)
+            items = values if isinstance(values, list) else ([] if _empty(values) else [values])
+            converted = []
+            for item in items:
+                if _empty(item):
+                    continue
+                try:
+                    value = item
+                    for fn in transforms:
+                        value = fn(value, ctx)
+                except (ValueError, TypeError, ArithmeticError) as exc:
+                    raise MappingError(f"{where}: {exc}", path=where) from None
+                if not _empty(value):
+                    converted.append(value)
+            return finish(operation(converted))
+        return aggregate_fn
+    if "lookup" in spec:
+        if not usage.tables:
+            raise ConfigError(f"{where}: lookup needs the top-level 'tables' (where the page's tables are)")
+        tables_key, table_name = usage.tables, str(spec["lookup"])
+        key_fn = sub(spec.get("key"), ".key")
+        row_getter = _compile_path(str(spec.get("path", "")))[0]  # a path into the table row, not the record
+
+        def lookup_fn(scope: Scope, ctx: Any) -> Any:
+            root = scope[-1]
+            tables = root.get(tables_key) if isinstance(root, dict) else None
+            table = tables.get(table_name) if isinstance(tables, dict) else None
+            key = key_fn(scope, ctx)
+            row = table.get(str(key)) if isinstance(table, dict) and key is not _MISSING else None
+            if not isinstance(row, dict):
+                return finish(_MISSING)
+            value = row_getter((row,))
+            return finish(_MISSING if _empty(value) else convert(value, ctx))
+        return lookup_fn
+    if "availability" in spec:
+        rule = spec["availability"]
+        capacity_fn = sub(rule["capacity"], ".capacity") if "capacity" in rule else None
+        left_fn = sub(rule["left"], ".left")
+        share = float(rule.get("limited_share", 0.1))
+        inclusive = bool(rule.get("limited_inclusive", False))
+        needs_capacity = bool(rule.get("needs_capacity", False))
+
+        def availability_fn(scope: Scope, ctx: Any) -> Any:
+            capacity = capacity_fn(scope, ctx) if capacity_fn is not None else _MISSING
+            capacity = None if capacity is _MISSING else capacity
+            left = left_fn(scope, ctx)
+            left = None if left is _MISSING else left
+            return finish(availability_from(capacity, left, share, inclusive, needs_capacity) or _MISSING)
+        return availability_fn
     if "value" in spec:
         constant = spec["value"]
         return lambda scope, ctx: constant
@@ -333,6 +521,81 @@ def _compile_value(spec: Any, where: str, usage: _Usage, depth: int = 0,
                 return finish(convert(value, ctx))
         return finish(None)
     return first_fn
+
+
+_AGGREGATES: dict[str, Callable[[list[Any]], Any]] = {
+    "sum": lambda values: sum(values),
+    "count": len,
+    "min": lambda values: min(values) if values else _MISSING,
+    "max": lambda values: max(values) if values else _MISSING,
+}
+_PLACEHOLDER = re.compile(r"\{([^{}]+)\}")
+
+
+def availability_from(capacity: Any, left: Any, limited_share: float = 0.1, inclusive: bool = False,
+                      needs_capacity: bool = False) -> str | None:
+    """The sector's availability rule: nothing left = sold out, a small share left = limited.
+
+    ``needs_capacity``: without a capacity nothing is said (the seats left mean nothing alone).
+    """
+    if needs_capacity and not capacity:
+        return None
+    if left is None:
+        return None
+    if left <= 0:
+        return "sold_out"
+    if capacity:
+        limited = left <= capacity * limited_share if inclusive else left / capacity < limited_share
+        if limited:
+            return "limited"
+    return "available"
+
+
+def _compile_message(template: str) -> Callable[[Scope], str]:
+    """An error message whose ``{path}`` placeholders are filled from the record."""
+    getters = {name: _compile_path(name)[0] for name in _PLACEHOLDER.findall(template)}
+    return lambda scope: _PLACEHOLDER.sub(lambda m: str(getters[m.group(1)](scope)), template)
+
+
+def _compile_condition(spec: Any, where: str, usage: _Usage, depth: int,
+                       reads: list[int] | None = None) -> Callable[[Scope], bool]:
+    """A ``when``: ``{path, in|not_in|equals|matches|empty}``, ``{all: [...]}``, ``{any: [...]}``, ``{not: ...}``.
+
+    Values compare as lower-case text (``19001`` matches ``"19001"``, ``true`` matches ``"True"``).
+    """
+    if not isinstance(spec, dict):
+        raise ConfigError(f"{where}: a condition is a mapping, got {spec!r}")
+    if "all" in spec or "any" in spec:
+        parts = [_compile_condition(c, where, usage, depth, reads) for c in spec.get("all", spec.get("any"))]
+        if "all" in spec:
+            return lambda scope: all(part(scope) for part in parts)
+        return lambda scope: any(part(scope) for part in parts)
+    if "not" in spec:
+        negated = _compile_condition(spec["not"], where, usage, depth, reads)
+        return lambda scope: not negated(scope)
+    if "path" not in spec:
+        raise ConfigError(f"{where}: a condition needs a path (or all/any/not)")
+    getter, up, first = _compile_path(str(spec["path"]))
+    if up <= depth:
+        usage.add(up, first)
+    if reads is not None:
+        reads.append(up)
+
+    def text(value: Any) -> str:
+        return str(value).strip().lower()
+
+    if "in" in spec or "not_in" in spec or "equals" in spec:
+        listed = spec.get("in", spec.get("not_in", [spec.get("equals")]))
+        accepted = {text(v) for v in listed}
+        wanted = "not_in" not in spec
+        return lambda scope: ((value := getter(scope)) is not None and text(value) in accepted) is wanted
+    if "matches" in spec:
+        pattern = re.compile(str(spec["matches"]), re.IGNORECASE)
+        return lambda scope: (value := getter(scope)) is not None and pattern.search(str(value)) is not None
+    if "empty" in spec:
+        wanted_empty = bool(spec["empty"])
+        return lambda scope: _empty(getter(scope)) is wanted_empty
+    raise ConfigError(f"{where}: a condition needs one of in, not_in, equals, matches, empty")
 
 
 class _Defaulting(dict):  # type: ignore[type-arg]
@@ -447,8 +710,9 @@ def compile_mapping(spec: Mapping[str, Any], connector: str, stream: str, where:
     if unknown:
         raise ConfigError(f"{where}: unknown key(s) {sorted(unknown)} (known: {sorted(_TOP_KEYS)})")
     entity = spec.get("entity")
-    if entity not in _ENTITIES:
-        raise ConfigError(f"{where}: entity must be one of {', '.join(_ENTITIES)}, got {entity!r}")
+    if entity not in (*_ENTITIES, _OUTBOUND):
+        raise ConfigError(f"{where}: entity must be one of {', '.join((*_ENTITIES, _OUTBOUND))}, got {entity!r}")
+    links = _links(spec.get("link"), where)
     exclude = set((spec.get("extras") or {}).get("exclude", []))
     vanished = _vanished(spec.get("vanished"), where)
     pre = _import(spec["pre"]) if spec.get("pre") else None
@@ -469,10 +733,12 @@ def compile_mapping(spec: Mapping[str, Any], connector: str, stream: str, where:
             return records, []
         return CompiledMapping(connector, stream, entity, apply_function, vanished)
 
+    if entity == _OUTBOUND:
+        return _compile_outbound(spec, connector, stream, where)
     if "source_id" not in spec:
         raise ConfigError(f"{where}: source_id is required")
     each = spec.get("each")
-    usage = _Usage()
+    usage = _Usage(spec.get("tables"))
     depth = 1 if each else 0
     slots = itertools.count() if each else None  # parent-level values are memoised per raw record
 
@@ -523,6 +789,10 @@ def compile_mapping(spec: Mapping[str, Any], connector: str, stream: str, where:
                 record.setdefault("extras", {}).update(extras)
             if post is not None:
                 record = post(record, scope[0], ctx)
+            for target, linked_entity in links:
+                reference = record.get(target)
+                if isinstance(reference, dict) and reference.get("source_id") and "id" not in reference:
+                    reference["id"] = _linked_id(ctx.house, ctx.system, linked_entity, str(reference["source_id"]))
             return record
         except Exception as exc:  # any failure of one record is that record's dead letter
             error = unexpected(exc)
@@ -562,6 +832,37 @@ def compile_mapping(spec: Mapping[str, Any], connector: str, stream: str, where:
         return records, errors
 
     return CompiledMapping(connector, stream, entity, apply, vanished)
+
+
+@functools.lru_cache(maxsize=100_000)
+def _linked_id(house: str, system: str, entity: str, source_id: str) -> str:
+    # Tickets of one event/contact repeat its id: derive each once (uuid5 is the costly part).
+    return canonical_id(house, system, entity, source_id)
+
+
+def _links(spec: Any, where: str) -> tuple[tuple[str, str], ...]:
+    """``link: {event: event, contact: contact}``: canonical field holding a reference -> entity it names."""
+    if spec is None:
+        return ()
+    if not isinstance(spec, dict) or any(entity not in _ENTITIES for entity in spec.values()):
+        raise ConfigError(f"{where}: link maps a field to one of {', '.join(_ENTITIES)}, got {spec!r}")
+    return tuple((str(target), str(entity)) for target, entity in spec.items())
+
+
+def _compile_outbound(spec: Mapping[str, Any], connector: str, stream: str, where: str) -> CompiledMapping:
+    """A canonical -> vendor mapping: the same field specs, no envelope (the vendor body is the output)."""
+    usage = _Usage(spec.get("tables"))
+    fields = _compile_fields(spec.get("fields") or {}, "", usage)
+
+    def apply(record: dict[str, Any], ctx: MappingContext) -> tuple[list[dict[str, Any]], list[MappingError]]:
+        try:
+            return [_build(fields, (record,), ctx)], []
+        except Exception as exc:  # one record's failure is that record's error
+            error = unexpected(exc)
+            source = record.get("source") if isinstance(record, dict) else None
+            error.source_id = str(source.get("id")) if isinstance(source, dict) and source.get("id") else None
+            return [], [error]
+    return CompiledMapping(connector, stream, _OUTBOUND, apply)
 
 
 def _vanished(spec: Any, where: str) -> dict[str, Any] | None:
