@@ -1,17 +1,14 @@
-"""Mapping escape hatches for UWP: what the declarative YAML cannot say.
+"""Mapping escape hatch for UWP: what the declarative YAML cannot say.
 
 ``finish_event`` decides the calendar kind from the period, builds the venue street from street +
-house number, and turns the OSLO type/theme concepts into categories. ``finish_ticket`` resolves
-the canonical ids of the event and the participant (both are deterministic, so no lookup needed).
+house number, and turns the OSLO type/theme concepts into categories.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from functools import lru_cache
 from typing import Any
 
-from podium.ids import canonical_id
 from podium.mapping import MappingContext
 
 # Concept schemes of the OSLO Cultuurparticipatie IRIs the data product builds from these columns
@@ -58,20 +55,3 @@ def finish_event(record: dict[str, Any], raw: dict[str, Any], ctx: MappingContex
     else:
         record.pop("extras", None)
     return record
-
-
-def finish_ticket(record: dict[str, Any], raw: dict[str, Any], ctx: MappingContext) -> dict[str, Any]:
-    """Canonical ids of the activity and the participant this participation points to."""
-    event = record.get("event")
-    if event and event.get("source_id"):
-        event["id"] = _linked_id(ctx.house, ctx.system, "event", event["source_id"])
-    contact = record.get("contact")
-    if contact and contact.get("source_id"):
-        contact["id"] = _linked_id(ctx.house, ctx.system, "contact", contact["source_id"])
-    return record
-
-
-@lru_cache(maxsize=65536)
-def _linked_id(house: str, system: str, entity: str, source_id: str) -> str:
-    # Participations repeat the same activities and participants: hash each once.
-    return canonical_id(house, system, entity, source_id)

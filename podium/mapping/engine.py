@@ -697,10 +697,23 @@ class CompiledMapping:
     # What becomes of a record that its re-read raw record no longer yields: None (nothing),
     # {"deleted": True} (a tombstone) or fields to set (e.g. {"status": "refunded"}).
     vanished: dict[str, Any] | None = None
+    # ``link``: canonical field holding a reference -> the entity it names (e.g. ("event", "event")).
+    links: tuple[tuple[str, str], ...] = ()
 
     def map(self, raw: dict[str, Any], ctx: MappingContext) -> tuple[list[dict[str, Any]], list[MappingError]]:
         """Canonical records (with envelope) and the errors of the items that could not be mapped."""
         return self.apply(raw, ctx)
+
+    def link(self, record: dict[str, Any], ctx: MappingContext) -> None:
+        """Add the canonical id of every record this one references (``link`` in the mapping).
+
+        Run on the way to the store, after mapping: the vendor's references are data of the mapped
+        record, the canonical ids a property of this hub (deterministic, so no lookup).
+        """
+        for target, entity in self.links:
+            reference = record.get(target)
+            if isinstance(reference, dict) and reference.get("source_id") and "id" not in reference:
+                reference["id"] = _linked_id(ctx.house, ctx.system, entity, str(reference["source_id"]))
 
 
 def compile_mapping(spec: Mapping[str, Any], connector: str, stream: str, where: str = "") -> CompiledMapping:
@@ -731,7 +744,7 @@ def compile_mapping(spec: Mapping[str, Any], connector: str, stream: str, where:
             except Exception as exc:  # any failure of one record is that record's dead letter
                 return [], [unexpected(exc)]
             return records, []
-        return CompiledMapping(connector, stream, entity, apply_function, vanished)
+        return CompiledMapping(connector, stream, entity, apply_function, vanished, links)
 
     if entity == _OUTBOUND:
         return _compile_outbound(spec, connector, stream, where)
@@ -789,10 +802,6 @@ def compile_mapping(spec: Mapping[str, Any], connector: str, stream: str, where:
                 record.setdefault("extras", {}).update(extras)
             if post is not None:
                 record = post(record, scope[0], ctx)
-            for target, linked_entity in links:
-                reference = record.get(target)
-                if isinstance(reference, dict) and reference.get("source_id") and "id" not in reference:
-                    reference["id"] = _linked_id(ctx.house, ctx.system, linked_entity, str(reference["source_id"]))
             return record
         except Exception as exc:  # any failure of one record is that record's dead letter
             error = unexpected(exc)
@@ -831,7 +840,7 @@ def compile_mapping(spec: Mapping[str, Any], connector: str, stream: str, where:
                     records.append(record)
         return records, errors
 
-    return CompiledMapping(connector, stream, entity, apply, vanished)
+    return CompiledMapping(connector, stream, entity, apply, vanished, links)
 
 
 @functools.lru_cache(maxsize=100_000)

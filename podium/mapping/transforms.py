@@ -20,6 +20,8 @@ from zoneinfo import ZoneInfo
 import phonenumbers
 from babel import Locale
 
+from podium.ids import canonical_id
+
 Fn = Callable[[Any, Any], Any]
 Factory = Callable[[Any], Fn]
 
@@ -139,10 +141,12 @@ def integer(_: Any) -> Fn:
     return fn
 
 
-def number(_: Any) -> Fn:
-    """-> float (accepts '12,50' as well as '12.50')."""
+def number(mode: Any) -> Fn:
+    """-> float (accepts '12,50' as well as '12.50'; with the argument ``strict`` only JSON numbers)."""
+    strict = str(mode or "").lower() == "strict"
+
     def fn(value: Any, ctx: Any) -> float:
-        if isinstance(value, bool):
+        if isinstance(value, bool) or (strict and not isinstance(value, int | float)):
             raise ValueError(f"not a number: {value!r}")
         if isinstance(value, int | float):
             return float(value)
@@ -388,6 +392,22 @@ def format_fields(template: Any) -> Fn:
     return fn
 
 
+def linked_id(entity: Any) -> Fn:
+    """A vendor id -> the canonical id of the ``entity`` record it names (same house and system)."""
+    if entity not in ("event", "contact", "ticket"):
+        raise ValueError(f"canonical_id: entity is event, contact or ticket, got {entity!r}")
+
+    def fn(value: Any, ctx: Any) -> str:
+        return _canonical_id(ctx.house, ctx.system, str(entity), str(value).strip())
+    return fn
+
+
+@functools.lru_cache(maxsize=65536)
+def _canonical_id(house: str, system: str, entity: str, source_id: str) -> str:
+    # References repeat the same few events and contacts: hash each once (uuid5 is the costly part).
+    return canonical_id(house, system, entity, source_id)
+
+
 TRANSFORMS: dict[str, Factory] = {
     "string": string, "int": integer, "number": number, "cents": cents, "bool": boolean,
     "trim": trim, "lower": lower, "upper": upper, "local_datetime": local_datetime,
@@ -395,5 +415,5 @@ TRANSFORMS: dict[str, Factory] = {
     "language": language, "lang_map": lang_map, "country": country, "strip_html": strip_html,
     "split": split, "list": as_list, "first": first, "text": text, "url_segment": url_segment,
     "format": format_fields, "country_name": country_name, "announced_status": announced_status,
-    "html_text": html_text, "be_street": be_street,
+    "html_text": html_text, "be_street": be_street, "canonical_id": linked_id,
 }
