@@ -294,6 +294,11 @@ def _compile_value(spec: Any, where: str, usage: _Usage, depth: int = 0,
     def sub(part: Any, suffix: str) -> ValueFn:
         return _compile_value(part, f"{where}{suffix}", usage, depth, reads)
 
+    if "when" in spec:
+        # A field that exists only under a condition (the branch form of ``when`` is ``case``).
+        test = _compile_condition(spec["when"], f"{where}.when", usage, depth, reads)
+        guarded = _compile_value({k: v for k, v in spec.items() if k != "when"}, where, usage, depth, reads)
+        return lambda scope, ctx: guarded(scope, ctx) if test(scope) else _MISSING
     if "absent" in spec:
         # Values the vendor uses for "none" (Ticketmatic's id 0): handled as empty, after transforms.
         absent = [v for v in spec["absent"]]
