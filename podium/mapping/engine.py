@@ -45,10 +45,9 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import yaml
-
 from podium.errors import ConfigError
 from podium.ids import canonical_id
+from podium.mapping.schema import load_mapping_document
 from podium.mapping.transforms import TRANSFORMS
 
 Scope = tuple[Any, ...]  # (item, parent, grandparent, ...)
@@ -921,10 +920,7 @@ def load_mapping(mappings_dir: Path, connector: str, stream: str) -> CompiledMap
     path = mappings_dir / f"{stream}.yaml"
     if not path.exists():
         raise ConfigError(f"no mapping for {connector}/{stream}: {path} does not exist")
-    try:
-        spec = yaml.load(path.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: invalid YAML: {exc}") from None
-    compiled = compile_mapping(spec or {}, connector, stream, str(path))
+    spec = load_mapping_document(path)  # schema-checked: errors name the file and line
+    compiled = compile_mapping(spec, connector, stream, str(path))
     _cache[key] = compiled
     return compiled
