@@ -1,8 +1,7 @@
-"""Mapping escape hatches for Recreatex (named from ``mappings/recreatex/*.yaml``).
+"""The mapping escape hatch for Recreatex culture events (``post:`` in ``mappings/recreatex/culture_events.yaml``).
 
-They do what the YAML cannot say: re-key texts to the language Recreatex answered in, read a
-cancellation from the title, derive availability from seat counts, compose street lines, and
-turn a credit line into a refunded ticket. No I/O.
+It re-keys texts to the language Recreatex answered in, reads a cancellation from the title,
+derives availability from seat counts and composes the venue name and street. No I/O.
 """
 
 from __future__ import annotations
@@ -10,7 +9,6 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from podium.mapping.engine import MappingError
 from podium.mapping.transforms import LANGS
 
 _ANNOUNCEMENT = re.compile(
@@ -92,47 +90,4 @@ def event_post(record: dict[str, Any], raw: dict[str, Any], ctx: Any) -> dict[st
     street = _street(address)
     if street:
         record.setdefault("venue", {}).setdefault("address", {})["street"] = street
-    return record
-
-
-def person_post(record: dict[str, Any], raw: dict[str, Any], ctx: Any) -> dict[str, Any]:
-    """Family name with its particle, street line, language, the mailing-list consent."""
-    name = _dict(raw.get("Name"))
-    middle, last = (name.get("Middle") or "").strip(), (name.get("Last") or "").strip()
-    if middle and last:
-        record["family_name"] = f"{middle} {last}"
-    street = _street(raw.get("Address"))
-    if street:
-        record.setdefault("address", {})["street"] = street
-    language = str(raw.get("Language") or "").strip().lower().split("-")[0]
-    if language in LANGS:
-        record["language"] = language
-    elif language:
-        record.setdefault("extras", {})["Language"] = raw.get("Language")
-    settings = _dict(raw.get("Settings"))
-    subscribed = str(settings.get("SubscribeMailingList") or "").strip().lower()
-    if subscribed in ("true", "false"):
-        record["consents"] = [{"channel": "email", "purpose": "newsletter", "granted": subscribed == "true",
-                               "source": "recreatex:Settings/SubscribeMailingList"}]
-    return record
-
-
-def reservation_pre(raw: dict[str, Any], ctx: Any) -> list[dict[str, Any]]:
-    """A reservation without seat lines cannot become tickets: say so (dead letter), never drop it."""
-    seats = raw.get("ReservationSeats")
-    if not isinstance(seats, dict) or not seats.get("CultureReservationSeat"):
-        kind = "site places (ReservationSites, not mapped)" if raw.get("ReservationSites") else "no seat lines"
-        raise MappingError(f"reservation {raw.get('ReservationNumber') or raw.get('Id')}: {kind}",
-                           source_id=str(raw.get("Id") or ""))
-    return [raw]
-
-
-def ticket_post(record: dict[str, Any], raw: dict[str, Any], ctx: Any) -> dict[str, Any]:
-    """A credit line (negative price) is a returned ticket; the seat code is kept beside the number."""
-    amount = (record.get("price") or {}).get("amount")
-    if isinstance(amount, int | float) and amount < 0:
-        record["status"] = "refunded"
-    seat = _dict(raw.get("Seat"))
-    if seat.get("Code"):
-        record.setdefault("extras", {})["seat_code"] = seat["Code"]
     return record

@@ -58,7 +58,7 @@ _EMPTYABLE = (str, list, dict)
 _SHAREABLE = frozenset({str, int, float, bool, type(None)})
 _ENTITIES = ("event", "contact", "ticket")
 _TOP_KEYS = {"entity", "each", "pre", "post", "function", "source_id", "source_url", "modified", "deleted",
-             "fields", "extras", "description", "vanished", "tables", "link"}
+             "fields", "extras", "description", "vanished", "tables", "link", "reject"}
 _SPEC_KEYS = {"path", "paths", "value", "template", "transform", "map", "default", "required", "each", "fields",
               "langs", "join", "separator", "aggregate", "absent", "lookup", "key", "first_of", "case", "when",
               "error", "where", "distinct", "position", "availability"}
@@ -556,9 +556,14 @@ def availability_from(capacity: Any, left: Any, limited_share: float = 0.1, incl
 
 
 def _compile_message(template: str) -> Callable[[Scope], str]:
-    """An error message whose ``{path}`` placeholders are filled from the record."""
-    getters = {name: _compile_path(name)[0] for name in _PLACEHOLDER.findall(template)}
-    return lambda scope: _PLACEHOLDER.sub(lambda m: str(getters[m.group(1)](scope)), template)
+    """An error message whose ``{path}`` placeholders are filled from the record (``{a|b}``: first non-empty)."""
+    getters = {name: [_compile_path(option)[0] for option in name.split("|")]
+               for name in _PLACEHOLDER.findall(template)}
+
+    def fill(scope: Scope, name: str) -> str:
+        values = [get(scope) for get in getters[name]]
+        return str(next((value for value in values if not _empty(value)), values[-1]))
+    return lambda scope: _PLACEHOLDER.sub(lambda m: fill(scope, m.group(1)), template)
 
 
 def _compile_condition(spec: Any, where: str, usage: _Usage, depth: int,
@@ -762,6 +767,8 @@ def compile_mapping(spec: Mapping[str, Any], connector: str, stream: str, where:
     def top(name: str, where: str) -> tuple[ValueFn, int | None] | None:
         return _compile_field(spec[name], where, usage, depth, slots) if spec.get(name) else None
 
+    rejections = [(_compile_condition(rule["when"], f"reject[{i}].when", usage, 0), _compile_message(str(rule["error"])))
+                  for i, rule in enumerate(spec.get("reject") or [])]
     source_id = _compile_field({**_as_spec(spec["source_id"]), "transform": ["string"], "required": True},
                                "source_id", usage, depth, slots)
     modified = top("modified", "modified")
@@ -817,6 +824,9 @@ def compile_mapping(spec: Mapping[str, Any], connector: str, stream: str, where:
         errors: list[MappingError] = []
         records: list[dict[str, Any]] = []
         try:
+            for test, message in rejections:  # a raw record the mapping says it cannot map (a dead letter)
+                if test((raw,)):
+                    raise MappingError(message((raw,)))
             raws = pre(raw, ctx) if pre is not None else (raw,)
             if isinstance(raws, list):
                 check_explosion(len(raws), "records from one raw record")
