@@ -61,7 +61,7 @@ _TOP_KEYS = {"entity", "each", "pre", "post", "function", "source_id", "source_u
              "fields", "extras", "description", "vanished", "tables", "link", "reject"}
 _SPEC_KEYS = {"path", "paths", "value", "template", "transform", "map", "default", "required", "each", "fields",
               "langs", "join", "separator", "aggregate", "absent", "lookup", "key", "first_of", "case", "when",
-              "error", "where", "distinct", "position", "availability"}
+              "error", "where", "distinct", "position", "availability", "items"}
 _OUTBOUND = "outbound"  # entity of a canonical -> vendor mapping: no envelope, no canonical id
 
 # What one raw record may explode into (``pre`` hooks, ``each``): a vendor record with 100,000 dates
@@ -341,6 +341,18 @@ def _compile_value(spec: Any, where: str, usage: _Usage, depth: int = 0,
                     out.append(obj)
             return finish(out)
         return each_fn
+    if "items" in spec:
+        # A list whose elements are declared one by one (e.g. categories from two columns).
+        elements = [sub(element, f"[{i}]") for i, element in enumerate(spec["items"])]
+
+        def items_fn(scope: Scope, ctx: Any) -> Any:
+            values = [v for fn in elements if (v := fn(scope, ctx)) is not _MISSING and not _empty(v)]
+            return finish(values)
+        return items_fn
+    if "fields" in spec:
+        # An object built from the same record (``fields`` without ``each``).
+        object_fields = _compile_fields(spec["fields"], f"{where}.", usage, depth)
+        return lambda scope, ctx: finish(_build(object_fields, scope, ctx))
     if "position" in spec:
         slot = usage.position  # the index (among kept items) of the item the enclosing ``each`` builds
         return lambda scope, ctx: finish(convert(slot[0], ctx))

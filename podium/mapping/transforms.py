@@ -392,6 +392,24 @@ def format_fields(template: Any) -> Fn:
     return fn
 
 
+def calendar_kind(arg: Any) -> Fn:
+    """A record -> ``single`` (one date, or one night past midnight), ``periodic`` (several days) or
+    ``permanent`` (no start). The argument names the start and end fields: ``{start: a, end: b}``."""
+    start_key, end_key = (arg or {}).get("start", "start"), (arg or {}).get("end", "end")
+
+    def fn(value: Any, ctx: Any) -> str:
+        if not isinstance(value, dict):
+            raise ValueError(f"calendar_kind needs an object, got {type(value).__name__}")
+        if value.get(start_key) in (None, ""):
+            return "permanent"
+        if value.get(end_key) in (None, ""):
+            return "single"
+        start, end = _local_dt(value[start_key], ctx), _local_dt(value[end_key], ctx)
+        # Several days (an exhibition with opening hours) is a period; one evening is a single date.
+        return "single" if start.date() == end.date() or (end - start).days < 1 else "periodic"
+    return fn
+
+
 def linked_id(entity: Any) -> Fn:
     """A vendor id -> the canonical id of the ``entity`` record it names (same house and system)."""
     if entity not in ("event", "contact", "ticket"):
@@ -416,4 +434,5 @@ TRANSFORMS: dict[str, Factory] = {
     "split": split, "list": as_list, "first": first, "text": text, "url_segment": url_segment,
     "format": format_fields, "country_name": country_name, "announced_status": announced_status,
     "html_text": html_text, "be_street": be_street, "canonical_id": linked_id,
+    "calendar_kind": calendar_kind,
 }
