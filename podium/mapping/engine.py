@@ -281,6 +281,8 @@ def _compile_value(spec: Any, where: str, usage: _Usage, depth: int = 0,
                 raise MappingError(f"{where}: unknown value {value!r} (known: {', '.join(table)})", path=where)
         return value
 
+    converts = bool(transforms) or table is not None  # else a composed value passes as it is
+
     def finish(value: Any) -> Any:
         if _empty(value) or value is _MISSING:
             if has_default:
@@ -300,15 +302,15 @@ def _compile_value(spec: Any, where: str, usage: _Usage, depth: int = 0,
         return lambda scope, ctx: guarded(scope, ctx) if test(scope) else _MISSING
     if "absent" in spec:
         # Values the vendor uses for "none" (Ticketmatic's id 0): handled as empty, after transforms.
-        absent = [v for v in spec["absent"]]
+        absent = frozenset((type(v), v) for v in spec["absent"])  # typed: 0 is absent, False is a value
         inner = _compile_value({k: v for k, v in spec.items() if k not in ("absent", "default", "required")},
                                where, usage, depth, reads)
 
         def absent_fn(scope: Scope, ctx: Any) -> Any:
             value = inner(scope, ctx)
-            if value is not _MISSING and any(type(value) is type(a) and value == a for a in absent):
-                value = _MISSING
-            return finish(value)
+            if value is _MISSING or (type(value) in _SHAREABLE and (type(value), value) in absent):
+                return finish(_MISSING)
+            return value
         return absent_fn
     if "each" in spec:
         list_getter = track(spec["each"])
@@ -324,7 +326,7 @@ def _compile_value(spec: Any, where: str, usage: _Usage, depth: int = 0,
                 return finish(None)
             if not isinstance(items, list):
                 items = [items]
-            out = []
+            out: list[dict[str, Any]] = []
             seen: set[Any] = set()
             for item in items:
                 inner_scope = (item, *scope)
@@ -357,25 +359,28 @@ def _compile_value(spec: Any, where: str, usage: _Usage, depth: int = 0,
         slot = usage.position  # the index (among kept items) of the item the enclosing ``each`` builds
         return lambda scope, ctx: finish(convert(slot[0], ctx))
     if "case" in spec:
-        branches = []
+        Branch = tuple[Callable[[Scope], bool] | None, ValueFn | None, Callable[[Scope], str] | None]
+        branches: list[Branch] = []
         for index, branch in enumerate(spec["case"]):
             if not isinstance(branch, dict):
                 raise ConfigError(f"{where}.case[{index}]: a branch is a mapping with 'when' and a value")
-            test = _compile_condition(branch["when"], f"{where}.case[{index}].when", usage, depth, reads) \
+            branch_test = _compile_condition(branch["when"], f"{where}.case[{index}].when", usage, depth, reads) \
                 if "when" in branch else None
             if "error" in branch:
-                branches.append((test, None, _compile_message(str(branch["error"]))))
+                branches.append((branch_test, None, _compile_message(str(branch["error"]))))
             else:
                 body = {k: v for k, v in branch.items() if k != "when"}
-                branches.append((test, sub(body, f".case[{index}]"), None))
+                branches.append((branch_test, sub(body, f".case[{index}]"), None))
 
         def case_fn(scope: Scope, ctx: Any) -> Any:
-            for test, body, message in branches:
-                if test is None or test(scope):
+            for branch_test, body, message in branches:
+                if branch_test is None or branch_test(scope):
                     if message is not None:
                         raise MappingError(f"{where}: {message(scope)}", path=where)
                     value = body(scope, ctx)  # type: ignore[misc]
-                    return finish(_MISSING if value is _MISSING else convert(value, ctx))
+                    if value is _MISSING:
+                        return finish(_MISSING)
+                    return convert(value, ctx) if converts else value
             return finish(_MISSING)
         return case_fn
     if "first_of" in spec:
@@ -385,7 +390,7 @@ def _compile_value(spec: Any, where: str, usage: _Usage, depth: int = 0,
             for option in options:
                 value = option(scope, ctx)
                 if value is not _MISSING and not _empty(value):
-                    return finish(convert(value, ctx))
+                    return finish(convert(value, ctx)) if converts else value
             return finish(_MISSING)
         return first_of_fn
     if "langs" in spec:
@@ -587,7 +592,8 @@ def _compile_condition(spec: Any, where: str, usage: _Usage, depth: int,
     if not isinstance(spec, dict):
         raise ConfigError(f"{where}: a condition is a mapping, got {spec!r}")
     if "all" in spec or "any" in spec:
-        parts = [_compile_condition(c, where, usage, depth, reads) for c in spec.get("all", spec.get("any"))]
+        listed_parts = spec["all"] if "all" in spec else spec["any"]
+        parts = [_compile_condition(c, where, usage, depth, reads) for c in listed_parts]
         if "all" in spec:
             return lambda scope: all(part(scope) for part in parts)
         return lambda scope: any(part(scope) for part in parts)
@@ -603,10 +609,11 @@ def _compile_condition(spec: Any, where: str, usage: _Usage, depth: int,
         reads.append(up)
 
     def text(value: Any) -> str:
-        return str(value).strip().lower()
+        # ints (vendor status codes) are the common case: their text needs no strip/lower
+        return str(value) if type(value) is int else str(value).strip().lower()
 
     if "in" in spec or "not_in" in spec or "equals" in spec:
-        listed = spec.get("in", spec.get("not_in", [spec.get("equals")]))
+        listed = spec["in"] if "in" in spec else spec["not_in"] if "not_in" in spec else [spec["equals"]]
         accepted = {text(v) for v in listed}
         wanted = "not_in" not in spec
         return lambda scope: ((value := getter(scope)) is not None and text(value) in accepted) is wanted
