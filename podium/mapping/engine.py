@@ -301,7 +301,7 @@ def _compile_value(spec: Any, where: str, usage: _Usage, depth: int = 0,
         guarded = _compile_value({k: v for k, v in spec.items() if k != "when"}, where, usage, depth, reads)
         return lambda scope, ctx: guarded(scope, ctx) if test(scope) else _MISSING
     if "absent" in spec:
-        # Values the vendor uses for "none" (Ticketmatic's id 0): handled as empty, after transforms.
+        # Values the vendor uses for "none" (an id 0): handled as empty, after transforms.
         absent = frozenset((type(v), v) for v in spec["absent"])  # typed: 0 is absent, False is a value
         inner = _compile_value({k: v for k, v in spec.items() if k not in ("absent", "default", "required")},
                                where, usage, depth, reads)

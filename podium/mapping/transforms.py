@@ -69,7 +69,7 @@ def _house_tz(ctx: Any) -> ZoneInfo:
 def _local_dt(value: Any, ctx: Any, naive: Any = None) -> datetime:
     parsed = _parse_datetime(value)
     if parsed.tzinfo is None:
-        if str(naive or "").lower() == "utc":  # vendors that serve naive UTC (e.g. Ticketmatic)
+        if str(naive or "").lower() == "utc":  # vendors that serve naive UTC
             return parsed.replace(tzinfo=UTC)
         # fold=0: in the repeated autumn hour take the first (summer-time) occurrence, as vendors mean.
         parsed = parsed.replace(tzinfo=_house_tz(ctx))
