@@ -235,7 +235,7 @@ class _Usage:
 
 
 def _compile_value(spec: Any, where: str, usage: _Usage, depth: int = 0,
-                   reads: list[int] | None = None) -> Callable[[Scope, Any], Any]:
+                   reads: list[int] | None = None, absent: frozenset[Any] = frozenset()) -> Callable[[Scope, Any], Any]:
     """Compile one field spec into fn(scope, ctx) -> value or _MISSING; raises MappingError on bad data.
 
     ``reads`` collects the scope levels the spec's paths read (0 = the record, 1 = its parent, ...).
@@ -254,6 +254,12 @@ def _compile_value(spec: Any, where: str, usage: _Usage, depth: int = 0,
             usage.add(up, first)
         if reads is not None:
             reads.append(up)
+        if absent:  # a vendor's "none" read as empty, so a list of paths falls through to the next
+            plain = getter
+
+            def getter(scope: Scope) -> Any:
+                value = plain(scope)
+                return None if type(value) in _SHAREABLE and (type(value), value) in absent else value
         return getter
 
     transforms = _compile_transforms(spec.get("transform"), where)
@@ -302,13 +308,13 @@ def _compile_value(spec: Any, where: str, usage: _Usage, depth: int = 0,
         return lambda scope, ctx: guarded(scope, ctx) if test(scope) else _MISSING
     if "absent" in spec:
         # Values the vendor uses for "none" (an id 0): handled as empty, after transforms.
-        absent = frozenset((type(v), v) for v in spec["absent"])  # typed: 0 is absent, False is a value
+        nones = frozenset((type(v), v) for v in spec["absent"])  # typed: 0 is absent, False is a value
         inner = _compile_value({k: v for k, v in spec.items() if k not in ("absent", "default", "required")},
-                               where, usage, depth, reads)
+                               where, usage, depth, reads, nones)
 
         def absent_fn(scope: Scope, ctx: Any) -> Any:
             value = inner(scope, ctx)
-            if value is _MISSING or (type(value) in _SHAREABLE and (type(value), value) in absent):
+            if value is _MISSING or (type(value) in _SHAREABLE and (type(value), value) in nones):
                 return finish(_MISSING)
             return value
         return absent_fn
