@@ -187,7 +187,10 @@ def _compile_projection(path: str, up: int) -> tuple[Getter, int, str]:
         nodes = [scope[up]]
         for part in steps:
             if part is None:
-                nodes = [item for node in nodes if isinstance(node, list) for item in node]
+                wrong = next((node for node in nodes if not isinstance(node, list)), None)
+                if wrong is not None:  # a list the vendor sent as something else: bad data, not "none"
+                    raise ValueError(f"{path}: expected a list, got {type(wrong).__name__}")
+                nodes = [item for node in nodes for item in node]
             else:
                 nodes = [found for node in nodes if (found := _step(node, part)) is not None]
         return [node for node in nodes if not _empty(node)]

@@ -158,3 +158,11 @@ def test_outbound_contact_mapping_matches_its_golden_bodies() -> None:
         bodies, errors = mapping.map(contact, CTX)
         out.append({"body": bodies[0]} if bodies else {"error": str(errors[0])})
     assert out == json.loads((GOLDEN / "flexmail_contacts.expected.json").read_text(encoding="utf-8"))
+
+
+def test_a_projection_over_something_that_is_not_a_list_is_that_records_error() -> None:
+    mapping = compile_mapping({"entity": "event", "source_id": "id",
+                               "fields": {"capacity": {"path": "blocks[].seats", "aggregate": "sum"}}},
+                              "acme", "events")
+    records, errors = mapping.map({"id": 1, "blocks": "none"}, CTX)
+    assert records == [] and "blocks[].seats: expected a list, got str" in str(errors[0])
