@@ -58,7 +58,7 @@ _EMPTYABLE = (str, list, dict)
 _SHAREABLE = frozenset({str, int, float, bool, type(None)})
 _ENTITIES = ("event", "contact", "ticket")
 _TOP_KEYS = {"entity", "each", "pre", "post", "function", "source_id", "source_url", "modified", "deleted",
-             "fields", "extras", "description", "vanished", "tables", "link", "reject"}
+             "fields", "extras", "description", "vanished", "tables", "link", "reject", "explode"}
 _SPEC_KEYS = {"path", "paths", "value", "template", "transform", "map", "default", "required", "each", "fields",
               "langs", "join", "separator", "aggregate", "absent", "lookup", "key", "first_of", "case", "when",
               "error", "where", "distinct", "position", "availability", "items"}
@@ -227,10 +227,13 @@ class _Usage:
         self.levels: dict[int, set[str]] = {}
         self.tables = tables
         self.position = [0]
+        self.exploded = [False]  # whether the record at hand is one of an ``explode``'s records
 
     def child(self) -> _Usage:
-        """The state of a nested ``each`` (its own extras; same tables)."""
-        return _Usage(self.tables)
+        """The state of a nested ``each`` (its own extras and positions; same tables and explosion)."""
+        nested = _Usage(self.tables)
+        nested.exploded = self.exploded
+        return nested
 
     def add(self, up: int, first: str) -> None:
         if first:
@@ -609,6 +612,9 @@ def _compile_condition(spec: Any, where: str, usage: _Usage, depth: int,
     if "not" in spec:
         negated = _compile_condition(spec["not"], where, usage, depth, reads)
         return lambda scope: not negated(scope)
+    if "exploded" in spec:
+        state, wanted_exploded = usage.exploded, bool(spec["exploded"])
+        return lambda scope: state[0] is wanted_exploded
     if "path" not in spec:
         raise ConfigError(f"{where}: a condition needs a path (or all/any/not)")
     getter, up, first = _compile_path(str(spec["path"]))
@@ -764,6 +770,7 @@ def compile_mapping(spec: Mapping[str, Any], connector: str, stream: str, where:
         raise ConfigError(f"{where}: entity must be one of {', '.join((*_ENTITIES, _OUTBOUND))}, got {entity!r}")
     links = _links(spec.get("link"), where)
     exclude = set((spec.get("extras") or {}).get("exclude", []))
+    keep = set((spec.get("extras") or {}).get("keep", []))  # read by a field, kept in extras as served too
     vanished = _vanished(spec.get("vanished"), where)
     pre = _import(spec["pre"]) if spec.get("pre") else None
     post = _import(spec["post"]) if spec.get("post") else None
@@ -804,7 +811,8 @@ def compile_mapping(spec: Mapping[str, Any], connector: str, stream: str, where:
     source_url = top("source_url", "source.url")
     fields = _compile_fields(spec.get("fields") or {}, "", usage, depth, slots)
     each_getter = _compile_path(each)[0] if each else None
-    item_skip = usage.levels.get(0, set()) | exclude
+    item_skip = (usage.levels.get(0, set()) - keep) | exclude
+    explode = _compile_explode(spec["explode"], usage) if spec.get("explode") else None
     parent_skip = usage.levels.get(1, set()) | ({each.split(".")[0]} if each else set()) | exclude
     prefix = entity
 
@@ -858,9 +866,14 @@ def compile_mapping(spec: Mapping[str, Any], connector: str, stream: str, where:
             raws = pre(raw, ctx) if pre is not None else (raw,)
             if isinstance(raws, list):
                 check_explosion(len(raws), "records from one raw record")
+            exploded = False
+            if explode is not None:
+                raws, exploded = explode(raw)
         except Exception as exc:  # any failure of one record is that record's dead letter
             return [], [unexpected(exc, "pre")]
-        for item in raws:
+        for index, item in enumerate(raws):
+            if explode is not None:
+                usage.position[0], usage.exploded[0] = index, exploded
             if each_getter is None:
                 record = one((item,), ctx, errors, None, None)
                 if record is not None:
@@ -914,6 +927,40 @@ def _compile_outbound(spec: Mapping[str, Any], connector: str, stream: str, wher
             error.source_id = str(source.get("id")) if isinstance(source, dict) and source.get("id") else None
             return [], [error]
     return CompiledMapping(connector, stream, _OUTBOUND, apply)
+
+
+class _Explode:
+    """``explode``: one raw record per item of a list (e.g. the dates of a series), each item's fields
+    replacing the record's. Records it does not explode map as they are."""
+
+    def __init__(self, spec: Mapping[str, Any], usage: _Usage) -> None:
+        self.path = str(spec["each"])
+        self.items = _compile_path(self.path)[0]
+        self.test = _compile_condition(spec["when"], "explode.when", usage, 0) if "when" in spec else None
+        self.replace = tuple(spec.get("replace", ()))  # always the item's value (None when it has none)
+        self.merge = tuple(spec.get("merge", ()))  # the item's value where it has an object
+        self.keep_as = spec.get("keep_as")
+
+    def __call__(self, raw: dict[str, Any]) -> tuple[list[dict[str, Any]], bool]:
+        """The records to map, and whether they are the items' (else the record itself)."""
+        items = self.items((raw,))
+        if (self.test is not None and not self.test((raw,))) or not isinstance(items, list) or not items:
+            return [raw], False
+        check_explosion(len(items), f"{self.path} items")  # before one record per item is built
+        out = []
+        for index, item in enumerate(items):
+            if not isinstance(item, dict):
+                raise MappingError(f"{self.path} {index} is {type(item).__name__}, not an object")
+            record = {**raw, **{key: item.get(key) for key in self.replace}}
+            record.update({key: item[key] for key in self.merge if isinstance(item.get(key), dict)})
+            if self.keep_as:
+                record[self.keep_as] = [item]
+            out.append(record)
+        return out, True
+
+
+def _compile_explode(spec: Mapping[str, Any], usage: _Usage) -> _Explode:
+    return _Explode(spec, usage)
 
 
 def _vanished(spec: Any, where: str) -> dict[str, Any] | None:

@@ -32,10 +32,10 @@ def _validator() -> jsonschema.protocols.Validator:
     return jsonschema.validators.validator_for(schema)(schema)  # type: ignore[no-any-return]
 
 
-def _line(node: yaml.Node | None, path: list[Any]) -> int | None:
+def _line(node: yaml.Node | None, path: list[Any]) -> int:
     """The 1-based line of the YAML node at ``path`` (or of its nearest ancestor)."""
-    if node is None:
-        return None
+    if node is None:  # an empty file
+        return 1
     for part in path:
         child = None
         if isinstance(node, yaml.MappingNode):

@@ -166,3 +166,20 @@ def test_a_projection_over_something_that_is_not_a_list_is_that_records_error() 
                               "acme", "events")
     records, errors = mapping.map({"id": 1, "blocks": "none"}, CTX)
     assert records == [] and "blocks[].seats: expected a list, got str" in str(errors[0])
+
+
+def test_explode_makes_one_record_per_item_with_the_items_fields_replacing_the_records() -> None:
+    spec = {"entity": "event", "explode": {"each": "dates", "when": {"path": "kind", "equals": "multiple"},
+                                           "replace": ["start"], "keep_as": "dates"},
+            "source_id": {"case": [{"when": {"exploded": True}, "join": ["uid", {"position": True}],
+                                    "separator": "#"}, {"path": "uid"}]},
+            "fields": {"start": "start"}}
+    mapping = compile_mapping(spec, "acme", "events")
+    series = {"uid": "u1", "kind": "multiple", "start": "x", "dates": [{"start": "2026-01-01"}, {"start": "2026-01-02"}]}
+    records, errors = mapping.map(series, CTX)
+    assert errors == [] and [(r["source"]["id"], r["start"]) for r in records] == [("u1#0", "2026-01-01"),
+                                                                                 ("u1#1", "2026-01-02")]
+    single, _ = mapping.map({**series, "kind": "single"}, CTX)
+    assert [r["source"]["id"] for r in single] == ["u1"]
+    _, errors = mapping.map({**series, "dates": ["2026-01-01"]}, CTX)
+    assert "dates 0 is str, not an object" in str(errors[0])
