@@ -27,7 +27,12 @@ A mapping is data (``mappings/<vendor>/<stream>.yaml``)::
 Field spec keys: ``path`` (str, or a list: first non-empty wins), ``paths``, ``value``, ``template``
 (``"https://x/{id}"``), ``transform`` (a name, ``{name: arg}``, or a list of them; see
 ``transforms.TRANSFORMS``), ``map`` (lookup table applied after transforms), ``default``,
-``required``, ``each`` + ``fields``. Paths are dotted; a number indexes a list.
+``required``, ``each`` + ``fields`` (+ ``where``, ``distinct``, ``position``), ``when``, ``case``,
+``first_of``, ``absent``, ``langs``, ``join``, ``aggregate``, ``lookup`` + ``key``, ``items``,
+``availability``. Paths are dotted; a number indexes a list; ``a[].b`` projects a list. Top level
+also: ``tables`` (page-level lookup tables), ``reject``, ``explode``, ``link`` and ``entity: outbound``
+(canonical -> vendor). ``schemas/mapping.schema.json`` is the reference; ``docs/mapping-language.md``
+says why the format is compiled closures rather than an embedded expression language.
 
 Every top-level field of the record that no path reads lands in ``extras`` (the parent's under
 ``extras.parent``): vendor data is never silently dropped.

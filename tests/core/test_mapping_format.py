@@ -183,3 +183,15 @@ def test_explode_makes_one_record_per_item_with_the_items_fields_replacing_the_r
     assert [r["source"]["id"] for r in single] == ["u1"]
     _, errors = mapping.map({**series, "dates": ["2026-01-01"]}, CTX)
     assert "dates 0 is str, not an object" in str(errors[0])
+
+
+def test_at_most_three_python_escape_hatches_each_saying_why_data_cannot() -> None:
+    hatches = []
+    for path in MAPPINGS:
+        spec = load_mapping_document(path)
+        for key in ("pre", "post", "function"):
+            if key in spec:
+                hatches.append(f"{path.relative_to(ROOT)}:{key}")
+                assert "ESCAPE HATCH" in path.read_text(encoding="utf-8") and "Why not data" in \
+                    path.read_text(encoding="utf-8"), f"{path}: say why data cannot say it"
+    assert len(hatches) <= 3, hatches
