@@ -629,14 +629,20 @@ def _compile_condition(spec: Any, where: str, usage: _Usage, depth: int,
         reads.append(up)
 
     def text(value: Any) -> str:
-        # ints (vendor status codes) are the common case: their text needs no strip/lower
-        return str(value) if type(value) is int else str(value).strip().lower()
+        return str(value).strip().lower()
 
     if "in" in spec or "not_in" in spec or "equals" in spec:
         listed = spec["in"] if "in" in spec else spec["not_in"] if "not_in" in spec else [spec["equals"]]
         accepted = {text(v) for v in listed}
         wanted = "not_in" not in spec
-        return lambda scope: ((value := getter(scope)) is not None and text(value) in accepted) is wanted
+        def member(scope: Scope) -> bool:
+            value = getter(scope)
+            if value is None:
+                return not wanted
+            # ints (vendor status codes) are the common case: their text needs no strip/lower
+            found = (str(value) if type(value) is int else str(value).strip().lower()) in accepted
+            return found is wanted
+        return member
     if "matches" in spec:
         pattern = re.compile(str(spec["matches"]), re.IGNORECASE)
         return lambda scope: (value := getter(scope)) is not None and pattern.search(str(value)) is not None
