@@ -53,7 +53,7 @@ from zoneinfo import ZoneInfo
 from podium.errors import ConfigError
 from podium.ids import canonical_id
 from podium.mapping.schema import load_mapping_document
-from podium.mapping.transforms import TRANSFORMS
+from podium.mapping.transforms import LANGS, TRANSFORMS
 
 Scope = tuple[Any, ...]  # (item, parent, grandparent, ...)
 Getter = Callable[[Scope], Any]
@@ -66,7 +66,7 @@ _TOP_KEYS = {"entity", "each", "pre", "post", "function", "source_id", "source_u
              "fields", "extras", "description", "vanished", "tables", "link", "reject", "explode"}
 _SPEC_KEYS = {"path", "paths", "value", "template", "transform", "map", "default", "required", "each", "fields",
               "langs", "join", "separator", "aggregate", "absent", "lookup", "key", "first_of", "case", "when",
-              "error", "where", "distinct", "position", "availability", "items"}
+              "error", "where", "distinct", "position", "availability", "items", "language_of"}
 _OUTBOUND = "outbound"  # entity of a canonical -> vendor mapping: no envelope, no canonical id
 
 # What one raw record may explode into (``pre`` hooks, ``each``): a vendor record with 100,000 dates
@@ -312,6 +312,18 @@ def _compile_value(spec: Any, where: str, usage: _Usage, depth: int = 0,
     def sub(part: Any, suffix: str) -> ValueFn:
         return _compile_value(part, f"{where}{suffix}", usage, depth, reads)
 
+    if "language_of" in spec:
+        # Text served in a language known only per record (e.g. the language the connector asked for).
+        lang_getter = _compile_path(str(spec["language_of"]))[0]
+        text_fn = _compile_value({k: v for k, v in spec.items() if k != "language_of"}, where, usage, depth, reads)
+
+        def language_of_fn(scope: Scope, ctx: Any) -> Any:
+            value = text_fn(scope, ctx)
+            if value is _MISSING:
+                return value
+            lang = str(lang_getter(scope) or "nl").lower()[:2]
+            return {lang if lang in LANGS else "nl": value}
+        return language_of_fn
     if "when" in spec:
         # A field that exists only under a condition (the branch form of ``when`` is ``case``).
         test = _compile_condition(spec["when"], f"{where}.when", usage, depth, reads)
@@ -627,6 +639,16 @@ def _compile_condition(spec: Any, where: str, usage: _Usage, depth: int,
         usage.add(up, first)
     if reads is not None:
         reads.append(up)
+    if "transform" in spec:  # compare what a transform makes of the value (e.g. a title's announcement)
+        raw_getter, condition_transforms = getter, _compile_transforms(spec["transform"], where)
+
+        def getter(scope: Scope) -> Any:
+            value = raw_getter(scope)
+            for fn in condition_transforms:
+                if _empty(value):
+                    return None
+                value = fn(value, None)
+            return value
 
     def text(value: Any) -> str:
         return str(value).strip().lower()

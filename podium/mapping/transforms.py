@@ -305,6 +305,26 @@ def announced_status(only: Any) -> Fn:
     return fn
 
 
+_TITLE_ANNOUNCEMENT = re.compile(r"^\s*(" + "|".join(sorted(ANNOUNCEMENTS, key=len, reverse=True)) +
+                                 r")\b\s*[:\-\u2013\u2014!]*\s*(.*)$", re.IGNORECASE | re.DOTALL)
+
+
+def title_announcement(part: Any) -> Fn:
+    """'GEANNULEERD: Hamlet' -> ``status`` (cancelled) or ``title`` (Hamlet); a title without an
+    announcement followed by the real title gives no status and stays as it is."""
+    wanted = str(part or "title")
+    if wanted not in ("status", "title"):
+        raise ValueError(f"title_announcement: part is status or title, got {part!r}")
+
+    def fn(value: Any, ctx: Any) -> str | None:
+        match = _TITLE_ANNOUNCEMENT.match(str(value))
+        announced = match is not None and bool(match.group(2).strip())
+        if wanted == "status":
+            return ANNOUNCEMENTS[match.group(1).lower()] if announced else None  # type: ignore[union-attr]
+        return match.group(2).strip() if announced else value  # type: ignore[union-attr]
+    return fn
+
+
 def html_text(_: Any) -> Fn:
     """HTML -> plain text: tags removed, entities decoded (``&amp;`` -> ``&``), white space collapsed."""
     tag = re.compile(r"<[^>]+>")
@@ -434,5 +454,5 @@ TRANSFORMS: dict[str, Factory] = {
     "split": split, "list": as_list, "first": first, "text": text, "url_segment": url_segment,
     "format": format_fields, "country_name": country_name, "announced_status": announced_status,
     "html_text": html_text, "be_street": be_street, "canonical_id": linked_id,
-    "calendar_kind": calendar_kind,
+    "calendar_kind": calendar_kind, "title_announcement": title_announcement,
 }

@@ -195,3 +195,19 @@ def test_at_most_three_python_escape_hatches_each_saying_why_data_cannot() -> No
                 assert "ESCAPE HATCH" in path.read_text(encoding="utf-8") and "Why not data" in \
                     path.read_text(encoding="utf-8"), f"{path}: say why data cannot say it"
     assert len(hatches) <= 3, hatches
+
+
+def test_text_in_a_language_known_per_record_and_an_announced_title() -> None:
+    record = one({"title": {"path": "name", "transform": ["trim", {"title_announcement": "title"}],
+                            "language_of": "lang"},
+                  "status": {"first_of": [{"path": "name", "transform": {"title_announcement": "status"}},
+                                          {"value": "scheduled"}]},
+                  "extras.announced": {"value": True, "when": {"path": "name", "empty": False,
+                                                               "transform": {"title_announcement": "status"}}}},
+                 {"name": " ANNULÉ : Hamlet ", "lang": "fr-BE"})
+    assert record["title"] == {"fr": "Hamlet"} and record["status"] == "cancelled" and record["extras"]["announced"]
+    plain = one({"title": {"path": "name", "language_of": "lang"},
+                 "status": {"first_of": [{"path": "name", "transform": {"title_announcement": "status"}},
+                                         {"value": "scheduled"}]}},
+                {"name": "Geannuleerd", "lang": "xx"})  # the word alone is a title, not an announcement
+    assert plain["title"] == {"nl": "Geannuleerd"} and plain["status"] == "scheduled"
