@@ -28,7 +28,6 @@ from podium.errors import (
     VendorDownError,
     classify,
 )
-from podium.ids import canonical_id
 from podium.mapping import CompiledMapping, MappingContext, MappingError, load_mapping
 from podium.mapping.engine import unexpected
 from podium.registry import get_connector
@@ -140,31 +139,14 @@ class PageResult:
 class PageProcessor:
     """Map + validate one page (the hot path: no I/O here)."""
 
-    _LINK_CACHE_SIZE = 100_000  # linked (entity, source id) -> canonical id; cleared when full
-
     def __init__(self, mapping: CompiledMapping, ctx: MappingContext, entity: str, primary_key: str) -> None:
         self.mapping, self.ctx, self.entity, self.primary_key = mapping, ctx, entity, primary_key
         self.is_valid = canonical.validator(entity)
-        # Tickets of one event/contact repeat its id: derive each id once (uuid5 is the costly part).
-        self._linked: dict[tuple[str, str], str] = {}
-
-    def _link(self, record: dict[str, Any]) -> None:
-        # A ticket's event/contact from the same vendor resolve to deterministic canonical ids.
-        for entity in ("event", "contact"):
-            target = record.get(entity)
-            if isinstance(target, dict) and target.get("source_id") and "id" not in target:
-                key = (entity, str(target["source_id"]))
-                linked = self._linked.get(key)
-                if linked is None:
-                    if len(self._linked) >= self._LINK_CACHE_SIZE:
-                        self._linked.clear()
-                    linked = self._linked[key] = canonical_id(self.ctx.house, self.ctx.system, entity, key[1])
-                target["id"] = linked
 
     def process(self, page: Page) -> PageResult:
         records: list[StoredRecord] = []
         dead: list[DeadLetter] = []
-        entity, link = self.entity, self.entity == "ticket"
+        entity, link = self.entity, bool(self.mapping.links)
         mapping, ctx, primary_key = self.mapping, self.ctx, self.primary_key
         complete: list[str] = []
         track_parents = mapping.vanished is not None
@@ -181,7 +163,7 @@ class PageProcessor:
             for record in mapped:
                 try:
                     if link:
-                        self._link(record)
+                        mapping.link(record, ctx)
                     stored, letter = self._store_one(record, entity, parent, raw)
                 except Exception as exc:  # e.g. nesting past the JSON encoder's depth, a lone surrogate
                     source = record.get("source") if isinstance(record, dict) else None

@@ -27,7 +27,12 @@ A mapping is data (``mappings/<vendor>/<stream>.yaml``)::
 Field spec keys: ``path`` (str, or a list: first non-empty wins), ``paths``, ``value``, ``template``
 (``"https://x/{id}"``), ``transform`` (a name, ``{name: arg}``, or a list of them; see
 ``transforms.TRANSFORMS``), ``map`` (lookup table applied after transforms), ``default``,
-``required``, ``each`` + ``fields``. Paths are dotted; a number indexes a list.
+``required``, ``each`` + ``fields`` (+ ``where``, ``distinct``, ``position``), ``when``, ``case``,
+``first_of``, ``absent``, ``langs``, ``join``, ``aggregate``, ``lookup`` + ``key``, ``items``,
+``availability``. Paths are dotted; a number indexes a list; ``a[].b`` projects a list. Top level
+also: ``tables`` (page-level lookup tables), ``reject``, ``explode``, ``link`` and ``entity: outbound``
+(canonical -> vendor). ``schemas/mapping.schema.json`` is the reference; ``docs/mapping-language.md``
+says why the format is compiled closures rather than an embedded expression language.
 
 Every top-level field of the record that no path reads lands in ``extras`` (the parent's under
 ``extras.parent``): vendor data is never silently dropped.
@@ -35,19 +40,20 @@ Every top-level field of the record that no path reads lands in ``extras`` (the 
 
 from __future__ import annotations
 
+import functools
 import importlib
 import itertools
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import yaml
-
 from podium.errors import ConfigError
 from podium.ids import canonical_id
-from podium.mapping.transforms import TRANSFORMS
+from podium.mapping.schema import load_mapping_document
+from podium.mapping.transforms import LANGS, TRANSFORMS
 
 Scope = tuple[Any, ...]  # (item, parent, grandparent, ...)
 Getter = Callable[[Scope], Any]
@@ -57,8 +63,11 @@ _EMPTYABLE = (str, list, dict)
 _SHAREABLE = frozenset({str, int, float, bool, type(None)})
 _ENTITIES = ("event", "contact", "ticket")
 _TOP_KEYS = {"entity", "each", "pre", "post", "function", "source_id", "source_url", "modified", "deleted",
-             "fields", "extras", "description", "vanished"}
-_SPEC_KEYS = {"path", "paths", "value", "template", "transform", "map", "default", "required", "each", "fields"}
+             "fields", "extras", "description", "vanished", "tables", "link", "reject", "explode"}
+_SPEC_KEYS = {"path", "paths", "value", "template", "transform", "map", "default", "required", "each", "fields",
+              "langs", "join", "separator", "aggregate", "absent", "lookup", "key", "first_of", "case", "when",
+              "error", "where", "distinct", "position", "availability", "items", "language_of"}
+_OUTBOUND = "outbound"  # entity of a canonical -> vendor mapping: no envelope, no canonical id
 
 # What one raw record may explode into (``pre`` hooks, ``each``): a vendor record with 100,000 dates
 # took 1.9 GB. Real records stay far below (a daily exhibition over ten years is ~3,650 dates); a
@@ -116,6 +125,8 @@ def _compile_path(path: str) -> tuple[Getter, int, str]:
     while rest.startswith("^"):
         up += 1
         rest = rest[1:].lstrip(".")
+    if "[]" in rest:
+        return _compile_projection(rest, up)
     parts = tuple(int(p) if p.lstrip("-").isdigit() else p for p in rest.split(".")) if rest else ()
     first = str(parts[0]) if parts else ""
     # Most paths are one key on the record or its parent: those get a getter without the loop.
@@ -156,6 +167,41 @@ def _compile_path(path: str) -> tuple[Getter, int, str]:
     return get, up, first
 
 
+def _step(node: Any, part: str | int) -> Any:
+    if isinstance(node, dict):
+        return node.get(part) if not isinstance(part, int) else node.get(str(part))
+    if isinstance(node, list) and isinstance(part, int):
+        return node[part] if -len(node) <= part < len(node) else None
+    return None
+
+
+def _compile_projection(path: str, up: int) -> tuple[Getter, int, str]:
+    """``a.b[].c``: every ``c`` of the list ``a.b``, as a flat list without empties (``[]`` may repeat)."""
+    steps: list[str | int | None] = []  # None = flatten the list at hand
+    for chunk in path.split("."):
+        name, flatten = (chunk[:-2], True) if chunk.endswith("[]") else (chunk, False)
+        if name:
+            steps.append(int(name) if name.lstrip("-").isdigit() else name)
+        if flatten:
+            steps.append(None)
+    first = str(steps[0]) if steps and steps[0] is not None else ""
+
+    def project(scope: Scope) -> Any:
+        if up >= len(scope):
+            return None
+        nodes = [scope[up]]
+        for part in steps:
+            if part is None:
+                wrong = next((node for node in nodes if not isinstance(node, list)), None)
+                if wrong is not None:  # a list the vendor sent as something else: bad data, not "none"
+                    raise ValueError(f"{path}: expected a list, got {type(wrong).__name__}")
+                nodes = [item for node in nodes for item in node]
+            else:
+                nodes = [found for node in nodes if (found := _step(node, part)) is not None]
+        return [node for node in nodes if not _empty(node)]
+    return project, up, first
+
+
 def _import(ref: str) -> Callable[..., Any]:
     module, _, name = ref.partition(":")
     try:
@@ -179,10 +225,20 @@ def _compile_transforms(spec: Any, where: str) -> list[Callable[[Any, Any], Any]
 
 
 class _Usage:
-    """Which top-level keys each scope level reads, for extras."""
+    """Compile state: which top-level keys each scope level reads (for extras), the page-level tables
+    a ``lookup`` reads, and the position of the item an enclosing ``each`` is building."""
 
-    def __init__(self) -> None:
+    def __init__(self, tables: str | None = None) -> None:
         self.levels: dict[int, set[str]] = {}
+        self.tables = tables
+        self.position = [0]
+        self.exploded = [False]  # whether the record at hand is one of an ``explode``'s records
+
+    def child(self) -> _Usage:
+        """The state of a nested ``each`` (its own extras and positions; same tables and explosion)."""
+        nested = _Usage(self.tables)
+        nested.exploded = self.exploded
+        return nested
 
     def add(self, up: int, first: str) -> None:
         if first:
@@ -190,7 +246,7 @@ class _Usage:
 
 
 def _compile_value(spec: Any, where: str, usage: _Usage, depth: int = 0,
-                   reads: list[int] | None = None) -> Callable[[Scope, Any], Any]:
+                   reads: list[int] | None = None, absent: frozenset[Any] = frozenset()) -> Callable[[Scope, Any], Any]:
     """Compile one field spec into fn(scope, ctx) -> value or _MISSING; raises MappingError on bad data.
 
     ``reads`` collects the scope levels the spec's paths read (0 = the record, 1 = its parent, ...).
@@ -209,6 +265,12 @@ def _compile_value(spec: Any, where: str, usage: _Usage, depth: int = 0,
             usage.add(up, first)
         if reads is not None:
             reads.append(up)
+        if absent:  # a vendor's "none" read as empty, so a list of paths falls through to the next
+            plain = getter
+
+            def getter(scope: Scope) -> Any:
+                value = plain(scope)
+                return None if type(value) in _SHAREABLE and (type(value), value) in absent else value
         return getter
 
     transforms = _compile_transforms(spec.get("transform"), where)
@@ -236,6 +298,8 @@ def _compile_value(spec: Any, where: str, usage: _Usage, depth: int = 0,
                 raise MappingError(f"{where}: unknown value {value!r} (known: {', '.join(table)})", path=where)
         return value
 
+    converts = bool(transforms) or table is not None  # else a composed value passes as it is
+
     def finish(value: Any) -> Any:
         if _empty(value) or value is _MISSING:
             if has_default:
@@ -245,9 +309,45 @@ def _compile_value(spec: Any, where: str, usage: _Usage, depth: int = 0,
             return _MISSING
         return value
 
+    def sub(part: Any, suffix: str) -> ValueFn:
+        return _compile_value(part, f"{where}{suffix}", usage, depth, reads)
+
+    if "language_of" in spec:
+        # Text served in a language known only per record (e.g. the language the connector asked for).
+        lang_getter = _compile_path(str(spec["language_of"]))[0]
+        text_fn = _compile_value({k: v for k, v in spec.items() if k != "language_of"}, where, usage, depth, reads)
+
+        def language_of_fn(scope: Scope, ctx: Any) -> Any:
+            value = text_fn(scope, ctx)
+            if value is _MISSING:
+                return value
+            lang = str(lang_getter(scope) or "nl").lower()[:2]
+            return {lang if lang in LANGS else "nl": value}
+        return language_of_fn
+    if "when" in spec:
+        # A field that exists only under a condition (the branch form of ``when`` is ``case``).
+        test = _compile_condition(spec["when"], f"{where}.when", usage, depth, reads)
+        guarded = _compile_value({k: v for k, v in spec.items() if k != "when"}, where, usage, depth, reads)
+        return lambda scope, ctx: guarded(scope, ctx) if test(scope) else _MISSING
+    if "absent" in spec:
+        # Values the vendor uses for "none" (an id 0): handled as empty, after transforms.
+        nones = frozenset((type(v), v) for v in spec["absent"])  # typed: 0 is absent, False is a value
+        inner = _compile_value({k: v for k, v in spec.items() if k not in ("absent", "default", "required")},
+                               where, usage, depth, reads, nones)
+
+        def absent_fn(scope: Scope, ctx: Any) -> Any:
+            value = inner(scope, ctx)
+            if value is _MISSING or (type(value) in _SHAREABLE and (type(value), value) in nones):
+                return finish(_MISSING)
+            return value
+        return absent_fn
     if "each" in spec:
         list_getter = track(spec["each"])
-        sub_fields = _compile_fields(spec.get("fields", {}), f"{where}[]", _Usage(), depth + 1)
+        child = usage.child()
+        sub_fields = _compile_fields(spec.get("fields", {}), f"{where}[]", child, depth + 1)
+        keep = _compile_condition(spec["where"], f"{where}.where", child, depth + 1) if "where" in spec else None
+        distinct = _compile_path(spec["distinct"])[0] if "distinct" in spec else None
+        position = child.position
 
         def each_fn(scope: Scope, ctx: Any) -> Any:
             items = list_getter(scope)
@@ -255,13 +355,151 @@ def _compile_value(spec: Any, where: str, usage: _Usage, depth: int = 0,
                 return finish(None)
             if not isinstance(items, list):
                 items = [items]
-            out = []
+            out: list[dict[str, Any]] = []
+            seen: set[Any] = set()
             for item in items:
-                obj = _build(sub_fields, (item, *scope), ctx)
+                inner_scope = (item, *scope)
+                if keep is not None and not keep(inner_scope):
+                    continue
+                if distinct is not None:
+                    marker = distinct(inner_scope)
+                    if marker in seen:
+                        continue
+                    seen.add(marker)
+                position[0] = len(out)
+                obj = _build(sub_fields, inner_scope, ctx)
                 if obj:
                     out.append(obj)
             return finish(out)
         return each_fn
+    if "items" in spec:
+        # A list whose elements are declared one by one (e.g. categories from two columns).
+        elements = [sub(element, f"[{i}]") for i, element in enumerate(spec["items"])]
+
+        def items_fn(scope: Scope, ctx: Any) -> Any:
+            values = [v for fn in elements if (v := fn(scope, ctx)) is not _MISSING and not _empty(v)]
+            return finish(values)
+        return items_fn
+    if "fields" in spec:
+        # An object built from the same record (``fields`` without ``each``).
+        object_fields = _compile_fields(spec["fields"], f"{where}.", usage, depth)
+        return lambda scope, ctx: finish(_build(object_fields, scope, ctx))
+    if "position" in spec:
+        slot = usage.position  # the index (among kept items) of the item the enclosing ``each`` builds
+        return lambda scope, ctx: finish(convert(slot[0], ctx))
+    if "case" in spec:
+        Branch = tuple[Callable[[Scope], bool] | None, ValueFn | None, Callable[[Scope], str] | None]
+        branches: list[Branch] = []
+        for index, branch in enumerate(spec["case"]):
+            if not isinstance(branch, dict):
+                raise ConfigError(f"{where}.case[{index}]: a branch is a mapping with 'when' and a value")
+            branch_test = _compile_condition(branch["when"], f"{where}.case[{index}].when", usage, depth, reads) \
+                if "when" in branch else None
+            if "error" in branch:
+                branches.append((branch_test, None, _compile_message(str(branch["error"]))))
+            else:
+                body = {k: v for k, v in branch.items() if k != "when"}
+                branches.append((branch_test, sub(body, f".case[{index}]"), None))
+
+        def case_fn(scope: Scope, ctx: Any) -> Any:
+            for branch_test, body, message in branches:
+                if branch_test is None or branch_test(scope):
+                    if message is not None:
+                        raise MappingError(f"{where}: {message(scope)}", path=where)
+                    value = body(scope, ctx)  # type: ignore[misc]
+                    if value is _MISSING:
+                        return finish(_MISSING)
+                    return convert(value, ctx) if converts else value
+            return finish(_MISSING)
+        return case_fn
+    if "first_of" in spec:
+        options = [sub(option, f".first_of[{i}]") for i, option in enumerate(spec["first_of"])]
+
+        def first_of_fn(scope: Scope, ctx: Any) -> Any:
+            for option in options:
+                value = option(scope, ctx)
+                if value is not _MISSING and not _empty(value):
+                    return finish(convert(value, ctx)) if converts else value
+            return finish(_MISSING)
+        return first_of_fn
+    if "langs" in spec:
+        per_lang = []
+        for lang, part in spec["langs"].items():
+            part_spec = part if isinstance(part, dict) else {"path": part, "transform": spec.get("transform")}
+            per_lang.append((str(lang), sub(part_spec, f".{lang}")))
+
+        def langs_fn(scope: Scope, ctx: Any) -> Any:
+            out = {}
+            for lang, fn in per_lang:
+                value = fn(scope, ctx)
+                if value is not _MISSING and not _empty(value):
+                    out[lang] = value
+            return finish(out)
+        return langs_fn
+    if "join" in spec:
+        pieces = [sub(piece, f".join[{i}]") for i, piece in enumerate(spec["join"])]
+        separator = str(spec.get("separator", " "))
+
+        def join_fn(scope: Scope, ctx: Any) -> Any:
+            parts = [str(v) for fn in pieces if (v := fn(scope, ctx)) is not _MISSING and not _empty(v)]
+            return finish(convert(separator.join(parts), ctx) if parts else _MISSING)
+        return join_fn
+    if "aggregate" in spec:
+        operation = _AGGREGATES.get(spec["aggregate"])
+        if operation is None:
+            raise ConfigError(f"{where}: unknown aggregate {spec['aggregate']!r} (known: {', '.join(_AGGREGATES)})")
+        values_getter = track(spec.get("path", ""))
+
+        def aggregate_fn(scope: Scope, ctx: Any) -> Any:
+            values = values_getter(scope)
+            items = values if isinstance(values, list) else ([] if _empty(values) else [values])
+            converted = []
+            for item in items:
+                if _empty(item):
+                    continue
+                try:
+                    value = item
+                    for fn in transforms:
+                        value = fn(value, ctx)
+                except (ValueError, TypeError, ArithmeticError) as exc:
+                    raise MappingError(f"{where}: {exc}", path=where) from None
+                if not _empty(value):
+                    converted.append(value)
+            return finish(operation(converted))
+        return aggregate_fn
+    if "lookup" in spec:
+        if not usage.tables:
+            raise ConfigError(f"{where}: lookup needs the top-level 'tables' (where the page's tables are)")
+        tables_key, table_name = usage.tables, str(spec["lookup"])
+        key_fn = sub(spec.get("key"), ".key")
+        row_getter = _compile_path(str(spec.get("path", "")))[0]  # a path into the table row, not the record
+
+        def lookup_fn(scope: Scope, ctx: Any) -> Any:
+            root = scope[-1]
+            tables = root.get(tables_key) if isinstance(root, dict) else None
+            table = tables.get(table_name) if isinstance(tables, dict) else None
+            key = key_fn(scope, ctx)
+            row = table.get(str(key)) if isinstance(table, dict) and key is not _MISSING else None
+            if not isinstance(row, dict):
+                return finish(_MISSING)
+            value = row_getter((row,))
+            return finish(_MISSING if _empty(value) else convert(value, ctx))
+        return lookup_fn
+    if "availability" in spec:
+        rule = spec["availability"]
+        capacity_fn = sub(rule["capacity"], ".capacity") if "capacity" in rule else None
+        left_fn = sub(rule["left"], ".left")
+        share = float(rule.get("limited_share", 0.1))
+        inclusive = bool(rule.get("limited_inclusive", False))
+        needs_capacity = bool(rule.get("needs_capacity", False))
+
+        def availability_fn(scope: Scope, ctx: Any) -> Any:
+            capacity = capacity_fn(scope, ctx) if capacity_fn is not None else _MISSING
+            capacity = None if capacity is _MISSING else capacity
+            left = left_fn(scope, ctx)
+            left = None if left is _MISSING else left
+            return finish(availability_from(capacity, left, share, inclusive, needs_capacity) or _MISSING)
+        return availability_fn
     if "value" in spec:
         constant = spec["value"]
         return lambda scope, ctx: constant
@@ -333,6 +571,107 @@ def _compile_value(spec: Any, where: str, usage: _Usage, depth: int = 0,
                 return finish(convert(value, ctx))
         return finish(None)
     return first_fn
+
+
+_AGGREGATES: dict[str, Callable[[list[Any]], Any]] = {
+    "sum": lambda values: sum(values),
+    "count": len,
+    "min": lambda values: min(values) if values else _MISSING,
+    "max": lambda values: max(values) if values else _MISSING,
+}
+_PLACEHOLDER = re.compile(r"\{([^{}]+)\}")
+
+
+def availability_from(capacity: Any, left: Any, limited_share: float = 0.1, inclusive: bool = False,
+                      needs_capacity: bool = False) -> str | None:
+    """The sector's availability rule: nothing left = sold out, a small share left = limited.
+
+    ``needs_capacity``: without a capacity nothing is said (the seats left mean nothing alone).
+    """
+    if needs_capacity and not capacity:
+        return None
+    if left is None:
+        return None
+    if left <= 0:
+        return "sold_out"
+    if capacity:
+        limited = left <= capacity * limited_share if inclusive else left / capacity < limited_share
+        if limited:
+            return "limited"
+    return "available"
+
+
+def _compile_message(template: str) -> Callable[[Scope], str]:
+    """An error message whose ``{path}`` placeholders are filled from the record (``{a|b}``: first non-empty)."""
+    getters = {name: [_compile_path(option)[0] for option in name.split("|")]
+               for name in _PLACEHOLDER.findall(template)}
+
+    def fill(scope: Scope, name: str) -> str:
+        values = [get(scope) for get in getters[name]]
+        return str(next((value for value in values if not _empty(value)), values[-1]))
+    return lambda scope: _PLACEHOLDER.sub(lambda m: fill(scope, m.group(1)), template)
+
+
+def _compile_condition(spec: Any, where: str, usage: _Usage, depth: int,
+                       reads: list[int] | None = None) -> Callable[[Scope], bool]:
+    """A ``when``: ``{path, in|not_in|equals|matches|empty}``, ``{all: [...]}``, ``{any: [...]}``, ``{not: ...}``.
+
+    Values compare as lower-case text (``19001`` matches ``"19001"``, ``true`` matches ``"True"``).
+    """
+    if not isinstance(spec, dict):
+        raise ConfigError(f"{where}: a condition is a mapping, got {spec!r}")
+    if "all" in spec or "any" in spec:
+        listed_parts = spec["all"] if "all" in spec else spec["any"]
+        parts = [_compile_condition(c, where, usage, depth, reads) for c in listed_parts]
+        if "all" in spec:
+            return lambda scope: all(part(scope) for part in parts)
+        return lambda scope: any(part(scope) for part in parts)
+    if "not" in spec:
+        negated = _compile_condition(spec["not"], where, usage, depth, reads)
+        return lambda scope: not negated(scope)
+    if "exploded" in spec:
+        state, wanted_exploded = usage.exploded, bool(spec["exploded"])
+        return lambda scope: state[0] is wanted_exploded
+    if "path" not in spec:
+        raise ConfigError(f"{where}: a condition needs a path (or all/any/not)")
+    getter, up, first = _compile_path(str(spec["path"]))
+    if up <= depth:
+        usage.add(up, first)
+    if reads is not None:
+        reads.append(up)
+    if "transform" in spec:  # compare what a transform makes of the value (e.g. a title's announcement)
+        raw_getter, condition_transforms = getter, _compile_transforms(spec["transform"], where)
+
+        def getter(scope: Scope) -> Any:
+            value = raw_getter(scope)
+            for fn in condition_transforms:
+                if _empty(value):
+                    return None
+                value = fn(value, None)
+            return value
+
+    def text(value: Any) -> str:
+        return str(value).strip().lower()
+
+    if "in" in spec or "not_in" in spec or "equals" in spec:
+        listed = spec["in"] if "in" in spec else spec["not_in"] if "not_in" in spec else [spec["equals"]]
+        accepted = {text(v) for v in listed}
+        wanted = "not_in" not in spec
+        def member(scope: Scope) -> bool:
+            value = getter(scope)
+            if value is None:
+                return not wanted
+            # ints (vendor status codes) are the common case: their text needs no strip/lower
+            found = (str(value) if type(value) is int else str(value).strip().lower()) in accepted
+            return found is wanted
+        return member
+    if "matches" in spec:
+        pattern = re.compile(str(spec["matches"]), re.IGNORECASE)
+        return lambda scope: (value := getter(scope)) is not None and pattern.search(str(value)) is not None
+    if "empty" in spec:
+        wanted_empty = bool(spec["empty"])
+        return lambda scope: _empty(getter(scope)) is wanted_empty
+    raise ConfigError(f"{where}: a condition needs one of in, not_in, equals, matches, empty")
 
 
 class _Defaulting(dict):  # type: ignore[type-arg]
@@ -434,10 +773,23 @@ class CompiledMapping:
     # What becomes of a record that its re-read raw record no longer yields: None (nothing),
     # {"deleted": True} (a tombstone) or fields to set (e.g. {"status": "refunded"}).
     vanished: dict[str, Any] | None = None
+    # ``link``: canonical field holding a reference -> the entity it names (e.g. ("event", "event")).
+    links: tuple[tuple[str, str], ...] = ()
 
     def map(self, raw: dict[str, Any], ctx: MappingContext) -> tuple[list[dict[str, Any]], list[MappingError]]:
         """Canonical records (with envelope) and the errors of the items that could not be mapped."""
         return self.apply(raw, ctx)
+
+    def link(self, record: dict[str, Any], ctx: MappingContext) -> None:
+        """Add the canonical id of every record this one references (``link`` in the mapping).
+
+        Run on the way to the store, after mapping: the vendor's references are data of the mapped
+        record, the canonical ids a property of this hub (deterministic, so no lookup).
+        """
+        for target, entity in self.links:
+            reference = record.get(target)
+            if isinstance(reference, dict) and reference.get("source_id") and "id" not in reference:
+                reference["id"] = _linked_id(ctx.house, ctx.system, entity, str(reference["source_id"]))
 
 
 def compile_mapping(spec: Mapping[str, Any], connector: str, stream: str, where: str = "") -> CompiledMapping:
@@ -447,9 +799,11 @@ def compile_mapping(spec: Mapping[str, Any], connector: str, stream: str, where:
     if unknown:
         raise ConfigError(f"{where}: unknown key(s) {sorted(unknown)} (known: {sorted(_TOP_KEYS)})")
     entity = spec.get("entity")
-    if entity not in _ENTITIES:
-        raise ConfigError(f"{where}: entity must be one of {', '.join(_ENTITIES)}, got {entity!r}")
+    if entity not in (*_ENTITIES, _OUTBOUND):
+        raise ConfigError(f"{where}: entity must be one of {', '.join((*_ENTITIES, _OUTBOUND))}, got {entity!r}")
+    links = _links(spec.get("link"), where)
     exclude = set((spec.get("extras") or {}).get("exclude", []))
+    keep = set((spec.get("extras") or {}).get("keep", []))  # read by a field, kept in extras as served too
     vanished = _vanished(spec.get("vanished"), where)
     pre = _import(spec["pre"]) if spec.get("pre") else None
     post = _import(spec["post"]) if spec.get("post") else None
@@ -467,18 +821,22 @@ def compile_mapping(spec: Mapping[str, Any], connector: str, stream: str, where:
             except Exception as exc:  # any failure of one record is that record's dead letter
                 return [], [unexpected(exc)]
             return records, []
-        return CompiledMapping(connector, stream, entity, apply_function, vanished)
+        return CompiledMapping(connector, stream, entity, apply_function, vanished, links)
 
+    if entity == _OUTBOUND:
+        return _compile_outbound(spec, connector, stream, where)
     if "source_id" not in spec:
         raise ConfigError(f"{where}: source_id is required")
     each = spec.get("each")
-    usage = _Usage()
+    usage = _Usage(spec.get("tables"))
     depth = 1 if each else 0
     slots = itertools.count() if each else None  # parent-level values are memoised per raw record
 
     def top(name: str, where: str) -> tuple[ValueFn, int | None] | None:
         return _compile_field(spec[name], where, usage, depth, slots) if spec.get(name) else None
 
+    rejections = [(_compile_condition(rule["when"], f"reject[{i}].when", usage, 0), _compile_message(str(rule["error"])))
+                  for i, rule in enumerate(spec.get("reject") or [])]
     source_id = _compile_field({**_as_spec(spec["source_id"]), "transform": ["string"], "required": True},
                                "source_id", usage, depth, slots)
     modified = top("modified", "modified")
@@ -486,7 +844,8 @@ def compile_mapping(spec: Mapping[str, Any], connector: str, stream: str, where:
     source_url = top("source_url", "source.url")
     fields = _compile_fields(spec.get("fields") or {}, "", usage, depth, slots)
     each_getter = _compile_path(each)[0] if each else None
-    item_skip = usage.levels.get(0, set()) | exclude
+    item_skip = (usage.levels.get(0, set()) - keep) | exclude
+    explode = _compile_explode(spec["explode"], usage) if spec.get("explode") else None
     parent_skip = usage.levels.get(1, set()) | ({each.split(".")[0]} if each else set()) | exclude
     prefix = entity
 
@@ -534,12 +893,20 @@ def compile_mapping(spec: Mapping[str, Any], connector: str, stream: str, where:
         errors: list[MappingError] = []
         records: list[dict[str, Any]] = []
         try:
+            for test, message in rejections:  # a raw record the mapping says it cannot map (a dead letter)
+                if test((raw,)):
+                    raise MappingError(message((raw,)))
             raws = pre(raw, ctx) if pre is not None else (raw,)
             if isinstance(raws, list):
                 check_explosion(len(raws), "records from one raw record")
+            exploded = False
+            if explode is not None:
+                raws, exploded = explode(raw)
         except Exception as exc:  # any failure of one record is that record's dead letter
             return [], [unexpected(exc, "pre")]
-        for item in raws:
+        for index, item in enumerate(raws):
+            if explode is not None:
+                usage.position[0], usage.exploded[0] = index, exploded
             if each_getter is None:
                 record = one((item,), ctx, errors, None, None)
                 if record is not None:
@@ -561,7 +928,72 @@ def compile_mapping(spec: Mapping[str, Any], connector: str, stream: str, where:
                     records.append(record)
         return records, errors
 
-    return CompiledMapping(connector, stream, entity, apply, vanished)
+    return CompiledMapping(connector, stream, entity, apply, vanished, links)
+
+
+@functools.lru_cache(maxsize=100_000)
+def _linked_id(house: str, system: str, entity: str, source_id: str) -> str:
+    # Tickets of one event/contact repeat its id: derive each once (uuid5 is the costly part).
+    return canonical_id(house, system, entity, source_id)
+
+
+def _links(spec: Any, where: str) -> tuple[tuple[str, str], ...]:
+    """``link: {event: event, contact: contact}``: canonical field holding a reference -> entity it names."""
+    if spec is None:
+        return ()
+    if not isinstance(spec, dict) or any(entity not in _ENTITIES for entity in spec.values()):
+        raise ConfigError(f"{where}: link maps a field to one of {', '.join(_ENTITIES)}, got {spec!r}")
+    return tuple((str(target), str(entity)) for target, entity in spec.items())
+
+
+def _compile_outbound(spec: Mapping[str, Any], connector: str, stream: str, where: str) -> CompiledMapping:
+    """A canonical -> vendor mapping: the same field specs, no envelope (the vendor body is the output)."""
+    usage = _Usage(spec.get("tables"))
+    fields = _compile_fields(spec.get("fields") or {}, "", usage)
+
+    def apply(record: dict[str, Any], ctx: MappingContext) -> tuple[list[dict[str, Any]], list[MappingError]]:
+        try:
+            return [_build(fields, (record,), ctx)], []
+        except Exception as exc:  # one record's failure is that record's error
+            error = unexpected(exc)
+            source = record.get("source") if isinstance(record, dict) else None
+            error.source_id = str(source.get("id")) if isinstance(source, dict) and source.get("id") else None
+            return [], [error]
+    return CompiledMapping(connector, stream, _OUTBOUND, apply)
+
+
+class _Explode:
+    """``explode``: one raw record per item of a list (e.g. the dates of a series), each item's fields
+    replacing the record's. Records it does not explode map as they are."""
+
+    def __init__(self, spec: Mapping[str, Any], usage: _Usage) -> None:
+        self.path = str(spec["each"])
+        self.items = _compile_path(self.path)[0]
+        self.test = _compile_condition(spec["when"], "explode.when", usage, 0) if "when" in spec else None
+        self.replace = tuple(spec.get("replace", ()))  # always the item's value (None when it has none)
+        self.merge = tuple(spec.get("merge", ()))  # the item's value where it has an object
+        self.keep_as = spec.get("keep_as")
+
+    def __call__(self, raw: dict[str, Any]) -> tuple[list[dict[str, Any]], bool]:
+        """The records to map, and whether they are the items' (else the record itself)."""
+        items = self.items((raw,))
+        if (self.test is not None and not self.test((raw,))) or not isinstance(items, list) or not items:
+            return [raw], False
+        check_explosion(len(items), f"{self.path} items")  # before one record per item is built
+        out = []
+        for index, item in enumerate(items):
+            if not isinstance(item, dict):
+                raise MappingError(f"{self.path} {index} is {type(item).__name__}, not an object")
+            record = {**raw, **{key: item.get(key) for key in self.replace}}
+            record.update({key: item[key] for key in self.merge if isinstance(item.get(key), dict)})
+            if self.keep_as:
+                record[self.keep_as] = [item]
+            out.append(record)
+        return out, True
+
+
+def _compile_explode(spec: Mapping[str, Any], usage: _Usage) -> _Explode:
+    return _Explode(spec, usage)
 
 
 def _vanished(spec: Any, where: str) -> dict[str, Any] | None:
@@ -606,10 +1038,7 @@ def load_mapping(mappings_dir: Path, connector: str, stream: str) -> CompiledMap
     path = mappings_dir / f"{stream}.yaml"
     if not path.exists():
         raise ConfigError(f"no mapping for {connector}/{stream}: {path} does not exist")
-    try:
-        spec = yaml.load(path.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: invalid YAML: {exc}") from None
-    compiled = compile_mapping(spec or {}, connector, stream, str(path))
+    spec = load_mapping_document(path)  # schema-checked: errors name the file and line
+    compiled = compile_mapping(spec, connector, stream, str(path))
     _cache[key] = compiled
     return compiled

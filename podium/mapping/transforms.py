@@ -7,7 +7,10 @@ mapping fails at compile time with the list of known names.
 
 from __future__ import annotations
 
+import functools
+import html
 import re
+import unicodedata
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -15,6 +18,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import phonenumbers
+from babel import Locale
+
+from podium.ids import canonical_id
 
 Fn = Callable[[Any, Any], Any]
 Factory = Callable[[Any], Fn]
@@ -23,9 +29,16 @@ LANGS = ("nl", "fr", "de", "en")
 _LANG_ALIASES = {"nederlands": "nl", "dutch": "nl", "vlaams": "nl", "frans": "fr", "français": "fr",
                  "francais": "fr", "french": "fr", "duits": "de", "deutsch": "de", "german": "de",
                  "engels": "en", "english": "en"}
-_COUNTRIES = {"belgie": "BE", "belgië": "BE", "belgium": "BE", "belgique": "BE", "belgien": "BE",
-              "nederland": "NL", "netherlands": "NL", "pays-bas": "NL", "frankrijk": "FR", "france": "FR",
-              "duitsland": "DE", "deutschland": "DE", "germany": "DE", "luxemburg": "LU", "luxembourg": "LU"}
+# Announcements houses put at the start of a title ("GEANNULEERD: Hamlet"), nl/fr/en, once for all vendors.
+ANNOUNCEMENTS = {"geannuleerd": "cancelled", "afgelast": "cancelled", "geschrapt": "cancelled",
+                 "annulé": "cancelled", "annulée": "cancelled", "annule": "cancelled", "annulee": "cancelled",
+                 "cancelled": "cancelled", "canceled": "cancelled", "uitgesteld": "postponed",
+                 "reporté": "postponed", "reportée": "postponed", "reporte": "postponed", "reportee": "postponed",
+                 "postponed": "postponed", "verplaatst": "rescheduled", "rescheduled": "rescheduled"}
+_ANNOUNCED = re.compile(r"^\s*(" + "|".join(sorted(ANNOUNCEMENTS, key=len, reverse=True)) + r")\b", re.IGNORECASE)
+# "Kerkstraat 12 bus 3", "Rue de la Loi 16/2", "Grote Markt 1A": street, number, box.
+_BE_STREET = re.compile(r"^(?P<street>.*?\D)\s*(?P<number>\d+\s?[a-zA-Z]?)(?:\s*(?:bus|boîte|bte|b\.?|/)\s*"
+                        r"(?P<box>\w+))?\s*$", re.IGNORECASE)
 
 
 def _parse_datetime(value: Any) -> datetime:
@@ -128,10 +141,12 @@ def integer(_: Any) -> Fn:
     return fn
 
 
-def number(_: Any) -> Fn:
-    """-> float (accepts '12,50' as well as '12.50')."""
+def number(mode: Any) -> Fn:
+    """-> float (accepts '12,50' as well as '12.50'; with the argument ``strict`` only JSON numbers)."""
+    strict = str(mode or "").lower() == "strict"
+
     def fn(value: Any, ctx: Any) -> float:
-        if isinstance(value, bool):
+        if isinstance(value, bool) or (strict and not isinstance(value, int | float)):
             raise ValueError(f"not a number: {value!r}")
         if isinstance(value, int | float):
             return float(value)
@@ -191,12 +206,19 @@ def phone_e164(region: Any) -> Fn:
     return fn
 
 
-def language(_: Any) -> Fn:
-    """'NL', 'nl-BE', 'Nederlands' -> nl; a language outside nl/fr/de/en is an error."""
-    def fn(value: Any, ctx: Any) -> str:
+def language(mode: Any) -> Fn:
+    """'NL', 'nl-BE', 'Nederlands' -> nl; a language outside nl/fr/de/en is an error.
+
+    With the argument ``lenient`` such a language gives nothing instead (the field stays empty).
+    """
+    lenient = str(mode or "").lower() == "lenient"
+
+    def fn(value: Any, ctx: Any) -> str | None:
         text = str(value).strip().lower()
         code = _LANG_ALIASES.get(text, text.split("-")[0].split("_")[0])
         if code not in LANGS:
+            if lenient:
+                return None
             raise ValueError(f"unsupported language {value!r} (nl, fr, de, en)")
         return code
     return fn
@@ -228,16 +250,100 @@ def lang_map(arg: Any) -> Fn:
     return fn
 
 
+def _fold(text: str) -> str:
+    """Lower case without accents: 'België' and 'belgie' are one key."""
+    return "".join(c for c in unicodedata.normalize("NFKD", text.strip().lower()) if not unicodedata.combining(c))
+
+
+@functools.cache
+def _country_codes() -> dict[str, str]:
+    """Country name in nl/fr/de/en (CLDR, via babel) -> ISO 3166 alpha-2, built once."""
+    codes: dict[str, str] = {}
+    for lang in ("en", "de", "fr", "nl"):
+        for code, name in Locale.parse(lang).territories.items():
+            if len(code) == 2 and code.isalpha():
+                codes[_fold(name)] = code
+    return codes
+
+
 def country(_: Any) -> Fn:
-    """'België', 'be', 'Belgium' -> BE (ISO 3166 alpha-2)."""
+    """'België', 'be', 'Belgium', 'Pays-Bas' -> ISO 3166 alpha-2 (names in nl/fr/de/en from CLDR)."""
     def fn(value: Any, ctx: Any) -> str:
         text = str(value).strip()
         if len(text) == 2 and text.isalpha():
             return text.upper()
-        code = _COUNTRIES.get(text.lower())
+        code = _country_codes().get(_fold(text))
         if code is None:
             raise ValueError(f"unknown country {value!r}")
         return code
+    return fn
+
+
+def country_name(lang: Any) -> Fn:
+    """ISO 3166 alpha-2 -> the country's name in ``lang`` (nl by default; CLDR, via babel)."""
+    territories = Locale.parse(str(lang or "nl")).territories
+
+    def fn(value: Any, ctx: Any) -> str:
+        code = str(value).strip().upper()
+        if code not in territories:
+            raise ValueError(f"unknown country code {value!r}")
+        return str(territories[code])
+    return fn
+
+
+def announced_status(only: Any) -> Fn:
+    """A title announcing a change ('GEANNULEERD: …', 'Annulé', 'Uitgesteld - …') -> the event status.
+
+    ``only``: the statuses to recognise (a name or a list); a title without an announcement gives nothing.
+    """
+    wanted = set(only if isinstance(only, list) else [only]) if only else set(ANNOUNCEMENTS.values())
+
+    def fn(value: Any, ctx: Any) -> str | None:
+        match = _ANNOUNCED.match(str(value))
+        status = ANNOUNCEMENTS.get(match.group(1).lower()) if match else None
+        return status if status in wanted else None
+    return fn
+
+
+_TITLE_ANNOUNCEMENT = re.compile(r"^\s*(" + "|".join(sorted(ANNOUNCEMENTS, key=len, reverse=True)) +
+                                 r")\b\s*[:\-\u2013\u2014!]*\s*(.*)$", re.IGNORECASE | re.DOTALL)
+
+
+def title_announcement(part: Any) -> Fn:
+    """'GEANNULEERD: Hamlet' -> ``status`` (cancelled) or ``title`` (Hamlet); a title without an
+    announcement followed by the real title gives no status and stays as it is."""
+    wanted = str(part or "title")
+    if wanted not in ("status", "title"):
+        raise ValueError(f"title_announcement: part is status or title, got {part!r}")
+
+    def fn(value: Any, ctx: Any) -> str | None:
+        match = _TITLE_ANNOUNCEMENT.match(str(value))
+        announced = match is not None and bool(match.group(2).strip())
+        if wanted == "status":
+            return ANNOUNCEMENTS[match.group(1).lower()] if announced else None  # type: ignore[union-attr]
+        return match.group(2).strip() if announced else value  # type: ignore[union-attr]
+    return fn
+
+
+def html_text(_: Any) -> Fn:
+    """HTML -> plain text: tags removed, entities decoded (``&amp;`` -> ``&``), white space collapsed."""
+    tag = re.compile(r"<[^>]+>")
+    return lambda v, ctx: " ".join(html.unescape(tag.sub(" ", str(v))).split())
+
+
+def be_street(part: Any) -> Fn:
+    """A Belgian address line 'Kerkstraat 12 bus 3' -> one part: ``street`` (default), ``number`` or ``box``."""
+    wanted = str(part or "street")
+    if wanted not in ("street", "number", "box"):
+        raise ValueError(f"be_street: part is street, number or box, got {part!r}")
+
+    def fn(value: Any, ctx: Any) -> str | None:
+        text = " ".join(str(value).split())
+        match = _BE_STREET.match(text)
+        if match is None:
+            return text if wanted == "street" else None
+        found = match.group(wanted)
+        return " ".join(found.split()).rstrip(",") if found else None
     return fn
 
 
@@ -306,11 +412,47 @@ def format_fields(template: Any) -> Fn:
     return fn
 
 
+def calendar_kind(arg: Any) -> Fn:
+    """A record -> ``single`` (one date, or one night past midnight), ``periodic`` (several days) or
+    ``permanent`` (no start). The argument names the start and end fields: ``{start: a, end: b}``."""
+    start_key, end_key = (arg or {}).get("start", "start"), (arg or {}).get("end", "end")
+
+    def fn(value: Any, ctx: Any) -> str:
+        if not isinstance(value, dict):
+            raise ValueError(f"calendar_kind needs an object, got {type(value).__name__}")
+        if value.get(start_key) in (None, ""):
+            return "permanent"
+        if value.get(end_key) in (None, ""):
+            return "single"
+        start, end = _local_dt(value[start_key], ctx), _local_dt(value[end_key], ctx)
+        # Several days (an exhibition with opening hours) is a period; one evening is a single date.
+        return "single" if start.date() == end.date() or (end - start).days < 1 else "periodic"
+    return fn
+
+
+def linked_id(entity: Any) -> Fn:
+    """A vendor id -> the canonical id of the ``entity`` record it names (same house and system)."""
+    if entity not in ("event", "contact", "ticket"):
+        raise ValueError(f"canonical_id: entity is event, contact or ticket, got {entity!r}")
+
+    def fn(value: Any, ctx: Any) -> str:
+        return _canonical_id(ctx.house, ctx.system, str(entity), str(value).strip())
+    return fn
+
+
+@functools.lru_cache(maxsize=65536)
+def _canonical_id(house: str, system: str, entity: str, source_id: str) -> str:
+    # References repeat the same few events and contacts: hash each once (uuid5 is the costly part).
+    return canonical_id(house, system, entity, source_id)
+
+
 TRANSFORMS: dict[str, Factory] = {
     "string": string, "int": integer, "number": number, "cents": cents, "bool": boolean,
     "trim": trim, "lower": lower, "upper": upper, "local_datetime": local_datetime,
     "utc_datetime": utc_datetime, "date": to_date, "year": year, "phone_e164": phone_e164,
     "language": language, "lang_map": lang_map, "country": country, "strip_html": strip_html,
     "split": split, "list": as_list, "first": first, "text": text, "url_segment": url_segment,
-    "format": format_fields,
+    "format": format_fields, "country_name": country_name, "announced_status": announced_status,
+    "html_text": html_text, "be_street": be_street, "canonical_id": linked_id,
+    "calendar_kind": calendar_kind, "title_announcement": title_announcement,
 }
