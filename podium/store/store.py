@@ -22,6 +22,7 @@ from sqlalchemy import Engine, and_, bindparam, create_engine, event, func, inse
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError, StatementError
 from sqlalchemy.pool import NullPool
+from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_random
 
 from podium.parsing.text import storable
 from podium.paths import var_dir
@@ -154,9 +155,18 @@ def _sqlite_pragmas(dbapi_connection: Any, _: Any) -> None:
     cursor.execute("PRAGMA busy_timeout=30000")
     # WAL lets `podium status` read while a sync writes; NORMAL is durable at every commit in WAL mode
     # except on power loss, where the last commits roll back together with their state (still consistent).
-    cursor.execute("PRAGMA journal_mode=WAL")
+    # Switching a fresh file to WAL needs the exclusive lock; against another process doing the same it
+    # can deadlock, and SQLite then answers "locked" at once without calling the busy handler: try again.
+    for attempt in Retrying(retry=retry_if_exception(_sqlite_locked), stop=stop_after_delay(30),
+                            wait=wait_random(0.01, 0.2), reraise=True):
+        with attempt:
+            cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+def _sqlite_locked(exc: BaseException) -> bool:
+    return "database is locked" in str(exc)
 
 
 def _sqlite_exclusive_begin(dbapi_connection: Any, _: Any) -> None:
