@@ -15,7 +15,7 @@ from lxml import etree
 
 from connectors.cdbxml.connector import DECODER, CdbXmlConnector, changedsince, local_cursor
 from connectors.cdbxml.generate import parse_size, write_feed
-from connectors.cdbxml.mapping import calendar_occurrences, parse_tariffs, summary_calendar
+from connectors.cdbxml.decoder import calendar_occurrences, parse_tariffs, summary_calendar
 from connectors.cdbxml.sandbox import DEFAULT_API_KEY, CdbXmlSandbox
 from podium.canonical import validate
 from podium.errors import AuthError, ConfigError, UnsafeXmlError
