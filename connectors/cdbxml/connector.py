@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
+from connectors.cdbxml.decoder import CdbXmlRecords
 from connectors.cdbxml.feed import NS_32, NS_33
 from podium.errors import AuthError, BadDataError, ConfigError
-from podium.parsing import RecordError, XmlRecords
+from podium.parsing import RecordError
 from podium.sdk.auth import ApiKeyQueryAuth
 from podium.sdk.connector import Connector, Page, StreamSpec
 from podium.sdk.cursors import LOCAL_DATETIME
@@ -36,7 +37,7 @@ BRUSSELS = ZoneInfo("Europe/Brussels")
 RAW_MAX_BYTES = 16 * 1024 * 1024
 
 # Un-namespaced documents are accepted too: cultuurnet/Cdb's own 3.2 actor sample has none.
-DECODER = XmlRecords(tags=("event", "actor", "production", "item", "nofrecords"), namespaces=(NS_33, NS_32, ""))
+DECODER = CdbXmlRecords(tags=("event", "actor", "production", "item", "nofrecords"), namespaces=(NS_33, NS_32, ""))
 
 
 def cursor_of(record: Mapping[str, Any], timezone: ZoneInfo) -> str | None:

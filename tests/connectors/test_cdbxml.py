@@ -14,8 +14,8 @@ import requests
 from lxml import etree
 
 from connectors.cdbxml.connector import DECODER, CdbXmlConnector, changedsince, local_cursor
+from connectors.cdbxml.decoder import calendar_occurrences, parse_tariffs, summary_calendar
 from connectors.cdbxml.generate import parse_size, write_feed
-from connectors.cdbxml.mapping import calendar_occurrences, parse_tariffs, summary_calendar
 from connectors.cdbxml.sandbox import DEFAULT_API_KEY, CdbXmlSandbox
 from podium.canonical import validate
 from podium.errors import AuthError, ConfigError, UnsafeXmlError
@@ -413,3 +413,17 @@ def test_format_transform_fills_an_address_and_leaves_out_missing_parts() -> Non
     assert street({"street": {"#text": "Vlamingstraat"}}, None) == "Vlamingstraat"
     with pytest.raises(ValueError):
         street("Kunstlaan 5", None)
+
+
+def test_the_decoder_parses_vendor_text_and_the_mapping_is_data() -> None:
+    """Calendar, tariffs and refusals come out of the decoder as plain fields; events.yaml has no hook."""
+    (event,) = [r for r in DECODER.decode(sample("event-with-multilingual-price-info.xml"))
+                if not isinstance(r, RecordError) and r.get("@_tag") == "event"]
+    assert "calendar" not in event and event["occurrences"]
+    occurrence = event["occurrences"][0]
+    assert occurrence["production"] == event["@cdbid"] and occurrence["start"][:4].isdigit()
+    assert all(isinstance(price["amount"], float) for price in occurrence["prices"]) and occurrence["prices"]
+    (actor,) = [r for r in DECODER.decode(sample("actor-with-translated-title.xml")) if not isinstance(r, RecordError)]
+    assert actor["refused"].startswith("actor, not an event") and "occurrences" not in actor
+    spec = (MAPPINGS / "events.yaml").read_text(encoding="utf-8")
+    assert not any(line.startswith(("pre:", "post:", "function:")) for line in spec.splitlines())

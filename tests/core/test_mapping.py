@@ -182,7 +182,7 @@ def test_a_record_exploding_past_the_cap_is_refused_before_the_list_is_built() -
 def test_cdbxml_with_100000_timestamps_is_one_dead_letter() -> None:
     import tracemalloc
 
-    from connectors.cdbxml.mapping import calendar_occurrences
+    from connectors.cdbxml.decoder import calendar_occurrences
     from podium.mapping import RecordTooLargeError
 
     calendar = {"timestamps": {"timestamp": [{"date": "2026-05-01", "timestart": "20:00:00"}] * 100_000}}

@@ -1,25 +1,31 @@
-"""The mapping escape hatch for CdbXML (``pre:`` in ``mappings/cdbxml/events.yaml``).
+"""The CdbXML decoder: ``<event>``/``<item>`` elements as plain records with their vendor text parsed.
 
-A CdbXML ``<event>`` carries one calendar with many dates; the canonical model wants one record per
-dated occurrence. ``explode`` turns one raw event into one record per occurrence, each carrying an
-``occurrence`` object (id, dates, calendar kind, status, description, prices) next to the raw
-fields, which the YAML mapping then maps declaratively. Calendar rules follow udb3-backend's
+A CdbXML ``<event>`` carries one calendar with many dates, tariffs as text and cancellation as
+keywords; the canonical model wants one record per dated occurrence with numbers and flags. The
+decoder parses all of it (no mapping does parsing): each event record carries ``occurrences``, a
+list of plain objects (id, dates, calendar kind, status, description, prices, info url) that
+``mappings/cdbxml/events.yaml`` explodes declaratively. Calendar rules follow udb3-backend's
 ``CalendarFactory::createFromCdbCalendar`` (timestamps sharing a non-zero seconds value are one
 multi-day span; an end before the start on the same day is the next day); tariffs follow its
 ``PriceDescriptionParser`` ("Basistarief: 10,50 €; Kinderen: 5,00 €", all or nothing).
 
 It also normalises the two other shapes a CdbXML feed carries: Search API list ``<item>``s
-(attributes only) become event-shaped records, and ``<actor>``/``<production>`` records are
-refused with a clear reason (a feed of events ignores them).
+(attributes only) become event-shaped records, and a record that cannot become an event
+(``<actor>``/``<production>``, no dates, a calendar that does not parse, too many dates) carries
+``refused``: the reason the mapping's ``reject`` rule turns into a dead letter, so the record still
+reaches the mapping stage as one raw record with its source id.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import IO, Any
 
 from podium.mapping.engine import MappingError, check_explosion
+from podium.parsing import RecordError, XmlRecords
 
 CANCEL_KEYWORDS = frozenset({"geannuleerd", "afgelast", "annulé", "annule", "cancelled", "canceled"})
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -315,34 +321,45 @@ def _info_url(raw: dict[str, Any]) -> str | None:
     return None
 
 
-# -- the pre hook -----------------------------------------------------------------------------------
+# -- the decoder ----------------------------------------------------------------------------------
 
-def explode(raw: dict[str, Any], ctx: Any) -> list[dict[str, Any]]:
-    """One raw CdbXML record -> one record per dated occurrence (with an ``occurrence`` object)."""
+def decode_event(raw: dict[str, Any]) -> dict[str, Any]:
+    """One raw CdbXML record -> a plain event record with ``occurrences`` (or ``refused``, the reason)."""
     tag = raw.get("@_tag", "event")
-    if tag in ("actor", "production"):
-        raise MappingError(f"{tag}, not an event: the CdbXML events stream skips <{tag}> records "
-                           f"(places, organisers and productions are not canonical events)",
-                           source_id=str(raw.get("@cdbid") or "") or None)
+    if tag == "nofrecords":
+        return raw
     if tag == "item":
         raw = item_as_event(raw)
-    elif tag != "event":
-        raise MappingError(f"<{tag}> is not a CdbXML event")
+    try:
+        return _decoded(raw, tag)
+    except MappingError as exc:  # e.g. too many dates: refused before any occurrence list is built
+        return {**raw, "refused": str(exc)}
+
+
+def _refused(raw: dict[str, Any], reason: str) -> dict[str, Any]:
+    return {**raw, "refused": reason}
+
+
+def _decoded(raw: dict[str, Any], tag: str) -> dict[str, Any]:
+    if tag in ("actor", "production"):
+        return _refused(raw, f"{tag}, not an event: the CdbXML events stream skips <{tag}> records "
+                             f"(places, organisers and productions are not canonical events)")
+    if tag not in ("event", "item"):
+        return _refused(raw, f"<{tag}> is not a CdbXML event")
     cdbid = text(raw.get("@cdbid"))
     if not cdbid:
-        raise MappingError("event without a cdbid")
+        return _refused(raw, "event without a cdbid")
     deleted = text(raw.get("@wfstatus")).lower() == "deleted"
     try:
         occurrences = calendar_occurrences(raw.get("calendar"))
     except ValueError as exc:
         if not deleted:
-            raise MappingError(f"calendar: {exc}", source_id=cdbid) from None
+            return _refused(raw, f"calendar: {exc}")
         occurrences = []
     if not occurrences:
         if not deleted:
-            raise MappingError("event has no dates: no <timestamp>, <period> or <permanent> in its calendar"
-                               + (" (the list item's calendarsummary is empty)" if tag == "item" else ""),
-                               source_id=cdbid)
+            return _refused(raw, "event has no dates: no <timestamp>, <period> or <permanent> in its calendar"
+                            + (" (the list item's calendarsummary is empty)" if tag == "item" else ""))
         occurrences = [{"key": "", "calendar": None}]
     eventdetails = raw.get("eventdetails")
     details = [d for d in as_list(eventdetails.get("eventdetail") if isinstance(eventdetails, dict) else None)
@@ -359,32 +376,45 @@ def explode(raw: dict[str, Any], ctx: Any) -> list[dict[str, Any]]:
                 leftovers.setdefault(key, {})[lang] = value
     prices, unparsed = event_prices(details)
     cancelled = bool(raw.get("@_cancelled")) or any(k.lower() in CANCEL_KEYWORDS for k in _keywords(raw))
-    base = {k: v for k, v in raw.items() if k != "calendar"}
+    record = {k: v for k, v in raw.items() if k != "calendar"}
     if leftovers:
-        base["eventdetail_extras"] = leftovers
+        record["eventdetail_extras"] = leftovers
     if unparsed:
-        base["pricedescription_unparsed"] = unparsed
+        record["pricedescription_unparsed"] = unparsed
     info = _info_url(raw)
     several = len(occurrences) > 1
-    out = []
-    for occurrence in occurrences:
-        record = dict(base)
-        facts: dict[str, Any] = {
-            "id": f"{cdbid}#{occurrence['key']}" if several else cdbid,
-            "production": cdbid,
-            "status": "cancelled" if cancelled else "scheduled",
-            "description": description,
-            "prices": prices,
-        }
-        for key in ("calendar", "start", "end"):
-            if occurrence.get(key):
-                facts[key] = occurrence[key]
-        if raw.get("@_soldout"):
-            facts["availability"] = "sold_out"
-        if info:
-            facts["info_url"] = info
-        if occurrence.get("weekscheme"):
-            record["weekscheme"] = occurrence["weekscheme"]
-        record["occurrence"] = facts
-        out.append(record)
-    return out
+    record["occurrences"] = [_occurrence(occurrence, cdbid, several, cancelled, description, prices, info,
+                                         bool(raw.get("@_soldout")))
+                             for occurrence in occurrences]
+    return record
+
+
+def _occurrence(occurrence: dict[str, Any], cdbid: str, several: bool, cancelled: bool,
+                description: dict[str, str], prices: list[dict[str, Any]], info: str | None,
+                soldout: bool) -> dict[str, Any]:
+    facts: dict[str, Any] = {
+        "id": f"{cdbid}#{occurrence['key']}" if several else cdbid,
+        "production": cdbid,
+        "status": "cancelled" if cancelled else "scheduled",
+        "description": description,
+        "prices": prices,
+    }
+    for key in ("calendar", "start", "end"):
+        if occurrence.get(key):
+            facts[key] = occurrence[key]
+    if soldout:
+        facts["availability"] = "sold_out"
+    if info:
+        facts["info_url"] = info
+    if occurrence.get("weekscheme"):
+        facts["weekscheme"] = occurrence["weekscheme"]
+    return facts
+
+
+@dataclass(frozen=True)
+class CdbXmlRecords(XmlRecords):
+    """CdbXML elements as records (see ``XmlRecords``), each event decoded by ``decode_event``."""
+
+    def decode(self, data: bytes | IO[bytes]) -> Iterator[dict[str, Any] | RecordError]:
+        for item in super().decode(data):
+            yield item if isinstance(item, RecordError) else decode_event(item)
