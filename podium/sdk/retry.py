@@ -7,7 +7,15 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    stop_after_delay,
+    wait_exponential_jitter,
+    wait_random,
+)
 
 from podium.sdk.error_table import ErrorAction, ErrorRule, is_transport_fault, transport_failure
 
@@ -84,3 +92,13 @@ def retrying(max_attempts: int = 5, backoff_initial: float = 0.5, backoff_max: f
         retry_error_callback=give_up,
         reraise=True,
     )
+
+
+def retrying_while(condition: Callable[[BaseException], bool], *, seconds: float,
+                   wait_max: float = 0.2) -> Retrying:
+    """Retry a local operation while ``condition(exc)`` holds, for at most ``seconds`` (jittered short waits).
+
+    For contention that resolves by itself (a SQLite file lock between processes), not for vendor calls.
+    """
+    return Retrying(retry=retry_if_exception(condition), stop=stop_after_delay(seconds),
+                    wait=wait_random(0.01, wait_max), reraise=True)

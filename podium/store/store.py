@@ -22,10 +22,10 @@ from sqlalchemy import Engine, and_, bindparam, create_engine, event, func, inse
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError, StatementError
 from sqlalchemy.pool import NullPool
-from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_random
 
 from podium.parsing.text import storable
 from podium.paths import var_dir
+from podium.sdk.retry import retrying_while
 from podium.store import locks
 from podium.store.tables import canonical_records, dead_letters, sync_runs, sync_state
 
@@ -157,8 +157,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _: Any) -> None:
     # except on power loss, where the last commits roll back together with their state (still consistent).
     # Switching a fresh file to WAL needs the exclusive lock; against another process doing the same it
     # can deadlock, and SQLite then answers "locked" at once without calling the busy handler: try again.
-    for attempt in Retrying(retry=retry_if_exception(_sqlite_locked), stop=stop_after_delay(30),
-                            wait=wait_random(0.01, 0.2), reraise=True):
+    for attempt in retrying_while(_sqlite_locked, seconds=30):
         with attempt:
             cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
