@@ -147,10 +147,18 @@ def _with_page_context(raw: Any, context: PageContext) -> Any:
     return {**raw, PAGE_CONTEXT_KEY: context.to_json()} if context and isinstance(raw, dict) else raw
 
 
+# Letters written before the page context existed carry it as keys of the record itself.
+_LEGACY_CONTEXT_KEYS = {"@_lookup": "tables", "@_language": "language"}
+
+
 def _page_of_letter(raw: dict[str, Any]) -> Page:
     """A one-record page for a replayed letter, in the context the letter kept (else the empty one)."""
-    record = {k: v for k, v in raw.items() if k != PAGE_CONTEXT_KEY}
-    return Page(records=[record], state={}, context=PageContext.from_json(raw.get(PAGE_CONTEXT_KEY)))
+    kept = raw.get(PAGE_CONTEXT_KEY)
+    legacy = {name: raw[key] for key, name in _LEGACY_CONTEXT_KEYS.items() if key in raw}
+    if legacy and not isinstance(kept, dict):
+        kept = legacy
+    record = {k: v for k, v in raw.items() if k != PAGE_CONTEXT_KEY and k not in _LEGACY_CONTEXT_KEYS}
+    return Page(records=[record], state={}, context=PageContext.from_json(kept))
 
 
 class PageProcessor:

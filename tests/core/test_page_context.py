@@ -55,3 +55,12 @@ def test_a_replayed_dead_letter_is_mapped_in_the_context_of_the_page_it_came_in(
     assert event["venue"] == next(e["venue"] for e in synced if e["source"]["id"] == event["source"]["id"])
     assert "address" in event["venue"]
     assert not any(key.startswith("@") for key in event.get("extras", {}))
+
+
+def test_a_letter_written_before_the_page_context_still_replays_with_its_tables_and_language() -> None:
+    from podium.engine import _page_of_letter
+
+    page = _page_of_letter({"id": 1, "@_lookup": {"locations": {"7": {"zip": "3500"}}}, "@_language": "fr"})
+    assert page.records == [{"id": 1}]
+    assert page.context.tables == {"locations": {"7": {"zip": "3500"}}} and page.context.language == "fr"
+    assert not _page_of_letter({"id": 1}).context  # no context kept: the empty one
