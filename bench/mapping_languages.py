@@ -34,8 +34,9 @@ import jsonata
 import connectors.ticketmatic.sandbox as sandbox
 from podium.mapping import MappingContext
 from podium.mapping.engine import _build, _compile_fields, _Usage
+from podium.parsing.base import PageContext
 
-CTX = MappingContext(house="cc-bench", system="ticketmatic")
+CTX = MappingContext(house="cc-bench", system="ticketmatic", page=PageContext(tables=sandbox._lookup("events")))
 
 ENGINE = {
     "langs": {"langs": {"nl": "name", "fr": "translations.namefr", "de": "translations.namede",
@@ -74,7 +75,8 @@ JMESPATH = {
 
 
 def records(count: int) -> list[dict[str, Any]]:
-    """Seeded Ticketmatic events with the page's lookup tables, as the connector yields them."""
+    """Seeded Ticketmatic events, each carrying the page's lookup tables for the expression languages
+    (the engine reads them from its page context, ``CTX.page``)."""
     seeded = sandbox._seed(random.Random(8), {"events": count, "contacts": 1, "orders": 1})["events"]
     lookup = sandbox._lookup("events")
     out = []
@@ -85,7 +87,7 @@ def records(count: int) -> list[dict[str, Any]]:
 
 
 def _engine_fn(name: str) -> Callable[[dict[str, Any]], Any]:
-    fields = _compile_fields({name: ENGINE[name]}, "", _Usage("@_lookup"))
+    fields = _compile_fields({name: ENGINE[name]}, "", _Usage())
     return lambda record: _build(fields, (record,), CTX).get(name)
 
 

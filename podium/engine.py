@@ -13,7 +13,7 @@ import time
 import traceback
 import uuid
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from podium import canonical
@@ -30,6 +30,7 @@ from podium.errors import (
 )
 from podium.mapping import CompiledMapping, MappingContext, MappingError, load_mapping
 from podium.mapping.engine import unexpected
+from podium.parsing.base import PageContext, decode_page
 from podium.registry import get_connector
 from podium.sdk.connector import Connector, Page, SyncContext
 from podium.secrets import redact, resolve_credentials
@@ -136,6 +137,30 @@ class PageResult:
     complete_parents: list[str] = field(default_factory=list)  # raw records mapped without any rejection
 
 
+# A dead letter keeps the context of the page its record came in (the page's tables, its language), so
+# a replay, which has only the letter, maps the record exactly as the sync would have.
+PAGE_CONTEXT_KEY = "@page_context"
+
+
+def _with_page_context(raw: Any, context: PageContext) -> Any:
+    """The raw record as its dead letter keeps it: with the page's context when the page has one."""
+    return {**raw, PAGE_CONTEXT_KEY: context.to_json()} if context and isinstance(raw, dict) else raw
+
+
+# Letters written before the page context existed carry it as keys of the record itself.
+_LEGACY_CONTEXT_KEYS = {"@_lookup": "tables", "@_language": "language"}
+
+
+def _page_of_letter(raw: dict[str, Any]) -> Page:
+    """A one-record page for a replayed letter, in the context the letter kept (else the empty one)."""
+    kept = raw.get(PAGE_CONTEXT_KEY)
+    legacy = {name: raw[key] for key, name in _LEGACY_CONTEXT_KEYS.items() if key in raw}
+    if legacy and not isinstance(kept, dict):
+        kept = legacy
+    record = {k: v for k, v in raw.items() if k != PAGE_CONTEXT_KEY and k not in _LEGACY_CONTEXT_KEYS}
+    return Page(records=[record], state={}, context=PageContext.from_json(kept))
+
+
 class PageProcessor:
     """Map + validate one page (the hot path: no I/O here)."""
 
@@ -148,9 +173,12 @@ class PageProcessor:
         dead: list[DeadLetter] = []
         entity, link = self.entity, bool(self.mapping.links)
         mapping, ctx, primary_key = self.mapping, self.ctx, self.primary_key
+        if page.context:
+            ctx = replace(ctx, page=page.context)
         complete: list[str] = []
         track_parents = mapping.vanished is not None
         for raw in page.records:
+            letter_raw = _with_page_context(raw, page.context)
             parent = _sid(raw.get(primary_key) if isinstance(raw, dict) else None)
             rejected_before = len(dead)
             try:
@@ -159,16 +187,17 @@ class PageProcessor:
                 mapped, errors = [], [unexpected(exc)]
             for error in errors:
                 dead.append(DeadLetter(reason=_reason("mapping", error), source_id=error.source_id or parent,
-                                       schema_path=None, instance_path=getattr(error, "path", None) or None, raw=raw))
+                                       schema_path=None, instance_path=getattr(error, "path", None) or None,
+                                       raw=letter_raw))
             for record in mapped:
                 try:
                     if link:
                         mapping.link(record, ctx)
-                    stored, letter = self._store_one(record, entity, parent, raw)
+                    stored, letter = self._store_one(record, entity, parent, letter_raw)
                 except Exception as exc:  # e.g. nesting past the JSON encoder's depth, a lone surrogate
                     source = record.get("source") if isinstance(record, dict) else None
                     stored, letter = None, DeadLetter(
-                        reason=_reason("invalid canonical record", exc), raw=raw,
+                        reason=_reason("invalid canonical record", exc), raw=letter_raw,
                         source_id=_sid(source.get("id") if isinstance(source, dict) else None) or parent)
                 if stored is not None:
                     records.append(stored)
@@ -348,7 +377,8 @@ def map_document(connector: str, stream: str, data: bytes, house: str = "demo",
     if wrong:
         raise BadDataError(wrong)
     try:
-        for item in spec.decoder.decode(data):
+        items, context = decode_page(spec.decoder, data)
+        for item in items:
             if isinstance(item, RecordError):
                 errors.append((item.reason, item.raw))
             else:
@@ -357,7 +387,7 @@ def map_document(connector: str, stream: str, data: bytes, house: str = "demo",
         raise BadDataError("the document is nested too deeply to read") from None
     if not records and not errors:
         raise BadDataError(_why_empty(spec.decoder.suffix, data, f"{connector}/{stream}"))
-    page = Page(records=records, state={}, errors=errors)
+    page = Page(records=records, state={}, errors=errors, context=context)
     result = PageProcessor(mapping, ctx, spec.entity, spec.primary_key).process(page)
     return [_loads(r.data) for r in result.records], result.dead
 
@@ -434,7 +464,7 @@ def replay_dead_letters(store: Store, *, house: str | None = None, connector: st
             if not isinstance(raw, dict) or letter["reason"].startswith("decode:"):
                 counts["not_replayable"] += 1
                 continue
-            result = processor.process(Page(records=[raw], state={}))
+            result = processor.process(_page_of_letter(raw))
             if result.dead:
                 again.append(letter["id"])
                 counts["still_rejected"] += 1

@@ -21,6 +21,7 @@ from connectors.recreatex.streams import SOAP_STREAMS, SoapStream
 from podium import clock
 from podium.errors import BadDataError, ConfigError
 from podium.parsing import RecordError, safe_iterparse
+from podium.parsing.base import PageContext
 from podium.sdk.connector import Connector, Page, SyncContext
 from podium.sdk.paginators import Paginator
 from podium.sdk.ratelimit import shared_limiter
@@ -150,7 +151,7 @@ class RecreatexConnector(Connector):
                                      else {"window": window})
             label = f"page={page_index} size={size}" + (f" from={window['from'][:10]}" if soap_stream.windowed else "")
             yield Page(records=records, state=after, raw=response.content, raw_suffix="xml", label=label,
-                       errors=errors)
+                       errors=errors, context=PageContext(language=self.language))
             if not more:
                 return
             page_index += 1
@@ -164,7 +165,6 @@ class RecreatexConnector(Connector):
             if isinstance(item, RecordError):
                 errors.append((item.reason, item.raw))
             else:
-                item["@_language"] = self.language
                 records.append(item)
         return records, errors
 

@@ -29,8 +29,9 @@ Field spec keys: ``path`` (str, or a list: first non-empty wins), ``paths``, ``v
 ``transforms.TRANSFORMS``), ``map`` (lookup table applied after transforms), ``default``,
 ``required``, ``each`` + ``fields`` (+ ``where``, ``distinct``, ``position``), ``when``, ``case``,
 ``first_of``, ``absent``, ``langs``, ``join``, ``aggregate``, ``lookup`` + ``key``, ``items``,
-``availability``. Paths are dotted; a number indexes a list; ``a[].b`` projects a list. Top level
-also: ``tables`` (page-level lookup tables), ``reject``, ``explode``, ``link`` and ``entity: outbound``
+``availability``. ``lookup`` reads the page's tables and ``language_of: $page.language`` the page's
+language (``MappingContext.page``, set by the connector's decoder). Paths are dotted; a number indexes a list; ``a[].b`` projects a list. Top level
+also: ``reject``, ``explode``, ``link`` and ``entity: outbound``
 (canonical -> vendor). ``schemas/mapping.schema.json`` is the reference; ``docs/mapping-language.md``
 says why the format is compiled closures rather than an embedded expression language.
 
@@ -54,6 +55,7 @@ from podium.errors import ConfigError
 from podium.ids import canonical_id
 from podium.mapping.schema import load_mapping_document
 from podium.mapping.transforms import LANGS, TRANSFORMS
+from podium.parsing.base import EMPTY_PAGE_CONTEXT, PageContext
 
 Scope = tuple[Any, ...]  # (item, parent, grandparent, ...)
 Getter = Callable[[Scope], Any]
@@ -63,7 +65,7 @@ _EMPTYABLE = (str, list, dict)
 _SHAREABLE = frozenset({str, int, float, bool, type(None)})
 _ENTITIES = ("event", "contact", "ticket")
 _TOP_KEYS = {"entity", "each", "pre", "post", "function", "source_id", "source_url", "modified", "deleted",
-             "fields", "extras", "description", "vanished", "tables", "link", "reject", "explode"}
+             "fields", "extras", "description", "vanished", "link", "reject", "explode"}
 _SPEC_KEYS = {"path", "paths", "value", "template", "transform", "map", "default", "required", "each", "fields",
               "langs", "join", "separator", "aggregate", "absent", "lookup", "key", "first_of", "case", "when",
               "error", "where", "distinct", "position", "availability", "items", "language_of"}
@@ -108,9 +110,16 @@ def unexpected(exc: BaseException, where: str = "") -> MappingError:
 
 @dataclass(frozen=True)
 class MappingContext:
+    """What every record of a page is mapped with: the house, the source system and the page's context."""
+
     house: str
     system: str
     timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("Europe/Brussels"))
+    page: PageContext = EMPTY_PAGE_CONTEXT  # the page's lookup tables and language (``lookup``, ``$page.language``)
+
+
+# ``language_of`` reads the record at a path, or the language of the page it was served in.
+PAGE_LANGUAGE = "$page.language"
 
 
 def _empty(value: Any) -> bool:
@@ -225,18 +234,17 @@ def _compile_transforms(spec: Any, where: str) -> list[Callable[[Any, Any], Any]
 
 
 class _Usage:
-    """Compile state: which top-level keys each scope level reads (for extras), the page-level tables
-    a ``lookup`` reads, and the position of the item an enclosing ``each`` is building."""
+    """Compile state: which top-level keys each scope level reads (for extras) and the position of
+    the item an enclosing ``each`` is building."""
 
-    def __init__(self, tables: str | None = None) -> None:
+    def __init__(self) -> None:
         self.levels: dict[int, set[str]] = {}
-        self.tables = tables
         self.position = [0]
         self.exploded = [False]  # whether the record at hand is one of an ``explode``'s records
 
     def child(self) -> _Usage:
-        """The state of a nested ``each`` (its own extras and positions; same tables and explosion)."""
-        nested = _Usage(self.tables)
+        """The state of a nested ``each`` (its own extras and positions; same explosion)."""
+        nested = _Usage()
         nested.exploded = self.exploded
         return nested
 
@@ -314,14 +322,16 @@ def _compile_value(spec: Any, where: str, usage: _Usage, depth: int = 0,
 
     if "language_of" in spec:
         # Text served in a language known only per record (e.g. the language the connector asked for).
-        lang_getter = _compile_path(str(spec["language_of"]))[0]
+        language_path = str(spec["language_of"])
+        lang_getter = None if language_path == PAGE_LANGUAGE else _compile_path(language_path)[0]
         text_fn = _compile_value({k: v for k, v in spec.items() if k != "language_of"}, where, usage, depth, reads)
 
         def language_of_fn(scope: Scope, ctx: Any) -> Any:
             value = text_fn(scope, ctx)
             if value is _MISSING:
                 return value
-            lang = str(lang_getter(scope) or "nl").lower()[:2]
+            served = ctx.page.language if lang_getter is None else lang_getter(scope)
+            lang = str(served or "nl").lower()[:2]
             return {lang if lang in LANGS else "nl": value}
         return language_of_fn
     if "when" in spec:
@@ -468,16 +478,12 @@ def _compile_value(spec: Any, where: str, usage: _Usage, depth: int = 0,
             return finish(operation(converted))
         return aggregate_fn
     if "lookup" in spec:
-        if not usage.tables:
-            raise ConfigError(f"{where}: lookup needs the top-level 'tables' (where the page's tables are)")
-        tables_key, table_name = usage.tables, str(spec["lookup"])
+        table_name = str(spec["lookup"])
         key_fn = sub(spec.get("key"), ".key")
         row_getter = _compile_path(str(spec.get("path", "")))[0]  # a path into the table row, not the record
 
         def lookup_fn(scope: Scope, ctx: Any) -> Any:
-            root = scope[-1]
-            tables = root.get(tables_key) if isinstance(root, dict) else None
-            table = tables.get(table_name) if isinstance(tables, dict) else None
+            table = ctx.page.tables.get(table_name)
             key = key_fn(scope, ctx)
             row = table.get(str(key)) if isinstance(table, dict) and key is not _MISSING else None
             if not isinstance(row, dict):
@@ -828,7 +834,7 @@ def compile_mapping(spec: Mapping[str, Any], connector: str, stream: str, where:
     if "source_id" not in spec:
         raise ConfigError(f"{where}: source_id is required")
     each = spec.get("each")
-    usage = _Usage(spec.get("tables"))
+    usage = _Usage()
     depth = 1 if each else 0
     slots = itertools.count() if each else None  # parent-level values are memoised per raw record
 
@@ -948,7 +954,7 @@ def _links(spec: Any, where: str) -> tuple[tuple[str, str], ...]:
 
 def _compile_outbound(spec: Mapping[str, Any], connector: str, stream: str, where: str) -> CompiledMapping:
     """A canonical -> vendor mapping: the same field specs, no envelope (the vendor body is the output)."""
-    usage = _Usage(spec.get("tables"))
+    usage = _Usage()
     fields = _compile_fields(spec.get("fields") or {}, "", usage)
 
     def apply(record: dict[str, Any], ctx: MappingContext) -> tuple[list[dict[str, Any]], list[MappingError]]:

@@ -11,7 +11,7 @@ from typing import IO, Any
 import orjson
 
 from podium.errors import BadDataError
-from podium.parsing.base import RecordError
+from podium.parsing.base import EMPTY_PAGE_CONTEXT, PageContext, RecordError
 from podium.parsing.text import find_bad_text
 
 _NUL_ESCAPE = b"\\u0000"
@@ -103,6 +103,10 @@ class JsonRecords:
                     yield item
             else:
                 yield RecordError(f"record {index} is {type(item).__name__}, not an object", item, f"[{index}]")
+
+    def page_context(self, document: Any) -> PageContext:
+        """What an already parsed page says about all its records (nothing, unless a subclass reads it)."""
+        return EMPTY_PAGE_CONTEXT
 
     def decode(self, data: bytes | IO[bytes]) -> Iterator[dict[str, Any] | RecordError]:
         """Parse and yield the records of one page."""

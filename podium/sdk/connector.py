@@ -20,6 +20,7 @@ from tenacity import Retrying
 from podium.boundary import HouseBoundary
 from podium.errors import ConfigError
 from podium.parsing import Decoder
+from podium.parsing.base import EMPTY_PAGE_CONTEXT, PageContext
 from podium.paths import MAPPINGS_DIR
 from podium.sdk.retry import retrying
 
@@ -46,6 +47,7 @@ class Page:
     raw_suffix: str = "json"  # file suffix for the archive: json, xml, csv
     label: str = ""  # human-readable position: "offset=200", "file=x.csv"
     errors: list[tuple[str, Any]] = field(default_factory=list)  # (reason, raw) for undecodable parts
+    context: PageContext = EMPTY_PAGE_CONTEXT  # what the page says about all its records (tables, language)
 
 
 @dataclass

@@ -23,7 +23,7 @@ from urllib.parse import quote
 from requests.auth import AuthBase
 
 from podium.errors import ConfigError
-from podium.parsing.base import RecordError
+from podium.parsing.base import EMPTY_PAGE_CONTEXT, PageContext, RecordError
 from podium.parsing.json import JsonRecords, dig
 from podium.sdk.connector import Connector, Page, StreamSpec
 from podium.sdk.cursors import CursorFormat, cursor_format
@@ -307,10 +307,10 @@ class RestConnector(Connector):
         path = rest.path_for(self)
         children = [child for child in rest.children if resolve(child.when, self)]
 
-        def load(body: bytes) -> tuple[Any, list[dict[str, Any] | RecordError]]:
+        def load(body: bytes) -> tuple[Any, list[dict[str, Any] | RecordError], PageContext]:
             # The whole page or nothing: a page that cannot be read is fetched again, never skipped.
             document = decoder.load(body)
-            return document, list(decoder.records(document))
+            return document, list(decoder.records(document)), decoder.page_context(document)
 
         while position is not None:
             if "url" in position:
@@ -318,7 +318,7 @@ class RestConnector(Connector):
             else:
                 response, loaded = self.client.get_document(path, load, params=position["params"])
             # None: an answer the error table says to IGNORE, read as an empty last page.
-            document, items = loaded if loaded is not None else (None, [])
+            document, items, context = loaded if loaded is not None else (None, [], EMPTY_PAGE_CONTEXT)
             records: list[dict[str, Any]] = []
             errors: list[tuple[str, Any]] = []
             for item in items:
@@ -340,7 +340,7 @@ class RestConnector(Connector):
             else:
                 after = {"cursor": cursor, "resume": _storable(nxt), "max_seen": max_seen}
             yield Page(records=records, state=after, raw=response.content, raw_suffix=decoder.suffix,
-                       label=label, errors=errors)
+                       label=label, errors=errors, context=context)
             position = nxt
 
     def _fetch_children(self, child: ChildRequest, records: list[dict[str, Any]]) -> None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import inspect
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -73,7 +73,7 @@ def stray_files(connector: type[Connector]) -> list[str]:
 def map_case(case: GoldenCase) -> tuple[list[dict[str, Any]], list[str]]:
     """Decode the case's input with the stream's decoder and map it: (canonical records, error reasons)."""
     from podium.mapping.engine import MappingContext, load_mapping
-    from podium.parsing.base import RecordError
+    from podium.parsing.base import RecordError, decode_page
 
     cls = case.connector
     spec = cls.stream(case.stream)
@@ -84,7 +84,9 @@ def map_case(case: GoldenCase) -> tuple[list[dict[str, Any]], list[str]]:
     mapping = load_mapping(cls.mappings_dir(), cls.name, case.stream)
     records: list[dict[str, Any]] = []
     errors: list[str] = []
-    for raw in spec.decoder.decode(case.input.read_bytes()):
+    items, page = decode_page(spec.decoder, case.input.read_bytes())
+    ctx = replace(ctx, page=page)
+    for raw in items:
         if isinstance(raw, RecordError):
             errors.append(raw.reason)
             continue

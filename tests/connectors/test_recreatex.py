@@ -29,6 +29,7 @@ from podium.canonical import validate
 from podium.errors import AuthError, BadDataError, ConfigError, UnsafeXmlError, VendorDownError
 from podium.mapping.engine import MappingContext, load_mapping
 from podium.parsing import XmlRecords
+from podium.parsing.base import EMPTY_PAGE_CONTEXT, PageContext
 from podium.sdk.connector import SyncContext
 from podium.sdk.error_table import ErrorAction
 from podium.sdk.retry import retrying
@@ -42,12 +43,13 @@ HOUSE = "de-warande"
 ENTITY = {"culture_events": "event", "persons": "contact", "reservations": "ticket"}
 
 
-def map_records(stream: str, records: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[Any]]:
+def map_records(stream: str, records: list[dict[str, Any]],
+                page: PageContext = EMPTY_PAGE_CONTEXT) -> tuple[list[dict[str, Any]], list[Any]]:
     mapping = load_mapping(MAPPINGS, "recreatex", stream)
     out: list[dict[str, Any]] = []
     errors: list[Any] = []
     for raw in records:
-        canonical, failed = mapping.map(raw, MappingContext(HOUSE, "recreatex"))
+        canonical, failed = mapping.map(raw, MappingContext(HOUSE, "recreatex", page=page))
         out += canonical
         errors += failed
     return out, errors
@@ -276,8 +278,14 @@ def test_date_window_limits_events_and_reservations(sandbox: RecreatexSandbox) -
 
 def test_language_fr_serves_french_titles(sandbox: RecreatexSandbox) -> None:
     conn = connector(sandbox, language="fr")
-    raw = [r for p in conn.read("culture_events", None) for r in p.records]
-    records, errors = map_records("culture_events", raw)
+    pages = list(conn.read("culture_events", None))
+    assert {p.context.language for p in pages} == {"fr"}  # the page says it, no record carries it
+    assert not any("@_language" in r for p in pages for r in p.records)
+    records, errors = [], []
+    for page in pages:
+        mapped, failed = map_records("culture_events", page.records, page.context)
+        records += mapped
+        errors += failed
     assert not errors and all(set(r["title"]) == {"fr"} for r in records)
     titles = {(r["title"]["fr"], r["status"]) for r in records}
     assert ("Mira", "cancelled") in titles and ("La Cerisaie", "scheduled") in titles

@@ -8,6 +8,7 @@ import hmac
 import json
 import re
 import time
+from dataclasses import replace
 from typing import Any, ClassVar
 
 import pytest
@@ -19,8 +20,8 @@ from connectors.ticketmatic.streams import TicketmaticRecords
 from podium.canonical import validate
 from podium.errors import AuthError, BadDataError, ConfigError
 from podium.mapping.engine import MappingContext, load_mapping
-from podium.parsing.base import RecordError
-from podium.sdk.connector import SyncContext
+from podium.parsing.base import EMPTY_PAGE_CONTEXT, PageContext, RecordError
+from podium.sdk.connector import Page, SyncContext
 from podium.sdk.retry import retrying
 from podium.testing import ConnectorConformance, read_stream
 from podium.testing.golden import golden_dir
@@ -41,11 +42,23 @@ def connector(sandbox: TicketmaticSandbox, **extra: Any) -> TicketmaticConnector
     return TicketmaticConnector(config(sandbox, **extra), SyncContext(house=HOUSE))
 
 
-def map_all(stream: str, raws: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[Any]]:
+def map_all(stream: str, raws: list[dict[str, Any]],
+            page: PageContext = EMPTY_PAGE_CONTEXT) -> tuple[list[dict[str, Any]], list[Any]]:
     mapping = load_mapping(MAPPINGS, "ticketmatic", stream)
+    ctx = replace(CTX, page=page)
     out, errors = [], []
     for raw in raws:
-        records, errs = mapping.map(raw, CTX)
+        records, errs = mapping.map(raw, ctx)
+        out.extend(records)
+        errors.extend(errs)
+    return out, errors
+
+
+def map_pages(stream: str, pages: list[Page]) -> tuple[list[dict[str, Any]], list[Any]]:
+    """Map every page read in its own context (the page's lookup tables), as the engine does."""
+    out, errors = [], []
+    for page in pages:
+        records, errs = map_all(stream, page.records, page.context)
         out.extend(records)
         errors.extend(errs)
     return out, errors
@@ -172,8 +185,8 @@ def test_sandbox_data_is_seeded_from_the_account_name() -> None:
 
 # -- mapping details -------------------------------------------------------------------------------------
 def test_events_map_dst_dates_translations_yesplan_and_cancellations(sandbox: TicketmaticSandbox) -> None:
-    raws, _, _ = read_stream(connector(sandbox), "events")
-    events, errors = map_all("events", raws)
+    raws, _, pages = read_stream(connector(sandbox), "events")
+    events, errors = map_pages("events", pages)
     assert errors == [] and all(validate("event", e) == [] for e in events)
     starts = {e["start"] for e in events}
     assert "2025-03-29T20:15:00+01:00" in starts and "2025-03-30T15:00:00+02:00" in starts  # spring DST
@@ -188,8 +201,8 @@ def test_events_map_dst_dates_translations_yesplan_and_cancellations(sandbox: Ti
 
 
 def test_contacts_map_phones_consents_and_deleted_tombstones(sandbox: TicketmaticSandbox) -> None:
-    raws, _, _ = read_stream(connector(sandbox), "contacts")
-    contacts, errors = map_all("contacts", raws)
+    _, _, pages = read_stream(connector(sandbox), "contacts")
+    contacts, errors = map_pages("contacts", pages)
     assert errors == [] and all(validate("contact", c) == [] for c in contacts)
     assert all(p.startswith("+32") for c in contacts for p in c.get("phones", []))
     assert all(c["email"] == c["email"].strip().lower() for c in contacts if "email" in c)
@@ -233,7 +246,7 @@ def test_wrong_types_and_missing_fields_are_mapping_errors_and_good_records_surv
     assert isinstance(decoder, TicketmaticRecords)
     decoded = list(decoder.records(document))
     assert isinstance(decoded[1], RecordError) and "not an object" in decoded[1].reason
-    tickets, errors = map_all("orders", [d for d in decoded if isinstance(d, dict)])
+    tickets, errors = map_all("orders", [d for d in decoded if isinstance(d, dict)], decoder.page_context(document))
     reasons = " | ".join(str(e) for e in errors)
     assert "price.amount" in reasons and "gratis" in reasons
     assert "event.source_id: required value missing" in reasons

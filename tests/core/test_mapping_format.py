@@ -14,6 +14,7 @@ from podium.errors import ConfigError
 from podium.ids import canonical_id
 from podium.mapping import TRANSFORMS, MappingContext, compile_mapping, load_mapping
 from podium.mapping.schema import load_mapping_document, mapping_schema
+from podium.parsing.base import PageContext
 
 ROOT = Path(__file__).resolve().parents[2]
 MAPPINGS = sorted((ROOT / "mappings").glob("**/*.yaml"))
@@ -66,14 +67,34 @@ def test_case_takes_the_first_matching_branch_and_an_error_branch_rejects_the_re
 
 
 def test_lookup_reads_the_page_table_named_by_a_field_of_the_record() -> None:
-    raw = {"placeid": 7, "@_tables": {"places": {"7": {"street1": "Kerkstraat 1", "street2": "bus 2", "zip": "3500"}}}}
-    record = one({"venue.address.street": {"join": [{"lookup": "places", "key": "placeid", "path": "street1"},
-                                                    {"lookup": "places", "key": "placeid", "path": "street2"}]},
-                  "venue.address.postal_code": {"lookup": "places", "key": "placeid", "path": "zip"},
-                  "venue.name": {"lookup": "places", "key": "missing", "path": "name"}},
-                 raw, tables="@_tables")
-    assert record["venue"] == {"address": {"street": "Kerkstraat 1 bus 2", "postal_code": "3500"}}
-    assert "@_tables" not in record.get("extras", {})
+    places = {"7": {"street1": "Kerkstraat 1", "street2": "bus 2", "zip": "3500"}}
+    fields = {"venue.address.street": {"join": [{"lookup": "places", "key": "placeid", "path": "street1"},
+                                                {"lookup": "places", "key": "placeid", "path": "street2"}]},
+              "venue.address.postal_code": {"lookup": "places", "key": "placeid", "path": "zip"},
+              "venue.name": {"lookup": "places", "key": "missing", "path": "name"}}
+    mapping = compile_mapping({"entity": "event", "source_id": "id", "fields": fields}, "acme", "events")
+    ctx = MappingContext(house="cc-hasselt", system="acme", page=PageContext(tables={"places": places}))
+    (record,), errors = mapping.map({"id": 1, "placeid": 7}, ctx)
+    assert errors == [] and record["venue"] == {"address": {"street": "Kerkstraat 1 bus 2", "postal_code": "3500"}}
+    assert "extras" not in record  # the tables are the page's, never a field of the record
+    (bare,), _ = mapping.map({"id": 1, "placeid": 7}, CTX)  # a page without tables: nothing to look up
+    assert "venue" not in bare
+
+
+def test_language_of_the_page_tags_texts_and_a_page_without_one_reads_as_dutch() -> None:
+    mapping = compile_mapping({"entity": "event", "source_id": "id",
+                               "fields": {"title": {"path": "name", "language_of": "$page.language"}}},
+                              "acme", "events")
+    french = MappingContext(house="cc-hasselt", system="acme", page=PageContext(language="FR"))
+    assert mapping.map({"id": 1, "name": "Le Cid"}, french)[0][0]["title"] == {"fr": "Le Cid"}
+    assert mapping.map({"id": 1, "name": "De Cid"}, CTX)[0][0]["title"] == {"nl": "De Cid"}
+
+
+def test_the_former_tables_key_is_refused_by_the_schema(tmp_path: Path) -> None:
+    (tmp_path / "events.yaml").write_text('entity: event\nsource_id: id\ntables: "@_lookup"\nfields: {}\n',
+                                          encoding="utf-8")
+    with pytest.raises(ConfigError, match="tables"):
+        load_mapping(tmp_path, "acme", "events")
 
 
 def test_aggregates_over_a_projected_list_and_absent_values() -> None:
