@@ -55,6 +55,7 @@ class RecreatexConnector(Connector):
     @classmethod
     def demo_credentials(cls, house: str) -> dict[str, Any]:
         return {"password": cls.sandbox_class().shop_id_for(house)}
+
     config_spec: ClassVar[dict[str, Any]] = {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "type": "object",

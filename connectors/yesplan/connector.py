@@ -89,6 +89,7 @@ class YesplanConnector(RestConnector):
     @classmethod
     def demo_credentials(cls, house: str) -> dict[str, Any]:
         return {"password": cls.sandbox_class().api_key}
+
     config_spec: ClassVar[dict[str, Any]] = {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "Yesplan",
