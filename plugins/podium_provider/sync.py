@@ -71,9 +71,12 @@ def run_house_sync(connector: str, house_key: str, context: MutableMapping[str, 
     try:
         house = load_house(house_path(house_key, Path(houses_dir) if houses_dir else None))
     except PodiumError as exc:
+        context["podium_label"] = f"{house_key} ✘ {exc.error_class}"
         exc.podium_report = {"house": house_key, "connector": connector, "status": "failed",  # type: ignore[attr-defined]
                              "error_class": exc.error_class, "failed_stream": None, "rejected": 0}
         raise
+    credentials = house.connectors[connector].credentials if connector in house.connectors else None
+    conn_id = (credentials or {}).get("conn_id")
 
     store = Store.from_env()
     try:
@@ -95,7 +98,11 @@ def run_house_sync(connector: str, house_key: str, context: MutableMapping[str, 
         try:
             report.raise_for_failure()
         except PodiumError as exc:
-            exc.podium_report = summary  # type: ignore[attr-defined]
+            # The grid's map-index label says what failed without opening the log; the alert names the
+            # Airflow connection to renew or check.
+            context["podium_label"] = f"{house_key} ✘ {exc.error_class}" + (
+                f" ⚠ {report.rejected} rejected" if report.rejected else "")
+            exc.podium_report = {**summary, "conn_id": conn_id}  # type: ignore[attr-defined]
             raise
 
     if state is not None:
