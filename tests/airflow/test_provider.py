@@ -250,9 +250,11 @@ def test_a_broken_house_config_fails_as_a_config_error_with_a_report(monkeypatch
     from plugins.podium_provider.sync import run_house_sync
 
     (tmp_path / "cc-bad.yaml").write_text("house: cc-bad\nname: X\nkind: theater\nconnectors: {}\n")
+    context: dict[str, Any] = {}
     with pytest.raises(ConfigError) as info:
-        run_house_sync("ticketmatic", "cc-bad", {}, houses_dir=tmp_path)
+        run_house_sync("ticketmatic", "cc-bad", context, houses_dir=tmp_path)
     assert info.value.podium_report["error_class"] == "config"  # type: ignore[attr-defined]
+    assert context["podium_label"] == "cc-bad ✘ config", "the grid label says why, without opening the log"
 
 
 def test_a_sync_already_running_for_the_house_is_a_skip_naming_the_holder(fake_engine: list[Any]) -> None:
