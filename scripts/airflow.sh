@@ -36,7 +36,10 @@ password() {
     "$AIRFLOW_HOME/simple_auth_manager_passwords.json.generated" 2>/dev/null || echo "(not written yet)"
 }
 
-group_alive() { [ -f "$PGID_FILE" ] && pgrep -g "$(cat "$PGID_FILE")" >/dev/null 2>&1; }
+# Live (not zombie) processes of a process group: a killed process whose parent is gone waits for init to
+# reap it, and in a container init may never do so; it holds no port, memory or file.
+live_in_group() { ps -e -o pid=,pgid=,stat=,args= | awk -v g="$1" '$2 == g && $3 !~ /^Z/'; }
+group_alive() { [ -f "$PGID_FILE" ] && [ -n "$(live_in_group "$(cat "$PGID_FILE")")" ]; }
 
 start() {
   local celery_workers=0
@@ -108,12 +111,12 @@ stop() {
   local pgid; pgid=$(cat "$PGID_FILE")
   kill -TERM -- "-$pgid" 2>/dev/null || true
   for _ in $(seq 1 30); do
-    pgrep -g "$pgid" >/dev/null 2>&1 || break
+    [ -n "$(live_in_group "$pgid")" ] || break
     sleep 1
   done
-  if pgrep -g "$pgid" >/dev/null 2>&1; then kill -KILL -- "-$pgid" 2>/dev/null || true; sleep 1; fi
-  if pgrep -g "$pgid" >/dev/null 2>&1; then
-    echo "processes of group $pgid are still running:" >&2; pgrep -a -g "$pgid" >&2; exit 1
+  if [ -n "$(live_in_group "$pgid")" ]; then kill -KILL -- "-$pgid" 2>/dev/null || true; sleep 1; fi
+  if [ -n "$(live_in_group "$pgid")" ]; then
+    echo "processes of group $pgid are still running:" >&2; live_in_group "$pgid" >&2; exit 1
   fi
   rm -f "$PGID_FILE"
   echo "stopped: no process of group $pgid is left"
@@ -122,7 +125,7 @@ stop() {
 status() {
   if group_alive; then
     echo "running (process group $(cat "$PGID_FILE")): $URL  (user admin, password $(password))"
-    pgrep -a -g "$(cat "$PGID_FILE")" | sed 's/^/  /' | cut -c1-160
+    live_in_group "$(cat "$PGID_FILE")" | sed 's/^/  /' | cut -c1-160
   else
     echo "not running"
     return 3
