@@ -129,9 +129,11 @@ def check_cmd(house_ref: str, connector: str | None) -> None:
 @click.option("--house", default="demo", help="House key used for canonical ids.")
 @click.option("--timezone", default="Europe/Brussels", help="Time zone of naive vendor times.")
 def map_cmd(connector: str, stream: str, file: str, house: str, timezone: str) -> None:
-    """Map FILE (a page or document as the vendor serves it): canonical JSON lines on stdout,
-    rejected records with their reason on stderr. Exit 0 all valid; 3 some rejected, or the document
-    is not what the stream reads (another format, a SOAP fault, malformed, no records); 2 usage errors."""
+    """Map FILE (a document as the vendor serves it, in any shape the stream declares: a list page, or a
+    single record such as GET /events/{id}; XML in any namespace version the connector declares):
+    canonical JSON lines on stdout, rejected records with their reason on stderr. Exit 0 all valid; 3
+    some rejected, or the document is not what the stream reads (another format, a SOAP fault, a broken
+    page, no records: the one-line reason names the accepted shapes); 2 usage errors."""
     from podium.engine import map_document
 
     try:
