@@ -256,7 +256,7 @@ class XmlRecords:
     """Each element named one of ``tags`` (local names, any namespace) becomes one record.
 
     Where it sits does not matter, so a list page (a SOAP response, a feed) and a document holding one
-    record (``<event>`` alone, ``<cdbxml>`` with one event) read alike. ``namespaces`` lists accepted
+    record (a record element alone, or a root holding one) read alike. ``namespaces`` lists accepted
     namespace URIs; ``namespace_patterns`` accepts every URI a regular expression matches in full (a
     vendor that puts its service version in the namespace: ``http://vendor/ws/v\\d+\\.\\d+/``).
     Neither given: any namespace. ``page_info_tags`` (a subset of ``tags``) are elements that describe
