@@ -55,11 +55,14 @@ def main(verbose: int) -> None:
 @main.command("connectors")
 @click.option("--json", "as_json", is_flag=True, help="JSON output.")
 def connectors_cmd(as_json: bool) -> None:
-    """List the installed connectors, their versions, streams and what orchestration they declare."""
+    """List the installed connectors, their versions, streams (with the document shapes each reads) and
+    what orchestration they declare."""
+    from podium.parsing import document_shapes
     from podium.registry import all_connectors
 
     rows: list[dict[str, Any]] = [{"name": name, "version": cls.version, "title": cls.title,
-             "streams": [{"name": s.name, "entity": s.entity, "primary_key": s.primary_key, "cursor": s.cursor}
+             "streams": [{"name": s.name, "entity": s.entity, "primary_key": s.primary_key, "cursor": s.cursor,
+                          "shapes": [str(shape) for shape in document_shapes(s.decoder)]}
                          for s in cls.streams],
              "connection_type": cls.connection_type(), "schedule": cls.default_schedule,
              "pool_slots": cls.pool_slots}

@@ -274,8 +274,9 @@ class XmlRecords:
     def shapes(self) -> tuple[DocumentShape, ...]:
         """The document shapes this stream accepts."""
         elements = " or ".join(f"<{tag}>" for tag in self.tags if tag not in self.page_info_tags)
-        accepted = [repr(ns) for ns in self.namespaces] + [f"/{p}/" for p in self.namespace_patterns]
-        where = f" in namespace {' or '.join(accepted)}" if accepted else ""
+        accepted = [f"namespace {ns!r}" if ns else "no namespace" for ns in self.namespaces]
+        accepted += [f"a namespace matching '{pattern}'" for pattern in self.namespace_patterns]
+        where = f" in {' or '.join(accepted)}" if accepted else ""
         return (DocumentShape(LIST_PAGE, f"a document holding {elements} elements{where}"),
                 DocumentShape(SINGLE_RECORD, f"a document holding one {elements} element{where}"))
 
@@ -305,7 +306,7 @@ class XmlRecords:
         for element in safe_iterparse(data, self.tags, damage):
             namespace = etree.QName(element.tag).namespace or ""
             if not self.accepts_namespace(namespace):
-                accepted = [*self.namespaces, *(f"/{p}/" for p in self.namespace_patterns)]
+                accepted = [*self.namespaces, *(f"matching '{p}'" for p in self.namespace_patterns)]
                 yield RecordError(f"element <{_local(element.tag)}> in unsupported namespace '{namespace}' "
                                   f"(accepted: {', '.join(accepted)})",
                                   etree.tostring(element, encoding="unicode")[:2000])

@@ -159,3 +159,13 @@ def test_podium_map_still_refuses_a_broken_list_page_in_one_line(tmp_path: Path,
     code, records, errors = run_map(connector, stream, page)
     assert (code, records, len(errors)) == (3, [], 1), errors
     assert errors[0].startswith("error: ") and f"{connector}/{stream} accepts a {LIST_PAGE}" in errors[0]
+
+
+def test_podium_connectors_lists_the_shapes_each_stream_reads() -> None:
+    result = CliRunner().invoke(main, ["connectors", "--json"])
+    assert result.exit_code == 0, result.output
+    shapes = {(c["name"], s["name"]): s["shapes"] for c in json.loads(result.stdout) for s in c["streams"]}
+    assert shapes[("uitdatabank", "events")] == ["list page: the records in 'member'",
+                                                 "single record: one JSON object with '@id' and no 'member'"]
+    assert all(shape.startswith(LIST_PAGE) for shape in shapes[("uwp", "deelnames")])
+    assert "webshop" in shapes[("recreatex", "persons")][0]
