@@ -151,6 +151,10 @@ def test_podium_map_reads_a_single_uitdatabank_event_as_get_events_id_serves_it(
     ("ticketmatic", "events", {"data": "nope", "id": 777714}),
     ("yesplan", "events", {"pagination": {"next": None}, "id": "412087553-1612345678"}),
     ("yesplan", "events", {"name": "no identity, no list"}),
+    # Error bodies are no record either: publiq's RFC 7807 problem, Ticketmatic's RequestError.
+    ("uitdatabank", "events", {"type": "https://api.publiq.be/probs/auth/unauthorized", "title": "Unauthorized",
+                               "status": 401}),
+    ("ticketmatic", "orders", {"code": 401, "message": "Unauthorized"}),
 ])
 def test_podium_map_still_refuses_a_broken_list_page_in_one_line(tmp_path: Path, connector: str, stream: str,
                                                                 broken: dict[str, object]) -> None:
