@@ -55,11 +55,14 @@ def main(verbose: int) -> None:
 @main.command("connectors")
 @click.option("--json", "as_json", is_flag=True, help="JSON output.")
 def connectors_cmd(as_json: bool) -> None:
-    """List the installed connectors, their versions, streams and what orchestration they declare."""
+    """List the installed connectors, their versions, streams (with the document shapes each reads) and
+    what orchestration they declare."""
+    from podium.parsing import document_shapes
     from podium.registry import all_connectors
 
     rows: list[dict[str, Any]] = [{"name": name, "version": cls.version, "title": cls.title,
-             "streams": [{"name": s.name, "entity": s.entity, "primary_key": s.primary_key, "cursor": s.cursor}
+             "streams": [{"name": s.name, "entity": s.entity, "primary_key": s.primary_key, "cursor": s.cursor,
+                          "shapes": [str(shape) for shape in document_shapes(s.decoder)]}
                          for s in cls.streams],
              "connection_type": cls.connection_type(), "schedule": cls.default_schedule,
              "pool_slots": cls.pool_slots}
@@ -129,9 +132,11 @@ def check_cmd(house_ref: str, connector: str | None) -> None:
 @click.option("--house", default="demo", help="House key used for canonical ids.")
 @click.option("--timezone", default="Europe/Brussels", help="Time zone of naive vendor times.")
 def map_cmd(connector: str, stream: str, file: str, house: str, timezone: str) -> None:
-    """Map FILE (a page or document as the vendor serves it): canonical JSON lines on stdout,
-    rejected records with their reason on stderr. Exit 0 all valid; 3 some rejected, or the document
-    is not what the stream reads (another format, a SOAP fault, malformed, no records); 2 usage errors."""
+    """Map FILE (a document as the vendor serves it, in any shape the stream declares: a list page, or a
+    single record such as GET /events/{id}; XML in any namespace version the connector declares):
+    canonical JSON lines on stdout, rejected records with their reason on stderr. Exit 0 all valid; 3
+    some rejected, or the document is not what the stream reads (another format, a SOAP fault, a broken
+    page, no records: the one-line reason names the accepted shapes); 2 usage errors."""
     from podium.engine import map_document
 
     try:

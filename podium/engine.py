@@ -25,12 +25,13 @@ from podium.errors import (
     ConfigError,
     PodiumError,
     RateLimitedError,
+    UnsafeXmlError,
     VendorDownError,
     classify,
 )
 from podium.mapping import CompiledMapping, MappingContext, MappingError, load_mapping
 from podium.mapping.engine import unexpected
-from podium.parsing.base import PageContext, decode_page
+from podium.parsing.base import PageContext, decode_page, document_shapes
 from podium.registry import get_connector
 from podium.sdk.connector import Connector, Page, SyncContext
 from podium.secrets import redact, resolve_credentials
@@ -359,10 +360,11 @@ def _copy_counts(counts: Any, report: StreamReport, pages: int) -> None:
 
 def map_document(connector: str, stream: str, data: bytes, house: str = "demo",
                  timezone: str = "Europe/Brussels") -> tuple[list[dict[str, Any]], list[DeadLetter]]:
-    """``podium map``: decode a document as the vendor serves it, map and validate (no store, no I/O).
+    """``podium map``: decode a document as the vendor serves it, in any shape the stream declares (a list
+    page, a single record), map and validate (no store, no I/O).
 
-    A document that is not what the stream reads (another format, a SOAP fault, no records at all)
-    raises ``BadDataError`` with a one-line reason.
+    A document that is not what the stream reads (another format, a SOAP fault, a broken page, no
+    records at all) raises ``BadDataError`` with a one-line reason naming the shapes the stream accepts.
     """
     from zoneinfo import ZoneInfo
 
@@ -385,6 +387,10 @@ def map_document(connector: str, stream: str, data: bytes, house: str = "demo",
                 records.append(item)
     except RecursionError:
         raise BadDataError("the document is nested too deeply to read") from None
+    except UnsafeXmlError:
+        raise
+    except BadDataError as exc:
+        raise BadDataError(f"{exc}; {connector}/{stream} accepts {_shapes(spec.decoder)}") from None
     if not records and not errors:
         raise BadDataError(_why_empty(spec.decoder.suffix, data, f"{connector}/{stream}"))
     page = Page(records=records, state={}, errors=errors, context=context)
@@ -393,6 +399,10 @@ def map_document(connector: str, stream: str, data: bytes, house: str = "demo",
 
 
 _FORMAT_NAMES = {"json": "JSON", "xml": "XML", "csv": "CSV"}
+
+
+def _shapes(decoder: Any) -> str:
+    return " or ".join(f"a {shape}" for shape in document_shapes(decoder))
 
 
 def _looks_like(data: bytes) -> str:

@@ -196,3 +196,37 @@ def test_a_bad_record_on_a_full_page_does_not_end_the_paging() -> None:
     # The page with the bad item was full: the records after it are read, the bad one is a record error.
     assert [r["id"] for p in pages for r in p.records] == [0, 1, 3, 4, 5, 6]
     assert sum(len(p.errors) for p in pages) == 1
+
+
+class _OneRecordSandbox(Sandbox):
+    """Answers every list request with one record alone, as ``GET items/{id}`` would."""
+
+    name = "one-record"
+    rate_limit_requests = 1000
+
+    def route(self, request: Request) -> Response:
+        return Response.json({"id": 7, "name": "Hamlet"})
+
+
+def test_a_declared_single_record_shape_is_read_by_podium_map_never_as_a_sync_page() -> None:
+    from podium.errors import BadDataError
+    from podium.parsing.base import decode_page
+    from podium.sdk.retry import retrying
+
+    declared = rest_connector({
+        "name": "one_or_many", "base_url": "{config.base_url}",
+        "streams": [{"name": "events", "entity": "event", "primary_key": "id", "path": "items",
+                     "records_path": "items", "single_record_key": "id", "page_markers": ["total"],
+                     "paginator": {"kind": "offset", "limit": 3}}]})
+    decoder = declared.stream("events").decoder
+    assert isinstance(decoder, JsonRecords) and (decoder.single_record_key, decoder.page_markers) == ("id", ("total",))
+    items, _ = decode_page(decoder, b'{"id": 7, "name": "Hamlet"}')
+    assert list(items) == [{"id": 7, "name": "Hamlet"}]
+
+    class Quick(declared):  # type: ignore[valid-type,misc]
+        def retry_policy(self) -> Any:
+            return retrying(max_attempts=2, backoff_initial=0.01, backoff_max=0.01)
+
+    # The sync asked for a page: a lone record in its place is an unreadable page, as before.
+    with _OneRecordSandbox() as box, pytest.raises(BadDataError, match="no 'items' list"):
+        list(Quick({"base_url": box.url}, SyncContext(house="demo")).read("events", None))
