@@ -4,6 +4,7 @@ the sandbox's behaviour, and the conformance suite."""
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -66,10 +67,10 @@ def sales_windows(sandbox: TixlySandbox) -> list[tuple[str, str]]:
 def test_sale_in_the_third_window_is_stored(sandbox: TixlySandbox) -> None:
     """Next: null ends the first window, not the data: a reader that stopped there misses later sales."""
     tixly = connector(sandbox, sales_window_days=31)
-    raws, state, pages = read_stream(tixly, "sales")
+    raws, state, _ = read_stream(tixly, "sales")
     windows = sales_windows(sandbox)
     assert len(windows) >= 9 and windows[0][0] == config(sandbox)["sales_start"]
-    assert all(a[1] == b[0] for a, b in zip(windows, windows[1:], strict=False))  # no gap between windows
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(windows))  # no gap between windows
     assert date.fromisoformat(windows[-1][1]) > sandbox.today >= date.fromisoformat(windows[-1][0])
     third_from, third_to = windows[2]
     in_third = [s for s in sandbox.data()["sales"] if third_from <= s["Created"][:10] < third_to]
@@ -127,10 +128,13 @@ def test_failed_window_keeps_the_stored_cursor(sandbox: TixlySandbox) -> None:
 
 def test_incremental_sales_start_at_the_cursor_day_less_the_lookback(sandbox: TixlySandbox) -> None:
     tixly = connector(sandbox, sales_lookback_days=3)
-    _, state, _ = read_stream(tixly, "sales")
+    _, read_state, _ = read_stream(tixly, "sales")
+    assert read_state is not None
+    state = read_state
     sandbox.requests.clear()
     sandbox.mutate(2)
     raws, after, _ = read_stream(tixly, "sales", state)
+    assert after is not None
     first_from = sales_windows(sandbox)[0][0]
     assert first_from == (datetime.strptime(state["cursor"], STAMP).date() - timedelta(days=3)).isoformat()
     assert after["cursor"] > state["cursor"]
@@ -223,7 +227,9 @@ def test_customer_with_only_created_moves_the_cursor_and_is_picked_up(sandbox: T
     """New customers have no Edited: the cursor must follow Created too, or they are read for ever
     (cursor stuck) or missed."""
     tixly = connector(sandbox, customers_lookback_minutes=0)
-    raws, state, _ = read_stream(tixly, "customers")
+    raws, read_state, _ = read_stream(tixly, "customers")
+    assert read_state is not None
+    state = read_state
     never_edited = [r for r in raws if r["Edited"] is None]
     assert never_edited and len(never_edited) < len(raws)
     customers = sandbox.data()["customers"]
@@ -278,7 +284,7 @@ def test_pages_and_filters_as_served(sandbox: TixlySandbox) -> None:
                            timeout=5).json()["Data"]
     assert changed and all((c["Edited"] or c["Created"]) >= since["Created"] for c in changed)
     window = requests.get(f"{sandbox.url}/v3/events/sales", params={"SoldFrom": "2025-09-01", "SoldTo": "2025-10-01",
-                                                                    "pageSize": 500}, headers=head, timeout=5).json()
+                                                                    "pageSize": "500"}, headers=head, timeout=5).json()
     assert window["Next"] is None and window["Data"]
     assert all("2025-09-01" <= s["Created"] < "2025-10-01" for s in window["Data"])
     later = [s for s in sandbox.data()["sales"] if s["Created"] >= "2025-10-01"]
