@@ -17,7 +17,9 @@ from connectors.tixly.connector import PAGES, TixlyConnector
 from connectors.tixly.sandbox import STAMP, WALK_IN_CUSTOMER, TixlySandbox
 from podium.errors import AuthError, ConfigError
 from podium.mapping.engine import MappingContext, load_mapping
+from podium.sandbox import Refused
 from podium.sdk.connector import Page, SyncContext
+from podium.sdk.retry import retrying
 from podium.testing import ConnectorConformance, read_stream
 
 TOKEN = "sandbox-tixly-token"
@@ -114,8 +116,7 @@ def test_cursor_never_passes_a_window_not_fully_stored(sandbox: TixlySandbox) ->
 def test_failed_window_keeps_the_stored_cursor(sandbox: TixlySandbox) -> None:
     """A vendor that fails in the middle of the walk: the last state handed over still has the old cursor."""
     tixly = connector(sandbox, sales_window_days=31)
-    tixly.retry_policy = lambda: __import__("podium.sdk.retry", fromlist=["retrying"]).retrying(  # type: ignore[method-assign]
-        max_attempts=1)
+    tixly.retry_policy = lambda: retrying(max_attempts=1)  # type: ignore[method-assign]
     states = []
     with pytest.raises(Exception):  # noqa: B017 - whichever error the transport raises for a 500
         for index, page in enumerate(tixly.read("sales", {"cursor": "2025-06-01T00:00:00"})):
@@ -327,3 +328,46 @@ def test_a_state_from_the_future_reads_nothing(sandbox: TixlySandbox) -> None:
     for stream in ("customers", "sales"):
         raws, _, _ = read_stream(tixly, stream, {"cursor": "2999-01-01T00:00:00"})
         assert raws == [], stream
+
+
+def test_a_sync_that_fails_mid_walk_stores_no_cursor_past_it_and_the_next_sync_completes(
+        sandbox: TixlySandbox, tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Through the engine and the store: the vendor fails in the fourth window; the stored state keeps the
+    window position with no cursor, and the next sync stores every line."""
+    from podium.archive import Archive
+    from podium.config import ConnectorConfig, HouseConfig
+    from podium.engine import run_sync
+    from podium.store import Store
+
+    monkeypatch.setenv("PODIUM_GC_DE_KRING__AUTH_TOKEN", TOKEN)
+    monkeypatch.setattr(TixlyConnector, "retry_policy", lambda self: retrying(max_attempts=1))
+    settings = {k: v for k, v in config(sandbox, page_size=20).items() if k != "auth_token"}
+    house = HouseConfig(key="gc-de-kring", name="De Kring", kind="gemeenschapscentrum", timezone="Europe/Brussels",
+                        connectors={"tixly": ConnectorConfig("tixly", True, None, None, settings,
+                                                             {"env": {"auth_token": "PODIUM_GC_DE_KRING__AUTH_TOKEN"}})},
+                        path=tmp_path / "gc-de-kring.yaml")
+    store = Store(f"sqlite:///{tmp_path / 'tixly.db'}")
+    store.migrate()
+    archive = Archive((tmp_path / "archive").as_uri())
+    real_route = sandbox.route
+
+    def failing_from_the_fourth_window(request: Any) -> Any:
+        windows = {q["SoldFrom"][0] for _, path, q in sandbox.requests if path == "/v3/events/sales"}
+        if request.path == "/v3/events/sales" and len(windows) >= 4:
+            return sandbox.error(Refused(500, "An error has occurred."))
+        return real_route(request)
+
+    monkeypatch.setattr(sandbox, "route", failing_from_the_fourth_window)
+    failed = run_sync(house, "tixly", store=store, archive=archive, streams=["sales"])
+    assert failed.status == "failed"
+    state = store.get_state("gc-de-kring", "tixly", "sales")
+    assert state is not None and state.get("cursor") is None and state["resume"]["params"]["SoldFrom"]
+    stored_before = store.count_records(house="gc-de-kring", entity="ticket")
+    assert 0 < stored_before < len(sandbox.data()["sales"])
+    monkeypatch.setattr(sandbox, "route", real_route)
+    done = run_sync(house, "tixly", store=store, archive=archive, streams=["sales"])
+    assert done.status == "succeeded"
+    assert store.count_records(house="gc-de-kring", entity="ticket") == len(sandbox.data()["sales"])
+    final = store.get_state("gc-de-kring", "tixly", "sales")
+    assert final == {"cursor": max(s["Created"] for s in sandbox.data()["sales"])}
+    store.dispose()
