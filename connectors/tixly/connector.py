@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from datetime import date, timedelta
 from typing import Any, ClassVar
+from zoneinfo import ZoneInfo
 
 from requests.auth import AuthBase
 
@@ -27,6 +28,7 @@ DEFAULT_BASE_URL = "https://crmapi.tixnl.nl/v3"
 MAX_PAGE_SIZE = 500  # tap-tixly asks pageSize=500, the largest page the API serves
 DEFAULT_REFERENCE_SYSTEM = "tixly_external_reference"
 LOCAL_PATTERN = "%Y-%m-%dT%H:%M:%S"
+BRUSSELS = ZoneInfo("Europe/Brussels")  # the wall clock of every Flemish house
 
 PAGES = Paginate("next_link", next_path="Next")
 # Next: null ends a sales *window* (SoldFrom/SoldTo), not the data: the next window is opened until
@@ -49,9 +51,7 @@ def sale_created(record: Mapping[str, Any]) -> str | None:
 def _local(value: Any) -> str | None:
     # Naive wall-clock text: what Tixly serves, so text order is time order (the autumn DST hour aside,
     # which the re-read margins cover). An offset, should one appear, is converted to Brussels time.
-    from zoneinfo import ZoneInfo
-
-    return LOCAL_DATETIME.normalise(value, ZoneInfo("Europe/Brussels"))
+    return LOCAL_DATETIME.normalise(value, BRUSSELS)
 
 
 def _page_size(connector: Any) -> int:
