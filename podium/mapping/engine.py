@@ -29,7 +29,7 @@ Field spec keys: ``path`` (str, or a list: first non-empty wins), ``paths``, ``v
 ``transforms.TRANSFORMS``), ``map`` (lookup table applied after transforms), ``default``,
 ``required``, ``each`` + ``fields`` (+ ``where``, ``distinct``, ``position``), ``when``, ``case``,
 ``first_of``, ``absent``, ``langs``, ``join``, ``aggregate``, ``lookup`` + ``key``, ``items``,
-``availability``. ``lookup`` reads the page's tables and ``language_of: $page.language`` the page's
+``availability``, ``entry`` (``{key, value}``: an object whose key is computed). ``lookup`` reads the page's tables and ``language_of: $page.language`` the page's
 language (``MappingContext.page``, set by the connector's decoder). Paths are dotted; a number indexes a list; ``a[].b`` projects a list. Top level
 also: ``reject``, ``explode``, ``link`` and ``entity: outbound``
 (canonical -> vendor). ``schemas/mapping.schema.json`` is the reference; ``docs/mapping-language.md``
@@ -68,7 +68,7 @@ _TOP_KEYS = {"entity", "each", "pre", "post", "function", "source_id", "source_u
              "fields", "extras", "description", "vanished", "link", "reject", "explode"}
 _SPEC_KEYS = {"path", "paths", "value", "template", "transform", "map", "default", "required", "each", "fields",
               "langs", "join", "separator", "aggregate", "absent", "lookup", "key", "first_of", "case", "when",
-              "error", "where", "distinct", "position", "availability", "items", "language_of"}
+              "error", "where", "distinct", "position", "availability", "items", "language_of", "entry"}
 _OUTBOUND = "outbound"  # entity of a canonical -> vendor mapping: no envelope, no canonical id
 
 # What one raw record may explode into (``pre`` hooks, ``each``): a vendor record with 100,000 dates
@@ -491,6 +491,20 @@ def _compile_value(spec: Any, where: str, usage: _Usage, depth: int = 0,
             value = row_getter((row,))
             return finish(_MISSING if _empty(value) else convert(value, ctx))
         return lookup_fn
+    if "entry" in spec:
+        # An object of one entry whose key is a value too (an external id under the system name a house
+        # configures): the key and the value are field specs; either missing leaves the field out.
+        entry = spec["entry"]
+        if not isinstance(entry, dict) or set(entry) != {"key", "value"}:
+            raise ConfigError(f"{where}: entry needs exactly a key and a value (field specs)")
+        entry_key_fn, entry_value_fn = sub(entry["key"], ".entry.key"), sub(entry["value"], ".entry.value")
+
+        def entry_fn(scope: Scope, ctx: Any) -> Any:
+            key, value = entry_key_fn(scope, ctx), entry_value_fn(scope, ctx)
+            if key is _MISSING or value is _MISSING or _empty(key):
+                return finish(_MISSING)
+            return finish({str(key): value})
+        return entry_fn
     if "availability" in spec:
         rule = spec["availability"]
         capacity_fn = sub(rule["capacity"], ".capacity") if "capacity" in rule else None

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import requests
@@ -236,6 +237,68 @@ class CursorPaginator(Paginator):
         return {"params": {**position.get("params", {}), self.param: token}}
 
 
+class DateWindowPaginator(Paginator):
+    """Next-link paging inside date windows, where the link ends a *window*, not the data.
+
+    Some vendors serve a list only for a bounded period (``from_param``/``to_param``) and page inside
+    it by a next link (``next_path``). At a window's last page the next window ``[to, to + days)`` is
+    opened, until a window reaches past ``until`` (today): a read that stopped at the first missing
+    link would silently miss every later window. The position keeps the window, so a resumed read
+    continues in it. An empty window is a quiet period, not a broken filter: opening the next window
+    does not count towards the empty-page guard.
+    """
+
+    def __init__(self, *, from_param: str, to_param: str, until: date | str, days: int = 31,
+                 next_path: str = "next", date_format: str = "%Y-%m-%d") -> None:
+        super().__init__()
+        if int(days) < 1:
+            raise ConfigError(f"a date window needs at least one day, not {days}")
+        self.from_param, self.to_param, self.next_path = from_param, to_param, next_path
+        self.until, self.days, self.date_format = _day(until, "until"), int(days), date_format
+
+    def start(self, params: dict[str, Any]) -> Position:
+        if params.get(self.from_param) in (None, ""):
+            raise ConfigError(f"a date-window read needs a first '{self.from_param}' day")
+        return self._remember(self._window(params, _day(params[self.from_param], self.from_param)))
+
+    def next(self, position: Position, response: requests.Response | None, document: Any,
+             record_count: int, served: int | None = None) -> Position | None:
+        nxt = super().next(position, response, document, record_count, served)
+        if nxt is not None and "url" not in nxt:
+            self._empty_in_a_row = 0  # a new window: quiet months before it are no paging fault
+        return nxt
+
+    def _next(self, position: Position, response: requests.Response | None, document: Any,
+              record_count: int) -> Position | None:
+        if document is None:
+            raise BadDataError("undecodable page: the next-page link cannot be read, the stream stops here")
+        params = position["params"]
+        url = dig(document, self.next_path)
+        if url:
+            return {"url": str(url), "params": params}
+        window_end = _day(params[self.to_param], self.to_param)
+        if window_end > self.until:
+            return None
+        return self._window(params, window_end)
+
+    def _window(self, params: dict[str, Any], first: date) -> Position:
+        last = first + timedelta(days=self.days)
+        return {"params": {**params, self.from_param: first.strftime(self.date_format),
+                           self.to_param: last.strftime(self.date_format)}}
+
+
+def _day(value: Any, name: str) -> date:
+    """A day from a date, or the date part of ``YYYY-MM-DD[Thh:mm:ss]`` text; else a ConfigError."""
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value).strip()[:10])
+    except ValueError:
+        raise ConfigError(f"{name}: {value!r} is not a day (YYYY-MM-DD)") from None
+
+
 PAGINATOR_MAP: dict[str, type[Paginator]] = {
     "offset": OffsetPaginator,
     "windowed_offset": WindowedOffsetPaginator,
@@ -243,6 +306,7 @@ PAGINATOR_MAP: dict[str, type[Paginator]] = {
     "next_link": JsonNextLinkPaginator,
     "link_header": LinkHeaderPaginator,
     "cursor": CursorPaginator,
+    "date_windows": DateWindowPaginator,
 }
 
 

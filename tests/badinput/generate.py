@@ -100,6 +100,20 @@ def uitdatabank() -> None:
     })
 
 
+def tixly() -> None:
+    sales = json.loads((ROOMS / "tixly" / "golden" / "sales.window-page.input.json").read_text())
+    json_cases("tixly", "sales", sales, "Data", {
+        **{name: setter("TicketType", text) for name, text in STRINGS.items()},
+        "price-not-a-number": setter("Price", "gratis"),
+        "nested-300-deep": setter("Unmapped", deep(300)),
+    })
+    customers = json.loads((ROOMS / "tixly" / "golden" / "customers.sandbox-page.input.json").read_text())
+    json_cases("tixly", "customers", customers, "Data", {
+        "lone-surrogate": setter("LastName", STRINGS["lone-surrogate"]),
+        "country-unknown": setter("Country", "Atlantis"),
+    })
+
+
 def yesplan() -> None:
     page = json.loads((ROOMS / "yesplan" / "golden" / "events.page.input.json").read_text())
     json_cases("yesplan", "events", page, "data", {
@@ -169,7 +183,7 @@ def uwp() -> None:
 
 
 if __name__ == "__main__":
-    for build in (ticketmatic, uitdatabank, yesplan, cdbxml, recreatex, uwp):
+    for build in (ticketmatic, tixly, uitdatabank, yesplan, cdbxml, recreatex, uwp):
         build()
     (HERE / "cases.json").write_text(json.dumps(dict(sorted(cases.items())), indent=1) + "\n")
     print(f"{len(cases)} files")

@@ -20,6 +20,7 @@ from connectors.cdbxml.sandbox import CdbXmlSandbox
 from connectors.recreatex.connector import RecreatexConnector
 from connectors.recreatex.sandbox import RecreatexSandbox
 from connectors.ticketmatic.sandbox import TicketmaticSandbox
+from connectors.tixly.sandbox import TixlySandbox
 from connectors.uitdatabank.sandbox import UitdatabankSandbox
 from connectors.uwp.data import newest_change
 from connectors.uwp.sandbox import UwpSandbox
@@ -173,7 +174,35 @@ CURSOR_SANDBOXES: dict[str, tuple[Callable[[], Any], Callable[[Any], Iterable[da
                     lambda box: (_parse(r["lastupdatets"]) for records in box.data().values() for r in records)),
     "uitdatabank": (UitdatabankSandbox, lambda box: (_parse(e["modified"]) for e in box.catalogue().values())),
     "cdbxml": (CdbXmlSandbox, lambda box: (_parse(e.lastupdated) for e in box.dataset())),
+    "tixly": (TixlySandbox, lambda box: (_parse(stamp) for records in (box.data()["customers"], box.data()["sales"])
+                                         for r in records for stamp in (r["Created"], r.get("Edited")) if stamp)),
 }
+
+
+def _tixly(day: date) -> list[str]:
+    """What tests/connectors/test_tixly.py reads: sales over months (the window walk, from 270 days back),
+    returns, anonymous, scanned and unscanned lines, fees, never-edited and prefixed customers."""
+    data = TixlySandbox(today=day).data()
+    sales, problems = data["sales"], []
+    third = (day - timedelta(days=270 - 62)).isoformat(), (day - timedelta(days=270 - 93)).isoformat()
+    if len({s["Created"][:7] for s in sales}) < 6:
+        problems.append("sales over fewer than six months")
+    if not any(third[0] <= s["Created"][:10] < third[1] for s in sales):
+        problems.append("no sale in the third 31-day window")
+    checks = {"return": lambda s: s["TicketCount"] < 0, "anonymous": lambda s: s["IsAnonymousSale"],
+              "scanned": lambda s: s["Scanned"], "unscanned": lambda s: not s["Scanned"] and s["TicketCount"] > 0,
+              "fee": lambda s: s["Fee"] > 0}
+    problems += [f"no {name} line" for name, check in checks.items() if not any(check(s) for s in sales)]
+    if max(s["Created"] for s in sales) >= day.isoformat():
+        problems.append("a sale dated today or later before any change")
+    customers = data["customers"]
+    if not any(c["Edited"] is None for c in customers) or not any(c["LastNamePrefix"] == "van der" for c in customers):
+        problems.append("no never-edited or no prefixed customer")
+    return problems
+
+
+def test_tixly_sandbox_data_holds_on_every_day_of_the_year() -> None:
+    assert_every_day(_tixly)
 
 
 @pytest.mark.parametrize("vendor", sorted(CURSOR_SANDBOXES))

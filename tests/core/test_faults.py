@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -188,6 +189,7 @@ def _vendors() -> list[Vendor]:
     from connectors.cdbxml.sandbox import CdbXmlSandbox
     from connectors.recreatex.sandbox import RecreatexSandbox
     from connectors.ticketmatic.sandbox import TicketmaticSandbox
+    from connectors.tixly.sandbox import TixlySandbox
     from connectors.uitdatabank.sandbox import UitdatabankSandbox
     from connectors.uwp.sandbox import UwpSandbox
     from connectors.yesplan.sandbox import YesplanSandbox
@@ -197,6 +199,10 @@ def _vendors() -> list[Vendor]:
                lambda url, box: {"account": box.account, "base_url": url, "page_size": 6,
                                  "requests_per_second": 1000, "access_key": box.access_key,
                                  "secret_key": box.secret_key}),
+        Vendor("tixly", lambda: TixlySandbox(customers=20, orders=25),
+               lambda url, box: {"base_url": f"{url}/v3", "auth_token": box.token, "page_size": 6,
+                                 "sales_start": (box.today - timedelta(days=270)).isoformat(),
+                                 "requests_per_second": 1000}),
         Vendor("uitdatabank", lambda: UitdatabankSandbox(events=30),
                lambda url, box: {"search_base_url": url, "token_url": f"{url}/oauth/token", "page_size": 7,
                                  "requests_per_second": 1000, "client_id": "podium-demo",

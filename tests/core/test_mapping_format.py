@@ -232,3 +232,21 @@ def test_text_in_a_language_known_per_record_and_an_announced_title() -> None:
                                          {"value": "scheduled"}]}},
                 {"name": "Geannuleerd", "lang": "xx"})  # the word alone is a title, not an announcement
     assert plain["title"] == {"nl": "Geannuleerd"} and plain["status"] == "scheduled"
+
+
+def test_entry_builds_an_object_whose_key_is_a_value_and_leaves_it_out_when_either_is_missing() -> None:
+    fields = {"external_ids": {"entry": {"key": {"first_of": [{"lookup": "settings", "key": {"value": "ref"},
+                                                              "path": "system"}, {"value": "fallback"}]},
+                                         "value": {"path": "ref", "transform": "trim"}}}}
+    mapping = compile_mapping({"entity": "event", "source_id": "id", "fields": fields}, "acme", "events")
+    ctx = MappingContext(house="cc-hasselt", system="acme",
+                         page=PageContext(tables={"settings": {"ref": {"system": "yesplan"}}}))
+    (record,), _ = mapping.map({"id": 1, "ref": " 42 "}, ctx)
+    assert record["external_ids"] == {"yesplan": "42"}
+    (default,), _ = mapping.map({"id": 1, "ref": "42"}, CTX)
+    assert default["external_ids"] == {"fallback": "42"}
+    (without,), _ = mapping.map({"id": 1, "ref": None}, ctx)
+    assert "external_ids" not in without
+    with pytest.raises(ConfigError):
+        compile_mapping({"entity": "event", "source_id": "id", "fields": {"x": {"entry": {"key": "a"}}}},
+                        "acme", "events")

@@ -10,6 +10,7 @@ import requests
 from podium.errors import BadDataError, ConfigError
 from podium.sdk.paginators import (
     CursorPaginator,
+    DateWindowPaginator,
     JsonNextLinkPaginator,
     LinkHeaderPaginator,
     OffsetPaginator,
@@ -102,5 +103,32 @@ def test_cursor_token() -> None:
 
 
 def test_registry_lists_known_names() -> None:
-    with pytest.raises(ConfigError, match="known: cursor, link_header, next_link, offset, page_number"):
+    with pytest.raises(ConfigError, match="known: cursor, date_windows, link_header, next_link, offset, page_number"):
         make_paginator("scroll")
+
+
+def test_date_windows_follow_next_inside_a_window_and_open_the_next_until_today() -> None:
+    """A null next link ends a window, not the data: windows follow each other without a gap until one
+    reaches past ``until``; empty windows (quiet months) are no paging fault."""
+    pager = DateWindowPaginator(from_param="SoldFrom", to_param="SoldTo", until="2026-02-11", days=31,
+                                next_path="Next")
+    pos = pager.start({"pageSize": 500, "SoldFrom": "2025-11-01"})
+    assert pos == {"params": {"pageSize": 500, "SoldFrom": "2025-11-01", "SoldTo": "2025-12-02"}}
+    inside = pager.next(pos, None, {"Data": [{}], "Next": "http://x/sales?page=2"}, 1)
+    assert inside == {"url": "http://x/sales?page=2", "params": pos["params"]}
+    windows = [pager.next(inside, None, {"Data": [], "Next": None}, 0)]
+    while windows[-1] is not None:
+        windows.append(pager.next(windows[-1], None, {"Data": [], "Next": None}, 0))
+    assert [w["params"]["SoldFrom"] for w in windows[:-1]] == ["2025-12-02", "2026-01-02", "2026-02-02"]
+    assert windows[-2]["params"]["SoldTo"] == "2026-03-05"  # the last window holds today
+
+
+def test_date_windows_need_a_first_day_and_keep_the_empty_page_guard_inside_a_window() -> None:
+    pager = DateWindowPaginator(from_param="from", to_param="to", until="2026-02-11")
+    with pytest.raises(ConfigError):
+        pager.start({})
+    pos = pager.start({"from": "2026-01-01"})
+    with pytest.raises(BadDataError):
+        for n in range(5):
+            pos = pager.next(pos, None, {"next": f"http://x/?p={n}"}, 0)
+    assert make_paginator("date_windows", from_param="a", to_param="b", until="2026-01-01").days == 31
