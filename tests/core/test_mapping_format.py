@@ -232,3 +232,10 @@ def test_text_in_a_language_known_per_record_and_an_announced_title() -> None:
                                          {"value": "scheduled"}]}},
                 {"name": "Geannuleerd", "lang": "xx"})  # the word alone is a title, not an announcement
     assert plain["title"] == {"nl": "Geannuleerd"} and plain["status"] == "scheduled"
+
+
+def test_an_each_element_of_items_adds_its_items_to_the_declared_list() -> None:
+    tags = {"items": [{"path": "main"}, {"each": "more", "fields": {"label": "name"}}, {"path": "none"}]}
+    record = one({"extras.tags": tags}, {"main": "abonnee", "more": [{"name": "jeugd"}, {"name": "senior"}]})
+    assert record["extras"]["tags"] == ["abonnee", {"label": "jeugd"}, {"label": "senior"}]
+    assert one({"extras.tags": tags}, {"main": "abonnee", "more": []})["extras"]["tags"] == ["abonnee"]
