@@ -308,3 +308,16 @@ class TestMailchimpConformance(ConnectorConformance):
 
     def bad_config(self, sandbox: Any) -> dict[str, Any] | None:
         return config(sandbox, api_key="0000000000000000000000000000dead-us3")
+
+
+@pytest.mark.parametrize("recording", ["members.recorded-list-page.input.json",
+                                       "members.recorded-archived-member.input.json"])
+def test_podium_map_reads_a_recorded_page_and_a_recorded_member_document(recording: str) -> None:
+    from click.testing import CliRunner
+
+    from podium.cli import main
+
+    result = CliRunner().invoke(main, ["map", "mailchimp", "members", str(GOLDEN / recording)])
+    assert result.exit_code == 0, result.output
+    contacts = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
+    assert contacts and all(c["source"]["id"] == hashlib.md5(c["email"].encode()).hexdigest() for c in contacts)
