@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from connectors.cdbxml.sandbox import CdbXmlSandbox
+from connectors.mailchimp.sandbox import MailchimpSandbox
 from connectors.recreatex.connector import RecreatexConnector
 from connectors.recreatex.sandbox import RecreatexSandbox
 from connectors.ticketmatic.sandbox import TicketmaticSandbox
@@ -173,6 +174,7 @@ CURSOR_SANDBOXES: dict[str, tuple[Callable[[], Any], Callable[[Any], Iterable[da
                     lambda box: (_parse(r["lastupdatets"]) for records in box.data().values() for r in records)),
     "uitdatabank": (UitdatabankSandbox, lambda box: (_parse(e["modified"]) for e in box.catalogue().values())),
     "cdbxml": (CdbXmlSandbox, lambda box: (_parse(e.lastupdated) for e in box.dataset())),
+    "mailchimp": (MailchimpSandbox, lambda box: (_parse(m["last_changed"]) for m in box.audience().values())),
 }
 
 
