@@ -91,6 +91,7 @@ class MailchimpSandbox(Sandbox):
             lambda list_id: _seed_members(self.seed, list_id, self.member_count))
         self._counter = itertools.count(1)
         self._connections: Counter[str] = Counter()
+        self.refused_connections = 0  # requests answered 429 for the connection limit
         self._connections_lock = threading.Lock()
         self._open = threading.Event()
         self._open.set()
@@ -140,12 +141,13 @@ class MailchimpSandbox(Sandbox):
         """The kit's pipeline, inside Mailchimp's limit of simultaneous connections per API key."""
         if request.path.startswith("/__sandbox/"):
             return super().dispatch(request)
-        user = checks.header(request, "Authorization") or ""
+        user = _api_key(request) or ""  # connections count per account, whatever Basic user name is sent
         with self._connections_lock:
             if self._connections[user] >= MAX_CONNECTIONS:
                 answer = problem(429, "Too Many Requests", "You have exceeded the limit of "
                                  f"{MAX_CONNECTIONS} simultaneous connections.")
                 answer.headers["Retry-After"] = str(self.retry_after_seconds)
+                self.refused_connections += 1
                 return answer
             self._connections[user] += 1
         try:
@@ -178,13 +180,9 @@ class MailchimpSandbox(Sandbox):
         raise Refused(404, "The requested resource could not be found.", "Resource Not Found")
 
     def _authenticate(self, request: Request) -> None:
-        authorization = checks.header(request, "Authorization") or ""
-        if not authorization.startswith("Basic "):
+        key = _api_key(request)
+        if key is None:
             raise Refused(401, "Your request did not include an API key.", "API Key Missing")
-        try:
-            _, _, key = base64.b64decode(authorization[len("Basic "):], validate=True).decode().partition(":")
-        except ValueError:
-            raise Refused(401, "Your request did not include an API key.", "API Key Missing") from None
         if not hmac.compare_digest(key.encode(), self.api_key.encode()):
             raise Refused(401, "Your API key may be invalid, or you've attempted to access the wrong datacenter.",
                           "API Key Invalid")
@@ -243,6 +241,17 @@ class MailchimpSandbox(Sandbox):
             body["_links"] = [{"rel": "self", "href": f"https://us3.api.mailchimp.com{API}/lists/{list_id}/members",
                                "method": "GET"}]
         return Response.json(body)
+
+
+def _api_key(request: Request) -> str | None:
+    """The password of a Basic ``Authorization`` header (Mailchimp ignores the user name)."""
+    authorization = checks.header(request, "Authorization") or ""
+    if not authorization.startswith("Basic "):
+        return None
+    try:
+        return base64.b64decode(authorization[len("Basic "):], validate=True).decode().partition(":")[2]
+    except ValueError:
+        return None
 
 
 def _with_links(member: dict[str, Any]) -> dict[str, Any]:

@@ -276,6 +276,39 @@ def test_sandbox_allows_ten_simultaneous_connections_per_key_and_answers_the_ele
     assert get(sandbox, f"lists/{LIST}/members", count=1).status_code == 200  # connections freed
 
 
+def test_a_sync_refused_for_too_many_connections_waits_and_completes(sandbox: MailchimpSandbox) -> None:
+    """The account's other integrations hold all ten connections: the 429 is waited out, not a failure."""
+    sandbox.hold()
+    others = [threading.Thread(target=get, args=(sandbox, f"lists/{LIST}/members")) for _ in range(MAX_CONNECTIONS)]
+    result: dict[str, Any] = {}
+
+    def sync() -> None:
+        try:
+            result["raws"] = read_stream(connector(config(sandbox)), "members")[0]
+        except Exception as exc:  # reported below
+            result["error"] = exc
+
+    syncing = threading.Thread(target=sync)
+    try:
+        for other in others:
+            other.start()
+        for _ in range(2000):
+            if sandbox.open_connections() == MAX_CONNECTIONS:
+                break
+            threading.Event().wait(0.01)
+        syncing.start()
+        for _ in range(2000):
+            if sandbox.refused_connections:
+                break
+            threading.Event().wait(0.01)
+    finally:
+        sandbox.release()
+        for thread in [*others, syncing]:
+            thread.join(timeout=60)
+    assert sandbox.refused_connections >= 1 and "error" not in result, result.get("error")
+    assert len(result["raws"]) == 40
+
+
 def test_a_sync_holds_one_connection_at_a_time(sandbox: MailchimpSandbox) -> None:
     """Why the pool may be larger than ten: one house's sync never opens a second connection."""
     seen: list[int] = []
