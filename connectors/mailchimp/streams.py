@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
+from podium.errors import BadDataError
 from podium.parsing.base import RecordError
 from podium.parsing.json import JsonRecords
 from podium.sdk.connector import StreamSpec
@@ -30,8 +31,13 @@ class MemberDocuments(JsonRecords):
     records_path: str = "members"
 
     def records(self, document: Any) -> Iterator[dict[str, Any] | RecordError]:
-        single = isinstance(document, dict) and "members" not in document and "email_address" in document
-        yield from (JsonRecords("").records(document) if single else super().records(document))
+        if isinstance(document, dict) and "members" not in document:
+            if "email_address" not in document:
+                raise BadDataError("JSON document is neither a members page (a 'members' list) nor one member "
+                                   "(an 'email_address')")
+            yield from JsonRecords("").records(document)
+            return
+        yield from super().records(document)
 
 
 def bound_before(value: Any) -> str:

@@ -354,3 +354,17 @@ def test_podium_map_reads_a_recorded_page_and_a_recorded_member_document(recordi
     assert result.exit_code == 0, result.output
     contacts = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
     assert contacts and all(c["source"]["id"] == hashlib.md5(c["email"].encode()).hexdigest() for c in contacts)
+
+
+def test_decoder_takes_a_page_or_one_member_and_names_both_for_anything_else() -> None:
+    from connectors.mailchimp.streams import MemberDocuments
+    from podium.errors import BadDataError
+
+    decoder = MemberDocuments()
+    page = (GOLDEN / "members.recorded-list-page.input.json").read_bytes()
+    one_member = (GOLDEN / "members.recorded-archived-member.input.json").read_bytes()
+    assert len(list(decoder.decode(page))) == 2 and len(list(decoder.decode(one_member))) == 1
+    schema = (b'{"$schema": "http://json-schema.org/draft-07/schema#", "type": "object", '
+              b'"properties": {"email_address": {"type": ["null", "string"]}}}')  # airbyte's list_members.json
+    with pytest.raises(BadDataError, match=r"neither a members page .* nor one member"):
+        list(decoder.decode(schema))
