@@ -383,11 +383,21 @@ def _compile_value(spec: Any, where: str, usage: _Usage, depth: int = 0,
             return finish(out)
         return each_fn
     if "items" in spec:
-        # A list whose elements are declared one by one (e.g. categories from two columns).
-        elements = [sub(element, f"[{i}]") for i, element in enumerate(spec["items"])]
+        # A list whose elements are declared one by one (e.g. categories from two columns); an element
+        # that is an ``each`` adds its items (one consent from a status, more from a permissions list).
+        elements = [(sub(element, f"[{i}]"), isinstance(element, dict) and "each" in element)
+                    for i, element in enumerate(spec["items"])]
 
         def items_fn(scope: Scope, ctx: Any) -> Any:
-            values = [v for fn in elements if (v := fn(scope, ctx)) is not _MISSING and not _empty(v)]
+            values: list[Any] = []
+            for fn, spliced in elements:
+                value = fn(scope, ctx)
+                if value is _MISSING or _empty(value):
+                    continue
+                if spliced and isinstance(value, list):
+                    values.extend(value)
+                else:
+                    values.append(value)
             return finish(values)
         return items_fn
     if "fields" in spec:

@@ -164,6 +164,38 @@ class WindowedOffsetPaginator(OffsetPaginator):
         return tail
 
 
+class KeysetOffsetPaginator(WindowedOffsetPaginator):
+    """Offset paging sorted ascending on a cursor field that moves the lower bound after every page.
+
+    Offsets shift when records change during a read (a changed record jumps to the end of an
+    ascending change sort, so the next page would skip one). Restarting each page from the last
+    cursor value read (``bound_param``, inclusive, skipping the ``tail`` already read with that value)
+    makes the read immune to that; ties longer than a page are walked by offset inside the bound.
+    ``cursor_key`` may render the bound as the vendor's filter needs it (e.g. one second earlier for an
+    exclusive "changed after" filter), as long as it keeps the order.
+    """
+
+    def __init__(self, limit: int = 100, *, bound_param: str, records_path: str, cursor_path: str,
+                 cursor_key: Callable[[Any], str] | None = None, limit_param: str = "limit",
+                 offset_param: str = "offset", total_path: str | None = None) -> None:
+        super().__init__(limit, window=limit, bound_param=bound_param, records_path=records_path,
+                         cursor_path=cursor_path, cursor_key=cursor_key, limit_param=limit_param,
+                         offset_param=offset_param, total_path=total_path)
+
+    def _next(self, position: Position, response: requests.Response | None, document: Any,
+              record_count: int) -> Position | None:
+        tail = self._tail(position.get("tail"), document)
+        if OffsetPaginator._next(self, position, response, document, record_count) is None:
+            return None
+        if tail is None:
+            raise BadDataError(f"a full page without a '{self.cursor_path}' value: the lower bound cannot move")
+        if tail.get("unsorted"):
+            raise BadDataError(f"results are not sorted ascending on '{self.cursor_path}': paging by the lower "
+                               "bound would lose records")
+        moved = {**position["params"], self.bound_param: tail["value"], self.offset_param: tail["count"]}
+        return {"params": moved, "tail": tail}
+
+
 class PageNumberPaginator(Paginator):
     """``page``/``size`` paging, from ``first_page``; stops at ``total_pages_path`` or on a short page."""
 
@@ -307,6 +339,7 @@ PAGINATOR_MAP: dict[str, type[Paginator]] = {
     "link_header": LinkHeaderPaginator,
     "cursor": CursorPaginator,
     "date_windows": DateWindowPaginator,
+    "keyset_offset": KeysetOffsetPaginator,
 }
 
 

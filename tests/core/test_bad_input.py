@@ -269,6 +269,39 @@ def test_yesplan_poisoned_events(store: Store, poisoned: None) -> None:
         check_poisoned_syncs(store, config, "yesplan", list(names), unpoison)
 
 
+def test_mailchimp_poisoned_members(store: Store, poisoned: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    from connectors.mailchimp.connector import MailchimpConnector
+    from connectors.mailchimp.sandbox import subscriber_hash
+
+    # No example house uses Mailchimp yet: its demo connection is defined here.
+    monkeypatch.setenv("AIRFLOW_CONN_MAILCHIMP_CC_HASSELT", json.dumps(
+        {"conn_type": MailchimpConnector.connection_type(), **MailchimpConnector.demo_credentials("cc-hasselt")}))
+    with sandbox_of("mailchimp") as box:
+        dialect = store.engine.dialect.name
+        members = box.audience("badf00d" + ("001" if dialect == "sqlite" else "002"))
+        template = copy.deepcopy(next(m for m in members.values() if m["status"] == "subscribed"))
+        names = poisoned_names(f"mc-{dialect}")
+        del names[next(k for k in names if k.endswith("charref"))]  # an XML-only poison
+        wrong_marker = f"mc-{dialect}-wrong-type"
+        added = []
+        for marker, text in {**names, wrong_marker: wrong_marker}.items():
+            member = copy.deepcopy(template)
+            email = f"{marker}@example.be"
+            member.update(id=subscriber_hash(email), email_address=email)
+            member["merge_fields"]["FNAME"] = text
+            if marker == wrong_marker:
+                member["email_address"] = 42  # a number where an address is expected
+            members[member["id"]] = member
+            added.append(member["id"])
+        config = house("cc-hasselt", "mailchimp", {"base_url": f"{box.url}/3.0", "list_id": template["list_id"]})
+
+        def unpoison() -> None:
+            for key in added:
+                members.pop(key)
+
+        check_poisoned_syncs(store, config, "mailchimp", [*names, wrong_marker], unpoison)
+
+
 def test_cdbxml_poisoned_events_and_one_with_too_many_dates(store: Store, poisoned: None) -> None:
     import dataclasses
 

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from connectors.cdbxml.sandbox import CdbXmlSandbox
+from connectors.mailchimp.sandbox import MailchimpSandbox
 from connectors.recreatex.connector import RecreatexConnector
 from connectors.recreatex.sandbox import RecreatexSandbox
 from connectors.ticketmatic.sandbox import TicketmaticSandbox
@@ -176,6 +177,7 @@ CURSOR_SANDBOXES: dict[str, tuple[Callable[[], Any], Callable[[Any], Iterable[da
     "cdbxml": (CdbXmlSandbox, lambda box: (_parse(e.lastupdated) for e in box.dataset())),
     "tixly": (TixlySandbox, lambda box: (_parse(stamp) for records in (box.data()["customers"], box.data()["sales"])
                                          for r in records for stamp in (r["Created"], r.get("Edited")) if stamp)),
+    "mailchimp": (MailchimpSandbox, lambda box: (_parse(m["last_changed"]) for m in box.audience().values())),
 }
 
 

@@ -187,6 +187,7 @@ def _recreatex_shop() -> str:
 
 def _vendors() -> list[Vendor]:
     from connectors.cdbxml.sandbox import CdbXmlSandbox
+    from connectors.mailchimp.sandbox import MailchimpSandbox
     from connectors.recreatex.sandbox import RecreatexSandbox
     from connectors.ticketmatic.sandbox import TicketmaticSandbox
     from connectors.tixly.sandbox import TixlySandbox
@@ -216,6 +217,9 @@ def _vendors() -> list[Vendor]:
         Vendor("cdbxml", lambda: CdbXmlSandbox(events_per_organiser=30),
                lambda url, box: {"base_url": url, "api_key": box.api_key, "page_length": 3,
                                  "requests_per_second": 1000}),
+        Vendor("mailchimp", lambda: MailchimpSandbox(members=20),
+               lambda url, box: {"base_url": f"{url}/3.0", "list_id": "1b724bb934", "page_size": 6,
+                                 "requests_per_second": 1000, "api_key": box.api_key}),
         Vendor("uwp", lambda: UwpSandbox(activities=12, participants=20, participations=30, prefix=f"{HOUSE}/"),
                lambda url, box: {"bucket": box.bucket, "prefix": box.prefix, "endpoint_url": url, "chunk_rows": 8,
                                  "access_key_id": box.access_key_id, "secret_access_key": box.secret_access_key}),

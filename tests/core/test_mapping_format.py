@@ -250,3 +250,10 @@ def test_entry_builds_an_object_whose_key_is_a_value_and_leaves_it_out_when_eith
     with pytest.raises(ConfigError):
         compile_mapping({"entity": "event", "source_id": "id", "fields": {"x": {"entry": {"key": "a"}}}},
                         "acme", "events")
+
+
+def test_an_each_element_of_items_adds_its_items_to_the_declared_list() -> None:
+    tags = {"items": [{"path": "main"}, {"each": "more", "fields": {"label": "name"}}, {"path": "none"}]}
+    record = one({"extras.tags": tags}, {"main": "abonnee", "more": [{"name": "jeugd"}, {"name": "senior"}]})
+    assert record["extras"]["tags"] == ["abonnee", {"label": "jeugd"}, {"label": "senior"}]
+    assert one({"extras.tags": tags}, {"main": "abonnee", "more": []})["extras"]["tags"] == ["abonnee"]

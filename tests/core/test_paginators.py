@@ -12,6 +12,7 @@ from podium.sdk.paginators import (
     CursorPaginator,
     DateWindowPaginator,
     JsonNextLinkPaginator,
+    KeysetOffsetPaginator,
     LinkHeaderPaginator,
     OffsetPaginator,
     PageNumberPaginator,
@@ -103,7 +104,7 @@ def test_cursor_token() -> None:
 
 
 def test_registry_lists_known_names() -> None:
-    with pytest.raises(ConfigError, match="known: cursor, date_windows, link_header, next_link, offset, page_number"):
+    with pytest.raises(ConfigError, match="known: cursor, date_windows, keyset_offset, link_header, next_link, offset, page_number"):
         make_paginator("scroll")
 
 
@@ -132,3 +133,49 @@ def test_date_windows_need_a_first_day_and_keep_the_empty_page_guard_inside_a_wi
         for n in range(5):
             pos = pager.next(pos, None, {"next": f"http://x/?p={n}"}, 0)
     assert make_paginator("date_windows", from_param="a", to_param="b", until="2026-01-01").days == 31
+
+
+def _changing_vendor(records: list[dict[str, Any]], params: dict[str, Any]) -> dict[str, Any]:
+    """A vendor sorted ascending on ``t`` with an inclusive lower bound ``since``, offset/limit paging."""
+    matches = sorted((r for r in records if r["t"] >= int(params.get("since", 0))), key=lambda r: (r["t"], r["id"]))
+    offset, limit = int(params["offset"]), int(params["limit"])
+    return {"items": [dict(r) for r in matches[offset:offset + limit]], "total": len(matches)}
+
+
+def _read_while_one_record_changes(pager: Any) -> set[int]:
+    records = [{"id": n, "t": n // 2} for n in range(10)]  # ties: two records per value
+    position: dict[str, Any] | None = pager.start({})
+    seen: set[int] = set()
+    first = True
+    while position is not None:
+        page = _changing_vendor(records, position["params"])
+        seen.update(r["id"] for r in page["items"])
+        if first:  # a record already read changes: it jumps to the end of the sort, the rest shift left
+            records[0]["t"] = 99
+            first = False
+        position = pager.next(position, None, page, len(page["items"]))
+    return seen
+
+
+def test_keyset_paging_reads_every_record_while_records_change_and_offset_paging_does_not() -> None:
+    keyset = KeysetOffsetPaginator(3, bound_param="since", records_path="items", cursor_path="t",
+                                   total_path="total")
+    assert _read_while_one_record_changes(keyset) == set(range(10))
+    offset = OffsetPaginator(3, total_path="total")
+    assert _read_while_one_record_changes(offset) != set(range(10)), "control: offset paging skips one"
+
+
+def test_keyset_paging_walks_ties_longer_than_a_page_and_refuses_an_unsorted_answer() -> None:
+    records = [{"id": n, "t": 5} for n in range(7)] + [{"id": 7, "t": 6}]
+    pager = KeysetOffsetPaginator(3, bound_param="since", records_path="items", cursor_path="t", total_path="total")
+    position: dict[str, Any] | None = pager.start({})
+    seen: list[int] = []
+    while position is not None:
+        page = _changing_vendor(records, position["params"])
+        seen.extend(r["id"] for r in page["items"])
+        position = pager.next(position, None, page, len(page["items"]))
+    assert seen == list(range(8))
+    unsorted = {"items": [{"t": 3}, {"t": 1}, {"t": 2}], "total": 9}
+    with pytest.raises(BadDataError, match="not sorted"):
+        KeysetOffsetPaginator(3, bound_param="since", records_path="items", cursor_path="t",
+                              total_path="total").next({"params": {"offset": 0, "limit": 3}}, None, unsorted, 3)

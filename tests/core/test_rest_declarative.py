@@ -101,7 +101,7 @@ def test_a_dict_declared_connector_syncs_against_the_sandbox(sandbox: Uitdataban
 
 
 @pytest.mark.parametrize(("part", "value", "known"), [
-    ("paginator", {"kind": "scroll"}, "cursor, date_windows, link_header, next_link, offset, page_number"),
+    ("paginator", {"kind": "scroll"}, "cursor, date_windows, keyset_offset, link_header, next_link, offset, page_number"),
     ("auth", {"kind": "kerberos"}, "api_key_header, api_key_query, basic, bearer, hmac"),
     ("incremental", {"cursor_path": "m", "param": "p", "format": "julian"}, "date, epoch, iso_utc, utc_datetime"),
 ])
