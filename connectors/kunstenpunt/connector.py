@@ -70,6 +70,16 @@ ORGANITEITEN = RestStream(
     children=(ChildRequest("organiteiten/{id}", into=_merge_fiche, when=computed(_details)),),
 )
 
+BUITENLANDSE_CONCERTEN = RestStream(
+    spec=StreamSpec(name="buitenlandse_concerten", entity="event", primary_key="id", decoder=JsonRecords(""),
+                    cursor=None, description="Concerts abroad by Flemish musicians from GET /buitenlandse_concerten"),
+    path="buitenlandse_concerten",
+    params={"organiteit_id": setting("organiteit_id"), "from_date": setting("from_date"),
+            "until_date": setting("until_date")},
+    paginator=_paging(),
+    children=(ChildRequest("buitenlandse_concerten/{id}", into=_merge_fiche, when=computed(_details)),),
+)
+
 
 class KunstenpuntConnector(RestConnector):
     """Performances and organisations from the Kunstenpunt API v1."""
@@ -126,7 +136,7 @@ class KunstenpuntConnector(RestConnector):
             "requests_per_second": {"type": "number", "exclusiveMinimum": 0},
         },
     }
-    rest_streams = (PODIUMVOORSTELLINGEN, ORGANITEITEN)
+    rest_streams = (PODIUMVOORSTELLINGEN, ORGANITEITEN, BUITENLANDSE_CONCERTEN)
 
     def base_url(self) -> str:
         url = str(self.config.get("base_url") or "").strip()

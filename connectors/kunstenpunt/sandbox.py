@@ -5,12 +5,15 @@ Serves the swagger's base path ``/v1`` (``Kunstenpunt/kunstenpunt_api_checker`` 
 - ``GET /v1/organiteiten?offset=&limit=`` (filters ``organiteit_naam_begint_met``, ``active``) and
   ``GET /v1/organiteiten/{organiteit_id}``;
 - ``GET /v1/podiumvoorstellingen?offset=&limit=`` (filters ``organiteit_id``, ``podiumproductie_id``,
-  ``from_date``, ``until_date`` on the performance's date) and ``GET /v1/podiumvoorstellingen/{activiteit_id}``.
+  ``from_date``, ``until_date`` on the performance's date) and ``GET /v1/podiumvoorstellingen/{activiteit_id}``;
+- ``GET /v1/buitenlandse_concerten?offset=&limit=`` (``from_date``, ``until_date``) and
+  ``GET /v1/buitenlandse_concerten/{activiteit_id}``: Flemish musicians' concerts abroad.
 
 Lists are **bare JSON arrays**; the number of hits is only in the ``x_total_count`` response header.
 ``offset`` and ``limit`` are required: a list request without them (or with a non-number) is a 400 with
 the swagger's error object ``Fout {code, message, fields}``; an unknown id is a 404 ``Fout``. No auth
-(the spec has none). The kit answers more than 20 requests a second with 429 + ``Retry-After``.
+(the spec has none). The kit answers more than ``rate_limit`` (20) requests a second with 429 +
+``Retry-After`` (Kunstenpunt documents no limit; the sandbox has one so that clients meet it).
 
 Performances carry a date and no time (``datum``, ``YYYY-MM-DD``). The sandbox serves the swagger's
 shape; the 2017 staging server's departures from it (``production``, ``ruimte``, dd/mm/yyyy dates, the
@@ -50,6 +53,13 @@ PRODUCTIONS = (
     ("Echo's uit de polder", "Theater"),
 )
 PERSON_ROLES = ("Regisseur", "Acteur", "Choreograaf", "Danser")
+# (artist, venue, "city, country") of concerts abroad by Flemish musicians (the dates are invented).
+CONCERTS_ABROAD = (
+    ("Balthazar", "Paradiso", "Amsterdam, Nederland"), ("Warhaus", "La Cigale", "Parijs, Frankrijk"),
+    ("Brussels Jazz Orchestra", "Ronnie Scott's", "Londen, Verenigd Koninkrijk"),
+    ("Oscar and the Wolf", "Columbiahalle", "Berlijn, Duitsland"), ("Zwangere Guy", "Tivoli", "Utrecht, Nederland"),
+    ("Echo Collective", "Elbphilharmonie", "Hamburg, Duitsland"),
+)
 # Performances fall within [today - DAYS_BEFORE, today + DAYS_AFTER].
 DAYS_BEFORE, DAYS_AFTER = 120, 300
 _DAY_FIRST = re.compile(r"(\d{2})/(\d{2})/(\d{4})")
@@ -60,6 +70,7 @@ class _Database:
     organiteiten: dict[int, dict[str, Any]]  # full fiches (GET /organiteiten/{id})
     producties: dict[int, dict[str, Any]]
     voorstellingen: dict[int, dict[str, Any]]  # {id, productie_id, datum, venue organiteit id}
+    concerten: dict[int, dict[str, Any]]  # BuitenlandsConcert fiches, with the list's gps
 
 
 def company_ids() -> list[int]:
@@ -88,8 +99,12 @@ class KunstenpuntSandbox(Sandbox):
     rate_limit_requests = 20
     rate_limit_window = 1.0
 
-    def __init__(self, *, seed: int = 7, today: date | None = None, productions: int = len(PRODUCTIONS)) -> None:
+    def __init__(self, *, seed: int = 7, today: date | None = None, productions: int = len(PRODUCTIONS),
+                 rate_limit: int = 20) -> None:
         super().__init__(seed=seed)
+        # Kunstenpunt documents no rate limit: 20 requests a second is the sandbox's own, so clients
+        # meet a 429 + Retry-After at all; tests that read much raise it.
+        self.rate_limit_requests = rate_limit
         self.today = today or clock.today()
         self.productions = productions
         self._data: TenantDatasets[_Database] = TenantDatasets(self._generate)
@@ -177,7 +192,16 @@ class KunstenpuntSandbox(Sandbox):
                                              "venue_id": rng.choice(touring)["id"]}
                 next_show += rng.randint(1, 4)
                 day += timedelta(days=rng.choice([1, 1, 2, 5, 12]))
-        return _Database(organiteiten, producties, voorstellingen)
+        concerten: dict[int, dict[str, Any]] = {}
+        for index, (artist, venue_name, location) in enumerate(CONCERTS_ABROAD):
+            cid = 2112300 + index * 5
+            day = first_day + timedelta(days=rng.randrange(0, DAYS_BEFORE + DAYS_AFTER))
+            concerten[cid] = {
+                "id": cid, "titel": f"{artist} in {venue_name}", "datum": day.isoformat(),
+                "artiesten": [{"artiest_id": 212345000 + index, "artiest_naam": artist}],
+                "venue": venue_name, "locatie": location, "gps": None,
+                "beschrijving_nl": f"{artist} speelt in {location.split(',')[0]}.", "beschrijving_en": None}
+        return _Database(organiteiten, producties, voorstellingen, concerten)
 
     def mutate(self, count: int) -> list[str]:
         """Move ``count`` upcoming performances a day later and rename as many companies; returns their ids."""
@@ -230,11 +254,24 @@ class KunstenpuntSandbox(Sandbox):
                                                                               for s in siblings]},
                 "ruimtes": ruimtes, "locaties": locaties, "datum": show["datum"]}
 
+    @staticmethod
+    def concert_item(concert: dict[str, Any]) -> dict[str, Any]:
+        """``BuitenlandseConcertenItem``: artists by name, the place as ``location``."""
+        return {"id": concert["id"], "titel": concert["titel"],
+                "artiesten": [a["artiest_naam"] for a in concert["artiesten"]], "datum": concert["datum"],
+                "venue": concert["venue"], "location": concert["locatie"], "gps": concert["gps"]}
+
+    @staticmethod
+    def concert_fiche(concert: dict[str, Any]) -> dict[str, Any]:
+        """``BuitenlandsConcert`` (the detail)."""
+        return {key: value for key, value in concert.items() if key != "gps"}
+
     # -- serving ---------------------------------------------------------------------------------
     def route(self, request: Request) -> Response:
         if request.method != "GET":
             raise Refused(405, f"methode {request.method} niet toegelaten")
-        match = re.fullmatch(r"/v1/(organiteiten|podiumvoorstellingen)(?:/([^/]+))?/?", request.path)
+        match = re.fullmatch(r"/v1/(organiteiten|podiumvoorstellingen|buitenlandse_concerten)(?:/([^/]+))?/?",
+                             request.path)
         if match is None:
             raise Refused(404, f"onbekende resource {request.path}")
         resource, item_id = match.groups()
@@ -246,6 +283,10 @@ class KunstenpuntSandbox(Sandbox):
                     fiche = db.organiteiten.get(int(item_id))
                     checks.require(fiche is not None, 404, f"organiteit {item_id} niet gevonden")
                     return Response.json(self.organiteit_fiche(fiche))  # type: ignore[arg-type]
+                if resource == "buitenlandse_concerten":
+                    concert = db.concerten.get(int(item_id))
+                    checks.require(concert is not None, 404, f"buitenlands concert {item_id} niet gevonden")
+                    return Response.json(self.concert_fiche(concert))  # type: ignore[arg-type]
                 show = db.voorstellingen.get(int(item_id))
                 checks.require(show is not None, 404, f"podiumvoorstelling {item_id} niet gevonden")
                 return Response.json(self.voorstelling_fiche(show))  # type: ignore[arg-type]
@@ -253,6 +294,8 @@ class KunstenpuntSandbox(Sandbox):
         with self._data.lock:
             if resource == "organiteiten":
                 items = [self.organiteit_item(o) for o in self._organiteiten(request)]
+            elif resource == "buitenlandse_concerten":
+                items = [self.concert_item(c) for c in self._concerten(request)]
             else:
                 items = [self.voorstelling_item(s) for s in self._voorstellingen(request)]
         raw = self.take_raw()
@@ -295,6 +338,11 @@ class KunstenpuntSandbox(Sandbox):
             found = [s for s in found if s["productie_id"] == int(productie_id)]
         first, last = _date_param(request, "from_date"), _date_param(request, "until_date")
         return [s for s in found if (first is None or s["datum"] >= first) and (last is None or s["datum"] <= last)]
+
+    def _concerten(self, request: Request) -> list[dict[str, Any]]:
+        found = sorted(self.database.concerten.values(), key=lambda c: (c["datum"], c["id"]))
+        first, last = _date_param(request, "from_date"), _date_param(request, "until_date")
+        return [c for c in found if (first is None or c["datum"] >= first) and (last is None or c["datum"] <= last)]
 
     def error(self, refusal: Refused) -> Response:
         """The swagger's ``Fout``: ``{code, message, fields}``."""
