@@ -101,13 +101,19 @@ class KunstenpuntConnector(RestConnector):
         from connectors.kunstenpunt.sandbox import company_ids
         from podium.sandbox.datasets import stable_int
 
-        # The house's own organiteit (a company of the sandbox's database, so demo fleets find performances).
+        # No public production host is documented: generated fleets point at the sandbox's default port,
+        # and the house's own organiteit is a company of the sandbox's database (so it has performances).
         ids = company_ids()
-        return {"organiteit_id": ids[stable_int(house, 4) % len(ids)]}
+        return {"base_url": "http://127.0.0.1:8711/v1", "organiteit_id": ids[stable_int(house, 4) % len(ids)]}
 
     @classmethod
     def demo_credentials(cls, house: str) -> dict[str, Any]:
         return {}
+
+    @classmethod
+    def connection_type(cls) -> str:
+        """No credentials: the plain Podium connection type (no secret field to show in a form of its own)."""
+        return "podium"
 
     config_spec: ClassVar[dict[str, Any]] = {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
