@@ -44,13 +44,11 @@ COMPANIES = (
     ("Peeping Tom", "Brussel", "02 410 21 11", "Dans"), ("LOD muziektheater", "Gent", "09 266 11 33", "Muziektheater"),
     ("hetpaleis", "Antwerpen", "03 202 83 60", "Jeugdtheater"), ("Kopergietery", "Gent", "09 266 11 44", "Jeugdtheater"),
 )
-# (title, genre) of invented productions.
+# Invented productions.
 PRODUCTIONS = (
-    ("Vergeten land", "Theater"), ("De storm", "Theater"), ("Huis van de nacht", "Dans"),
-    ("Wolken boven Gent", "Muziektheater"), ("Het lied van de Schelde", "Muziektheater"),
-    ("Stille zondag", "Theater"), ("Kinderen van de kust", "Jeugdtheater"), ("Nachtwacht", "Dans"),
-    ("De laatste tram", "Theater"), ("Zomervogels", "Jeugdtheater"), ("Onder het ijs", "Dans"),
-    ("Echo's uit de polder", "Theater"),
+    "Vergeten land", "De storm", "Huis van de nacht", "Wolken boven Gent", "Het lied van de Schelde",
+    "Stille zondag", "Kinderen van de kust", "Nachtwacht", "De laatste tram", "Zomervogels", "Onder het ijs",
+    "Echo's uit de polder",
 )
 PERSON_ROLES = ("Regisseur", "Acteur", "Choreograaf", "Danser")
 # (artist, venue, "city, country") of concerts abroad by Flemish musicians (the dates are invented).
@@ -167,7 +165,7 @@ class KunstenpuntSandbox(Sandbox):
         voorstellingen: dict[int, dict[str, Any]] = {}
         first_day = self.today - timedelta(days=DAYS_BEFORE)
         next_show = 1990100
-        for index, (title, genre) in enumerate(PRODUCTIONS[: self.productions]):
+        for index, title in enumerate(PRODUCTIONS[: self.productions]):
             company = companies[index % len(companies)]
             director, cast = people[(index * 4) % len(people)], rng.sample(people, 2)
             coproducer = venues[rng.randrange(len(venues))]
