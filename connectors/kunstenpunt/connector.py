@@ -42,10 +42,6 @@ def _flag(name: str) -> Any:
     return computed(value)
 
 
-def _details(connector: Any) -> bool:
-    return bool(connector.config.get("details", True))
-
-
 def _paging() -> Paginate:
     # A short last page or the header's total ends the paging; a missing header falls back to the short page.
     return Paginate(OffsetPaginator, limit=setting("page_size", 50), total_header=TOTAL_HEADER)
@@ -58,7 +54,7 @@ PODIUMVOORSTELLINGEN = RestStream(
     params={"organiteit_id": setting("organiteit_id"), "podiumproductie_id": setting("podiumproductie_id"),
             "from_date": setting("from_date"), "until_date": setting("until_date")},
     paginator=_paging(),
-    children=(ChildRequest("podiumvoorstellingen/{id}", into=_merge_fiche, when=computed(_details)),),
+    children=(ChildRequest("podiumvoorstellingen/{id}", into=_merge_fiche, when=setting("details", True)),),
 )
 
 ORGANITEITEN = RestStream(
@@ -67,7 +63,7 @@ ORGANITEITEN = RestStream(
     path="organiteiten",
     params={"organiteit_naam_begint_met": setting("organiteit_naam_begint_met"), "active": _flag("active")},
     paginator=_paging(),
-    children=(ChildRequest("organiteiten/{id}", into=_merge_fiche, when=computed(_details)),),
+    children=(ChildRequest("organiteiten/{id}", into=_merge_fiche, when=setting("details", True)),),
 )
 
 BUITENLANDSE_CONCERTEN = RestStream(
@@ -77,7 +73,7 @@ BUITENLANDSE_CONCERTEN = RestStream(
     params={"organiteit_id": setting("organiteit_id"), "from_date": setting("from_date"),
             "until_date": setting("until_date")},
     paginator=_paging(),
-    children=(ChildRequest("buitenlandse_concerten/{id}", into=_merge_fiche, when=computed(_details)),),
+    children=(ChildRequest("buitenlandse_concerten/{id}", into=_merge_fiche, when=setting("details", True)),),
 )
 
 
@@ -90,7 +86,8 @@ class KunstenpuntConnector(RestConnector):
     title = "Kunstenpunt API v1 (podiumkunsten)"
     requests_per_second = 5.0
 
-    # Orchestration (see podium.sdk.Connector). No auth kind: the API has no credentials.
+    # Orchestration (see podium.sdk.Connector). A public API: no credentials (connection type podium_none).
+    auth_kind = "none"
     default_schedule = "0 5 * * *"
     pool_slots = 2
     default_owner = "podium-publication"
@@ -110,10 +107,6 @@ class KunstenpuntConnector(RestConnector):
     def demo_credentials(cls, house: str) -> dict[str, Any]:
         return {}
 
-    @classmethod
-    def connection_type(cls) -> str:
-        """No credentials: the plain Podium connection type (no secret field to show in a form of its own)."""
-        return "podium"
 
     config_spec: ClassVar[dict[str, Any]] = {
         "$schema": "https://json-schema.org/draft/2020-12/schema",

@@ -6,7 +6,7 @@ Serves the swagger's base path ``/v1`` (``Kunstenpunt/kunstenpunt_api_checker`` 
   ``GET /v1/organiteiten/{organiteit_id}``;
 - ``GET /v1/podiumvoorstellingen?offset=&limit=`` (filters ``organiteit_id``, ``podiumproductie_id``,
   ``from_date``, ``until_date`` on the performance's date) and ``GET /v1/podiumvoorstellingen/{activiteit_id}``;
-- ``GET /v1/buitenlandse_concerten?offset=&limit=`` (``from_date``, ``until_date``) and
+- ``GET /v1/buitenlandse_concerten?offset=&limit=`` (``organiteit_id``, ``from_date``, ``until_date``) and
   ``GET /v1/buitenlandse_concerten/{activiteit_id}``: Flemish musicians' concerts abroad.
 
 Lists are **bare JSON arrays**; the number of hits is only in the ``x_total_count`` response header.
@@ -339,6 +339,10 @@ class KunstenpuntSandbox(Sandbox):
 
     def _concerten(self, request: Request) -> list[dict[str, Any]]:
         found = sorted(self.database.concerten.values(), key=lambda c: (c["datum"], c["id"]))
+        organiteit_id = request.arg("organiteit_id")
+        if organiteit_id:
+            checks.require(organiteit_id.isdigit(), 400, "organiteit_id is een getal", kind="organiteit_id")
+            found = [c for c in found if any(a["artiest_id"] == int(organiteit_id) for a in c["artiesten"])]
         first, last = _date_param(request, "from_date"), _date_param(request, "until_date")
         return [c for c in found if (first is None or c["datum"] >= first) and (last is None or c["datum"] <= last)]
 

@@ -40,6 +40,9 @@ CONNECTION_TYPES: dict[str, ConnectionKind] = {
                        relabeling={"login": "Access key id", "password": "Secret access key"}),
         ConnectionKind("podium_oauth2", "PodiumOAuth2Hook", "Podium: OAuth2 client credentials",
                        relabeling={"login": "Client id", "password": "Client secret"}),
+        # A public API (auth kind ``none``): the connection holds nothing; houses need not name one.
+        ConnectionKind("podium_none", "PodiumNoAuthHook", "Podium: public API, no credentials",
+                       hidden_fields=(*_UNUSED, "login", "password")),
     )
 }
 GENERIC_HOOK = "PodiumHook"

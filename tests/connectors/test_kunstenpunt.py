@@ -108,6 +108,10 @@ def test_filters_by_organiteit_and_date(sandbox: KunstenpuntSandbox) -> None:
     assert iso.json() == day_first.json()
     assert all("2026-03-01" <= item["datum"] <= "2026-06-30" for item in iso.json())
     assert requests.get(base, params={**page, "from_date": "maart"}, timeout=5).status_code == 400
+    artist = min(a["artiest_id"] for c in sandbox.database.concerten.values() for a in c["artiesten"])
+    abroad = requests.get(f"{sandbox.url}/v1/buitenlandse_concerten", params={**page, "organiteit_id": artist},
+                          timeout=5).json()
+    assert len(abroad) == 1 and abroad[0]["artiesten"] and abroad[0]["location"]
 
 
 def test_a_burst_past_the_rate_limit_gets_429_with_retry_after() -> None:

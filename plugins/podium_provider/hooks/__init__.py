@@ -4,11 +4,12 @@ from plugins.podium_provider.hooks.podium import (
     PodiumApiKeyHook,
     PodiumHmacHook,
     PodiumHook,
+    PodiumNoAuthHook,
     PodiumOAuth2Hook,
     PodiumS3Hook,
     PodiumSoapShopHook,
     connection_fields,
 )
 
-__all__ = ["PodiumApiKeyHook", "PodiumHmacHook", "PodiumHook", "PodiumOAuth2Hook", "PodiumS3Hook",
-           "PodiumSoapShopHook", "connection_fields"]
+__all__ = ["PodiumApiKeyHook", "PodiumHmacHook", "PodiumHook", "PodiumNoAuthHook", "PodiumOAuth2Hook",
+           "PodiumS3Hook", "PodiumSoapShopHook", "connection_fields"]

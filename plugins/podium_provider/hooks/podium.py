@@ -74,3 +74,8 @@ class PodiumS3Hook(PodiumHook):
 class PodiumOAuth2Hook(PodiumHook):
     conn_type = "podium_oauth2"
     hook_name = "Podium: OAuth2 client credentials"
+
+
+class PodiumNoAuthHook(PodiumHook):
+    conn_type = "podium_none"
+    hook_name = "Podium: public API, no credentials"
