@@ -150,7 +150,7 @@ class KunstenpuntSandbox(Sandbox):
                 _company_id(index), name, "Organisation", ["Gezelschap"], [genre], town,
                 websites=[f"https://www.{_slug(name)}.be/"], emails=[f"info@{_slug(name)}.be"],
                 adressen=[], telefoonnummers=[phone], startjaar=rng.randrange(1980, 2012),
-                actief=index != len(COMPANIES) - 1 or rng.random() < 0.5,
+                actief=index != len(COMPANIES) - 1,  # one company that has stopped
                 beschrijving=f"{name} maakt {genre.lower()} vanuit {town}."))
         people = []
         for index in range(16):
