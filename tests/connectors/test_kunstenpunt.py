@@ -182,6 +182,14 @@ def test_an_organisation_is_a_contact_with_organization_and_a_person_has_names(s
     assert " " not in particle["given_name"]
 
 
+def test_a_person_born_before_the_canonical_range_keeps_the_year_in_extras_and_is_not_rejected() -> None:
+    # Kunstenpunt's music database describes composers born long before 1880 (contact.birth_year's minimum).
+    (composer,) = mapped("organiteiten", [{"id": 1877001, "type": "Person", "toonnaam": "Peter Benoit",
+                                           "startjaar": 1834, "locatie": "Harelbeke"}])
+    assert (composer["given_name"], composer["family_name"]) == ("Peter", "Benoit")
+    assert "birth_year" not in composer and composer["extras"]["startjaar"] == 1834
+
+
 def test_every_performance_is_linked_to_its_production(sandbox: KunstenpuntSandbox) -> None:
     db = sandbox.database
     events = mapped("podiumvoorstellingen", read(connector(sandbox), "podiumvoorstellingen"))
