@@ -271,6 +271,13 @@ def test_podium_map_reads_a_single_document(stream: str, case: str) -> None:
     assert record == json.loads((GOLDEN / f"{stream}.{case}.expected.json").read_text(encoding="utf-8"))[0]
 
 
+def test_podium_connectors_lists_kunstenpunt_with_its_streams(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "220")
+    result = CliRunner().invoke(main, ["connectors"])
+    line = next(line for line in result.output.splitlines() if "kunstenpunt" in line)
+    assert "podiumvoorstellingen → event" in line and "organiteiten → contact" in line and "podium_none" in line
+
+
 # -- the standard suite ----------------------------------------------------------------------------------
 class TestKunstenpuntConformance(ConnectorConformance):
     connector_class = KunstenpuntConnector
