@@ -42,6 +42,9 @@ CONNECTION_TYPES: dict[str, ConnectionKind] = {
                        relabeling={"login": "Client id", "password": "Client secret"}),
         ConnectionKind("podium_bearer", "PodiumBearerHook", "Podium: Bearer token",
                        hidden_fields=(*_UNUSED, "login"), relabeling={"password": "Bearer token"}),
+        # A public API (auth kind ``none``): the connection holds nothing; houses need not name one.
+        ConnectionKind("podium_none", "PodiumNoAuthHook", "Podium: public API, no credentials",
+                       hidden_fields=(*_UNUSED, "login", "password")),
     )
 }
 GENERIC_HOOK = "PodiumHook"

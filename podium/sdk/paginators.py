@@ -76,12 +76,30 @@ class Paginator:
 
 
 class OffsetPaginator(Paginator):
-    """``limit``/``offset`` paging; stops at ``total_path`` when the vendor gives a total, else on a short page."""
+    """``limit``/``offset`` paging; stops at the vendor's total when it gives one, else on a short page.
+
+    The total is read from the body at ``total_path``, or from the response header ``total_header``
+    (vendors that serve a bare JSON array and put the count in a header such as ``X-Total-Count``).
+    """
 
     def __init__(self, limit: int = 100, *, limit_param: str = "limit", offset_param: str = "offset",
-                 total_path: str | None = None) -> None:
+                 total_path: str | None = None, total_header: str | None = None) -> None:
         super().__init__()
         self.limit, self.limit_param, self.offset_param, self.total_path = limit, limit_param, offset_param, total_path
+        self.total_header = total_header
+
+    def _total(self, response: requests.Response | None, document: Any) -> int | None:
+        """The vendor's total; a header that is there but not a number is bad data, not "no total"."""
+        if self.total_header is not None:
+            raw = response.headers.get(self.total_header) if response is not None else None
+            if raw is None:
+                return None
+            try:
+                return int(str(raw).strip())
+            except ValueError:
+                raise BadDataError(f"total header {self.total_header}: {raw!r} is not a number") from None
+        total = dig(document, self.total_path) if self.total_path else None
+        return None if total is None else int(total)
 
     def start(self, params: dict[str, Any]) -> Position:
         return super().start({**params, self.limit_param: self.limit, self.offset_param: 0})
@@ -92,9 +110,9 @@ class OffsetPaginator(Paginator):
             raise BadDataError("undecodable page: the stream stops here rather than skip its records")
         params = position["params"]
         offset = int(params.get(self.offset_param, 0)) + int(params.get(self.limit_param, self.limit))
-        total = dig(document, self.total_path) if self.total_path else None
+        total = self._total(response, document)
         if total is not None:
-            if offset >= int(total):
+            if offset >= total:
                 return None
         elif record_count < int(params.get(self.limit_param, self.limit)):
             return None

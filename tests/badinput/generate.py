@@ -38,26 +38,31 @@ def write(name: str, connector: str, stream: str, body: bytes, *, bad: int = 0, 
     cases[name] = [connector, stream, 3 if dead else 0, len(records), len(dead)]
 
 
-def json_cases(connector: str, stream: str, page: dict[str, Any], key: str, spoil: dict[str, Any]) -> None:
+def json_cases(connector: str, stream: str, page: Any, key: str | None, spoil: dict[str, Any]) -> None:
+    """``key``: where the page's records are (None: the page is a bare array of records)."""
+    def records(doc: Any) -> list[Any]:
+        return doc if key is None else doc[key]
+
     clean = json.dumps(page, ensure_ascii=False).encode()
     write(f"{connector}/{stream}-clean.json", connector, stream, clean)
     write(f"{connector}/{stream}-bom.json", connector, stream, codecs.BOM_UTF8 + clean)
     for name, change in spoil.items():
         doc = copy.deepcopy(page)
-        change(doc[key][0])
+        change(records(doc)[0])
         body = json.dumps(doc, ensure_ascii=False).encode()
         for marker, bytes_ in {b"@@SURROGATE@@": b"\\ud83d", b"@@BADUTF8@@": b"\xff\xfe",
                                b"@@NUL@@": b"\\u0000"}.items():
             body = body.replace(marker, bytes_)
         write(f"{connector}/{stream}-{name}.json", connector, stream, body, bad=1)
     doc = copy.deepcopy(page)
-    doc[key].insert(1, "not an object")
+    records(doc).insert(1, "not an object")
     write(f"{connector}/{stream}-record-not-an-object.json", connector, stream,
           json.dumps(doc).encode(), bad=1)
     write(f"{connector}/{stream}-truncated.json", connector, stream, clean[: len(clean) // 2], whole_bad=True)
     write(f"{connector}/{stream}-malformed.json", connector, stream, clean.replace(b":", b";", 3), whole_bad=True)
+    bomb = b"[" + b"[" * 100_000 + b"]" * 100_000 + b"]"
     write(f"{connector}/{stream}-nesting-bomb.json", connector, stream,
-          b'{"' + key.encode() + b'": [' + b"[" * 100_000 + b"]" * 100_000 + b"]}", whole_bad=True)
+          bomb if key is None else b'{"' + key.encode() + b'": ' + bomb + b"}", whole_bad=True)
     write(f"{connector}/{stream}-soap-fault.json", connector, stream, SOAP_FAULT, whole_bad=True)
 
 
@@ -122,6 +127,20 @@ def yesplan() -> None:
     })
 
 
+def kunstenpunt() -> None:
+    golden = ROOMS / "kunstenpunt" / "golden"
+    shows = json.loads((golden / "podiumvoorstellingen.sandbox-list.input.json").read_text())
+    json_cases("kunstenpunt", "podiumvoorstellingen", shows, None, {
+        **{name: setter("productie_titel", text) for name, text in STRINGS.items()},
+        "datum-not-a-date": setter("datum", "volgende week"),
+    })
+    people = json.loads((golden / "organiteiten.staging-2017-expected.input.json").read_text())[:6]
+    json_cases("kunstenpunt", "organiteiten", people, None, {
+        "lone-surrogate": setter("toonnaam", STRINGS["lone-surrogate"]),
+        "nameless-person": lambda person: person.update(toonnaam=None, geboortejaar=None),
+    })
+
+
 def xml_variants(connector: str, stream: str, clean: bytes, first_text: bytes, record: re.Pattern[bytes]) -> None:
     """``first_text``: a text in the first record only, where a bad character goes."""
     write(f"{connector}/{stream}-clean.xml", connector, stream, clean)
@@ -183,7 +202,7 @@ def uwp() -> None:
 
 
 if __name__ == "__main__":
-    for build in (ticketmatic, tixly, uitdatabank, yesplan, cdbxml, recreatex, uwp):
+    for build in (ticketmatic, tixly, uitdatabank, yesplan, kunstenpunt, cdbxml, recreatex, uwp):
         build()
     (HERE / "cases.json").write_text(json.dumps(dict(sorted(cases.items())), indent=1) + "\n")
     print(f"{len(cases)} files")

@@ -302,6 +302,28 @@ def test_mailchimp_poisoned_members(store: Store, poisoned: None, monkeypatch: p
         check_poisoned_syncs(store, config, "mailchimp", [*names, wrong_marker], unpoison)
 
 
+def test_kunstenpunt_poisoned_organiteiten(store: Store, poisoned: None) -> None:
+    with sandbox_of("kunstenpunt") as box:
+        organiteiten = box.database.organiteiten
+        template = copy.deepcopy(organiteiten[361000])
+        names = poisoned_names(f"kp-{store.engine.dialect.name}")
+        del names[next(k for k in names if k.endswith("charref"))]  # an XML-only poison
+        added = []
+        for index, text in enumerate(names.values()):
+            fiche = copy.deepcopy(template)
+            fiche["id"], fiche["toonnaam"] = 369900 + index, text
+            organiteiten[fiche["id"]] = fiche
+            added.append(fiche["id"])
+        config = house("cc-hasselt", "kunstenpunt", {"base_url": f"{box.url}/v1", "details": False,
+                                                     "requests_per_second": 1000}, streams=["organiteiten"])
+
+        def unpoison() -> None:
+            for key in added:
+                organiteiten.pop(key)
+
+        check_poisoned_syncs(store, config, "kunstenpunt", list(names), unpoison)
+
+
 def test_cdbxml_poisoned_events_and_one_with_too_many_dates(store: Store, poisoned: None) -> None:
     import dataclasses
 

@@ -7,6 +7,7 @@ property names the test that relies on it, so a failing day points at the test i
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from collections.abc import Callable, Iterable
@@ -116,6 +117,26 @@ def _yesplan(day: date, org: str) -> list[str]:
 @pytest.mark.parametrize("org", YESPLAN_ORGS)
 def test_yesplan_sandbox_data_holds_on_every_day_of_the_year(org: str) -> None:
     assert_every_day(lambda day: _yesplan(day, org))
+
+
+# -- Kunstenpunt: performances (dates only) around today ------------------------------------------------
+def _kunstenpunt(day: date) -> list[str]:
+    from connectors.kunstenpunt.sandbox import KunstenpuntSandbox
+
+    problems = []
+    db = KunstenpuntSandbox(today=day).database
+    shows = list(db.voorstellingen.values())
+    if len([s for s in shows if s["datum"] >= day.isoformat()]) < 3:  # conformance: mutate moves 3 upcoming
+        problems.append("fewer than 3 upcoming performances")
+    if len({s["venue_id"] for s in shows}) < 4:  # test_the_sandbox_data_is_seeded_and_flemish
+        problems.append("performances in fewer than 4 venues")
+    if any(not re.fullmatch(r"\d{4}-\d{2}-\d{2}", s["datum"]) for s in shows):
+        problems.append("a performance date that is not a bare date")
+    return problems
+
+
+def test_kunstenpunt_sandbox_data_holds_on_every_day_of_the_year() -> None:
+    assert_every_day(_kunstenpunt)
 
 
 # -- Recreatex: a season around today -------------------------------------------------------------------

@@ -38,6 +38,40 @@ def test_offset_without_total_stops_on_a_short_page() -> None:
     assert pager.next(nxt, None, {"data": []}, 3) is None
 
 
+def _answer(headers: dict[str, str]) -> requests.Response:
+    response = requests.Response()
+    response.status_code = 200
+    response.headers.update(headers)
+    return response
+
+
+def test_offset_reads_the_total_from_a_response_header() -> None:
+    # A bare JSON array has no room for a total: the vendor sends it as a header (any case).
+    pager = OffsetPaginator(limit=10, total_header="x_total_count")
+    pos = pager.start({})
+    pos = pager.next(pos, _answer({"X_Total_Count": "20"}), [{}] * 10, 10)
+    assert pos == {"params": {"limit": 10, "offset": 10}}
+    # Exactly two full pages: the total ends the paging without asking for an empty third page.
+    assert pager.next(pos, _answer({"x_total_count": "20"}), [{}] * 10, 10) is None
+
+
+def test_offset_with_a_total_header_reads_a_short_last_page_and_falls_back_without_the_header() -> None:
+    pager = OffsetPaginator(limit=10, total_header="x_total_count")
+    pos = pager.next(pager.start({}), _answer({"x_total_count": "13"}), [{}] * 10, 10)
+    assert pos is not None and pager.next(pos, _answer({"x_total_count": "13"}), [{}] * 3, 3) is None
+    # No header at all: the short-page rule decides, as without a total.
+    fallback = OffsetPaginator(limit=10, total_header="x_total_count")
+    nxt = fallback.next(fallback.start({}), _answer({}), [{}] * 10, 10)
+    assert nxt == {"params": {"limit": 10, "offset": 10}}
+    assert fallback.next(nxt, _answer({}), [{}] * 4, 4) is None
+
+
+def test_offset_refuses_a_total_header_that_is_not_a_number() -> None:
+    pager = OffsetPaginator(limit=10, total_header="x_total_count")
+    with pytest.raises(BadDataError, match="x_total_count"):
+        pager.next(pager.start({}), _answer({"x_total_count": "veel"}), [{}] * 10, 10)
+
+
 @pytest.mark.parametrize("pager", [OffsetPaginator(limit=10), PageNumberPaginator(size=10),
                                    JsonNextLinkPaginator(), CursorPaginator("next", "c")],
                          ids=lambda p: type(p).__name__)

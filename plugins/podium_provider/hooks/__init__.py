@@ -5,11 +5,12 @@ from plugins.podium_provider.hooks.podium import (
     PodiumBearerHook,
     PodiumHmacHook,
     PodiumHook,
+    PodiumNoAuthHook,
     PodiumOAuth2Hook,
     PodiumS3Hook,
     PodiumSoapShopHook,
     connection_fields,
 )
 
-__all__ = ["PodiumApiKeyHook", "PodiumBearerHook", "PodiumHmacHook", "PodiumHook", "PodiumOAuth2Hook", "PodiumS3Hook",
-           "PodiumSoapShopHook", "connection_fields"]
+__all__ = ["PodiumApiKeyHook", "PodiumBearerHook", "PodiumHmacHook", "PodiumHook", "PodiumNoAuthHook",
+           "PodiumOAuth2Hook", "PodiumS3Hook", "PodiumSoapShopHook", "connection_fields"]

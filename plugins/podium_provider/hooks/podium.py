@@ -79,3 +79,8 @@ class PodiumOAuth2Hook(PodiumHook):
 class PodiumBearerHook(PodiumHook):
     conn_type = "podium_bearer"
     hook_name = "Podium: Bearer token"
+
+
+class PodiumNoAuthHook(PodiumHook):
+    conn_type = "podium_none"
+    hook_name = "Podium: public API, no credentials"
