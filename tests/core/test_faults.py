@@ -186,6 +186,7 @@ def _recreatex_shop() -> str:
 
 def _vendors() -> list[Vendor]:
     from connectors.cdbxml.sandbox import CdbXmlSandbox
+    from connectors.flexmail.sandbox import FlexmailSandbox
     from connectors.recreatex.sandbox import RecreatexSandbox
     from connectors.ticketmatic.sandbox import TicketmaticSandbox
     from connectors.uitdatabank.sandbox import UitdatabankSandbox
@@ -210,6 +211,9 @@ def _vendors() -> list[Vendor]:
         Vendor("cdbxml", lambda: CdbXmlSandbox(events_per_organiser=30),
                lambda url, box: {"base_url": url, "api_key": box.api_key, "page_length": 3,
                                  "requests_per_second": 1000}),
+        Vendor("flexmail", lambda: FlexmailSandbox(contacts=12, unsubscribed=1),
+               lambda url, box: {"base_url": url, "page_size": 5, "requests_per_second": 1000,
+                                 "account_id": "100001", "personal_access_token": box.token}),
         Vendor("uwp", lambda: UwpSandbox(activities=12, participants=20, participations=30, prefix=f"{HOUSE}/"),
                lambda url, box: {"bucket": box.bucket, "prefix": box.prefix, "endpoint_url": url, "chunk_rows": 8,
                                  "access_key_id": box.access_key_id, "secret_access_key": box.secret_access_key}),
