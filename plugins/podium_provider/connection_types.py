@@ -40,6 +40,8 @@ CONNECTION_TYPES: dict[str, ConnectionKind] = {
                        relabeling={"login": "Access key id", "password": "Secret access key"}),
         ConnectionKind("podium_oauth2", "PodiumOAuth2Hook", "Podium: OAuth2 client credentials",
                        relabeling={"login": "Client id", "password": "Client secret"}),
+        ConnectionKind("podium_basic", "PodiumBasicHook", "Podium: HTTP Basic auth",
+                       relabeling={"login": "User (account id)", "password": "Password or access token"}),
     )
 }
 GENERIC_HOOK = "PodiumHook"

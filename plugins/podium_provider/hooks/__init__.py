@@ -2,6 +2,7 @@
 
 from plugins.podium_provider.hooks.podium import (
     PodiumApiKeyHook,
+    PodiumBasicHook,
     PodiumHmacHook,
     PodiumHook,
     PodiumOAuth2Hook,
@@ -10,5 +11,5 @@ from plugins.podium_provider.hooks.podium import (
     connection_fields,
 )
 
-__all__ = ["PodiumApiKeyHook", "PodiumHmacHook", "PodiumHook", "PodiumOAuth2Hook", "PodiumS3Hook",
+__all__ = ["PodiumApiKeyHook", "PodiumBasicHook", "PodiumHmacHook", "PodiumHook", "PodiumOAuth2Hook", "PodiumS3Hook",
            "PodiumSoapShopHook", "connection_fields"]

@@ -74,3 +74,8 @@ class PodiumS3Hook(PodiumHook):
 class PodiumOAuth2Hook(PodiumHook):
     conn_type = "podium_oauth2"
     hook_name = "Podium: OAuth2 client credentials"
+
+
+class PodiumBasicHook(PodiumHook):
+    conn_type = "podium_basic"
+    hook_name = "Podium: HTTP Basic auth"
