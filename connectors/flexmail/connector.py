@@ -35,7 +35,7 @@ class FlexmailConnector(RestConnector):
     auth_kind = "basic"
     default_schedule = "@daily"
     pool_slots = 3
-    default_owner = "podium-mailing"
+    default_owner = "podium-crm"  # the team of the mailing route (podium_example_mailing)
     example_share = {"kunstenorganisatie": 0.45, "cultuurcentrum": 0.2, "gemeenschapscentrum": 0.1}
     example_group = "mailing"  # a house mails its public with one tool: Flexmail or Mailchimp
 
