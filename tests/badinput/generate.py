@@ -44,14 +44,14 @@ def json_cases(connector: str, stream: str, page: dict[str, Any], key: str, spoi
     write(f"{connector}/{stream}-bom.json", connector, stream, codecs.BOM_UTF8 + clean)
     for name, change in spoil.items():
         doc = copy.deepcopy(page)
-        change(doc[key][0])
+        change(_records(doc, key)[0])
         body = json.dumps(doc, ensure_ascii=False).encode()
         for marker, bytes_ in {b"@@SURROGATE@@": b"\\ud83d", b"@@BADUTF8@@": b"\xff\xfe",
                                b"@@NUL@@": b"\\u0000"}.items():
             body = body.replace(marker, bytes_)
         write(f"{connector}/{stream}-{name}.json", connector, stream, body, bad=1)
     doc = copy.deepcopy(page)
-    doc[key].insert(1, "not an object")
+    _records(doc, key).insert(1, "not an object")
     write(f"{connector}/{stream}-record-not-an-object.json", connector, stream,
           json.dumps(doc).encode(), bad=1)
     write(f"{connector}/{stream}-truncated.json", connector, stream, clean[: len(clean) // 2], whole_bad=True)
@@ -59,6 +59,22 @@ def json_cases(connector: str, stream: str, page: dict[str, Any], key: str, spoi
     write(f"{connector}/{stream}-nesting-bomb.json", connector, stream,
           b'{"' + key.encode() + b'": [' + b"[" * 100_000 + b"]" * 100_000 + b"]}", whole_bad=True)
     write(f"{connector}/{stream}-soap-fault.json", connector, stream, SOAP_FAULT, whole_bad=True)
+
+
+def _records(doc: dict[str, Any], key: str) -> list[Any]:
+    """The record list at a dotted key (``member``, ``_embedded.item``)."""
+    node: Any = doc
+    for part in key.split("."):
+        node = node[part]
+    return node  # type: ignore[no-any-return]
+
+
+def flexmail() -> None:
+    page = json.loads((ROOMS / "flexmail" / "golden" / "contacts.manifest-list-page.input.json").read_text())
+    json_cases("flexmail", "contacts", page, "_embedded.item", {
+        **{name: setter("name", text) for name, text in STRINGS.items()},
+        "id-missing": lambda c: c.pop("id"),
+    })
 
 
 def setter(field: str, value: Any) -> Any:
@@ -169,7 +185,7 @@ def uwp() -> None:
 
 
 if __name__ == "__main__":
-    for build in (ticketmatic, uitdatabank, yesplan, cdbxml, recreatex, uwp):
+    for build in (ticketmatic, uitdatabank, yesplan, cdbxml, recreatex, uwp, flexmail):
         build()
     (HERE / "cases.json").write_text(json.dumps(dict(sorted(cases.items())), indent=1) + "\n")
     print(f"{len(cases)} files")
