@@ -41,7 +41,7 @@ CONNECTION_TYPES: dict[str, ConnectionKind] = {
         ConnectionKind("podium_oauth2", "PodiumOAuth2Hook", "Podium: OAuth2 client credentials",
                        relabeling={"login": "Client id", "password": "Client secret"}),
         ConnectionKind("podium_basic", "PodiumBasicHook", "Podium: HTTP Basic auth",
-                       relabeling={"login": "User (account id)", "password": "Password or access token"}),
+                       relabeling={"login": "User", "password": "Password or access token"}),
     )
 }
 GENERIC_HOOK = "PodiumHook"

@@ -263,7 +263,8 @@ def test_flexmail_poisoned_contacts(store: Store, poisoned: None, monkeypatch: p
                        "email": f"poison{index}@example.be"}
             data["listed"][contact["id"]] = contact
             added.append(contact["id"])
-        config = house("cc-hasselt", "flexmail", {"base_url": box.url, "requests_per_second": 1000, "page_size": 10})
+        config = house("cc-hasselt", "flexmail", {"base_url": box.url, "requests_per_second": 1000, "page_size": 10,
+                                                  **FlexmailConnector.example_settings("cc-hasselt", "CC Hasselt")})
 
         def unpoison() -> None:
             for key in added:
