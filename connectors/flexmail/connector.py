@@ -33,7 +33,7 @@ class FlexmailConnector(RestConnector):
     # Orchestration (see podium.sdk.Connector): one Basic-auth connection form, a nightly full re-read
     # (the rate budget makes a sync of a few thousand contacts take an hour), a small vendor pool.
     auth_kind = "basic"
-    default_schedule = "@daily"
+    default_schedule = "30 2 * * *"  # nightly, off-peak
     pool_slots = 3
     default_owner = "podium-crm"  # the team of the mailing route (podium_example_mailing)
     example_share = {"kunstenorganisatie": 0.45, "cultuurcentrum": 0.2, "gemeenschapscentrum": 0.1}
