@@ -8,7 +8,7 @@ from typing import Any
 
 from podium.errors import BadDataError
 from podium.parsing.base import RecordError
-from podium.parsing.json import JsonRecords
+from podium.parsing.json import JsonRecords, dig
 from podium.sdk.connector import StreamSpec
 from podium.sdk.rest import ChildRequest, Paginate, RestStream, setting
 
@@ -19,22 +19,28 @@ MAX_LIMIT = 500
 @dataclass(frozen=True)
 class HalRecords(JsonRecords):
     """A HAL document as Flexmail serves it: a collection ``{total, limit, offset, _embedded: {item: [...]}}``
-    or one resource (``GET /contacts/{id}``: the contact itself).
+    or one resource (``GET /contacts/{id}``: the contact itself, identified by ``id``).
 
     HAL leaves ``_embedded`` out of an empty collection (PostHog's Flexmail source: "a missing selector
-    legitimately means zero rows"), so a collection with a ``total`` and no ``_embedded`` has no records.
+    legitimately means zero rows"): a document with ``total`` is a page, and without ``_embedded`` an
+    empty one. ``single_record_key``/``page_markers`` say the same in the names the SDK's JSON decoder
+    uses for the shapes a stream accepts.
     """
 
     records_path: str = "_embedded.item"
+    single_record_key: str | None = "id"
+    page_markers: tuple[str, ...] = ("total",)
 
     def records(self, document: Any) -> Iterator[dict[str, Any] | RecordError]:
         if isinstance(document, dict) and "_embedded" not in document:
-            if "total" in document:
-                return iter(())
-            if "id" in document:  # a single resource: the document is the record
-                return super().records({"_embedded": {"item": [document]}})
+            if any(dig(document, marker) is not None for marker in self.page_markers):
+                return iter(())  # an empty collection
+            identity = dig(document, self.single_record_key or "")
+            if isinstance(identity, str | int) and not isinstance(identity, bool) and str(identity).strip():
+                # One resource: read as a page of one, keeping the decoder's per-record text checks.
+                return super().records(type(document)({"_embedded": {"item": [document]}}))
             raise BadDataError("JSON document is neither a HAL collection (total, _embedded.item) "
-                               "nor a single resource (id)")
+                               f"nor a single resource ({self.single_record_key})")
         return super().records(document)
 
 
