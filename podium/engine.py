@@ -321,6 +321,15 @@ def _sync_stream(instance: Connector, stream: str, store: Store, archive: Archiv
         mapping = load_mapping(cls.mappings_dir(), cls.name, stream)
         processor = PageProcessor(mapping, ctx, spec.entity, spec.primary_key)
         state: Mapping[str, Any] | None = None if full_refresh else store.get_state(house.key, cls.name, stream)
+        # A mapping with ``unlisted`` reconciles a vendor list that drops records (no change filter): a read
+        # that starts on the first page without a cursor serves the whole list, so what it did not serve
+        # has left it. A resumed read saw only part of the list and reconciles nothing.
+        whole = mapping.unlisted is not None and not (state or {}).get("resume") and not (state or {}).get("cursor")
+        if mapping.unlisted is not None and sum(s.entity == spec.entity for s in cls.streams) > 1:
+            # The store keeps no stream per record: the reconciliation's scope is the connector's entity.
+            raise ConfigError(f"{cls.name}/{stream}: 'unlisted' needs the only {spec.entity} stream of "
+                              f"its connector")
+        listed: set[str] = set()
         for seq, page in enumerate(instance.read(stream, state)):
             uri = None
             if page.raw is not None:
@@ -328,12 +337,18 @@ def _sync_stream(instance: Connector, stream: str, store: Store, archive: Archiv
             result = processor.process(page)
             store.commit_page(run, result.records, result.dead, page.state, read=result.read, archive_uri=uri,
                               complete_parents=result.complete_parents, vanished=mapping.vanished)
+            if whole:
+                listed.update(_listed(page, spec.primary_key))
             _copy_counts(run.counts, report, seq + 1)
             if result.dead:
                 log.warning("%s × %s × %s: page %s: %d record(s) rejected to dead letters",
                             house.key, cls.name, stream, page.label or seq, len(result.dead))
             if progress is not None:
                 progress(stream, report)
+        # Nothing listed at all is more likely a wrong account or a vendor fault than everyone leaving.
+        if whole and listed and mapping.unlisted is not None:
+            store.retire_unlisted(run, listed, mapping.unlisted)
+            _copy_counts(run.counts, report, report.pages)
         report.status = "succeeded"
         store.finish_stream_run(run, "succeeded")
     except Exception as exc:  # every failure is classified and reported, none is lost
@@ -350,6 +365,14 @@ def _sync_stream(instance: Connector, stream: str, store: Store, archive: Archiv
             log.exception("internal error (a bug in podium or the connector)")
     finally:
         report.seconds = round(time.perf_counter() - started, 3)
+
+
+def _listed(page: Page, primary_key: str) -> Iterable[str]:
+    """The vendor ids a page served: its records and the parts that could not be decoded (still listed)."""
+    for raw in [*page.records, *(raw for _, raw in page.errors)]:
+        value = raw.get(primary_key) if isinstance(raw, dict) else None
+        if value is not None:
+            yield str(value)
 
 
 def _copy_counts(counts: Any, report: StreamReport, pages: int) -> None:

@@ -45,6 +45,8 @@ CONNECTION_TYPES: dict[str, ConnectionKind] = {
         # A public API (auth kind ``none``): the connection holds nothing; houses need not name one.
         ConnectionKind("podium_none", "PodiumNoAuthHook", "Podium: public API, no credentials",
                        hidden_fields=(*_UNUSED, "login", "password")),
+        ConnectionKind("podium_basic", "PodiumBasicHook", "Podium: HTTP Basic auth",
+                       relabeling={"login": "User", "password": "Password or access token"}),
     )
 }
 GENERIC_HOOK = "PodiumHook"

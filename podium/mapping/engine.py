@@ -22,6 +22,8 @@ A mapping is data (``mappings/<vendor>/<stream>.yaml``)::
     vanished: {set: {status: refunded}}   # optional, for mappings that yield several records per raw
                                     #   record: what becomes of a record that is missing when its raw
                                     #   record is read again (``deleted`` = a tombstone)
+    unlisted: {set: {consents: []}}  # optional, for streams read whole on every sync: what becomes of a
+                                    #   stored record a complete read from the first page no longer lists
     function: pkg.module:function   # escape hatch for the whole record: (raw, ctx) -> list of partial records
 
 Field spec keys: ``path`` (str, or a list: first non-empty wins), ``paths``, ``value``, ``template``
@@ -65,7 +67,7 @@ _EMPTYABLE = (str, list, dict)
 _SHAREABLE = frozenset({str, int, float, bool, type(None)})
 _ENTITIES = ("event", "contact", "ticket")
 _TOP_KEYS = {"entity", "each", "pre", "post", "function", "source_id", "source_url", "modified", "deleted",
-             "fields", "extras", "description", "vanished", "link", "reject", "explode"}
+             "fields", "extras", "description", "vanished", "unlisted", "link", "reject", "explode"}
 _SPEC_KEYS = {"path", "paths", "value", "template", "transform", "map", "default", "required", "each", "fields",
               "langs", "join", "separator", "aggregate", "absent", "lookup", "key", "first_of", "case", "when",
               "error", "where", "distinct", "position", "availability", "items", "language_of", "entry"}
@@ -805,6 +807,9 @@ class CompiledMapping:
     vanished: dict[str, Any] | None = None
     # ``link``: canonical field holding a reference -> the entity it names (e.g. ("event", "event")).
     links: tuple[tuple[str, str], ...] = ()
+    # What becomes of a stored record that a complete read of the whole list no longer serves (a
+    # vendor without a change filter that drops records from its list): None, a tombstone or fields to set.
+    unlisted: dict[str, Any] | None = None
 
     def map(self, raw: dict[str, Any], ctx: MappingContext) -> tuple[list[dict[str, Any]], list[MappingError]]:
         """Canonical records (with envelope) and the errors of the items that could not be mapped."""
@@ -835,6 +840,7 @@ def compile_mapping(spec: Mapping[str, Any], connector: str, stream: str, where:
     exclude = set((spec.get("extras") or {}).get("exclude", []))
     keep = set((spec.get("extras") or {}).get("keep", []))  # read by a field, kept in extras as served too
     vanished = _vanished(spec.get("vanished"), where)
+    unlisted = _vanished(spec.get("unlisted"), where, "unlisted")
     pre = _import(spec["pre"]) if spec.get("pre") else None
     post = _import(spec["post"]) if spec.get("post") else None
 
@@ -851,7 +857,7 @@ def compile_mapping(spec: Mapping[str, Any], connector: str, stream: str, where:
             except Exception as exc:  # any failure of one record is that record's dead letter
                 return [], [unexpected(exc)]
             return records, []
-        return CompiledMapping(connector, stream, entity, apply_function, vanished, links)
+        return CompiledMapping(connector, stream, entity, apply_function, vanished, links, unlisted)
 
     if entity == _OUTBOUND:
         return _compile_outbound(spec, connector, stream, where)
@@ -958,7 +964,7 @@ def compile_mapping(spec: Mapping[str, Any], connector: str, stream: str, where:
                     records.append(record)
         return records, errors
 
-    return CompiledMapping(connector, stream, entity, apply, vanished, links)
+    return CompiledMapping(connector, stream, entity, apply, vanished, links, unlisted)
 
 
 @functools.lru_cache(maxsize=100_000)
@@ -1026,14 +1032,14 @@ def _compile_explode(spec: Mapping[str, Any], usage: _Usage) -> _Explode:
     return _Explode(spec, usage)
 
 
-def _vanished(spec: Any, where: str) -> dict[str, Any] | None:
+def _vanished(spec: Any, where: str, key: str = "vanished") -> dict[str, Any] | None:
     if spec is None:
         return None
     if spec == "deleted":
         return {"deleted": True}
     if isinstance(spec, dict) and set(spec) == {"set"} and isinstance(spec["set"], dict) and spec["set"]:
         return dict(spec["set"])
-    raise ConfigError(f"{where}: vanished must be 'deleted' or {{set: {{field: value}}}}, got {spec!r}")
+    raise ConfigError(f"{where}: {key} must be 'deleted' or {{set: {{field: value}}}}, got {spec!r}")
 
 
 def _as_spec(spec: Any) -> dict[str, Any]:

@@ -256,7 +256,7 @@ class JsonNextLinkPaginator(Paginator):
 
 
 class LinkHeaderPaginator(Paginator):
-    """RFC 8288 ``Link: <…>; rel="next"`` header (GitHub/Flexmail style)."""
+    """RFC 8288 ``Link: <…>; rel="next"`` header (GitHub style)."""
 
     def __init__(self, rel: str = "next") -> None:
         super().__init__()

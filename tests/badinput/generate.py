@@ -40,22 +40,19 @@ def write(name: str, connector: str, stream: str, body: bytes, *, bad: int = 0, 
 
 def json_cases(connector: str, stream: str, page: Any, key: str | None, spoil: dict[str, Any]) -> None:
     """``key``: where the page's records are (None: the page is a bare array of records)."""
-    def records(doc: Any) -> list[Any]:
-        return doc if key is None else doc[key]
-
     clean = json.dumps(page, ensure_ascii=False).encode()
     write(f"{connector}/{stream}-clean.json", connector, stream, clean)
     write(f"{connector}/{stream}-bom.json", connector, stream, codecs.BOM_UTF8 + clean)
     for name, change in spoil.items():
         doc = copy.deepcopy(page)
-        change(records(doc)[0])
+        change(_records(doc, key)[0])
         body = json.dumps(doc, ensure_ascii=False).encode()
         for marker, bytes_ in {b"@@SURROGATE@@": b"\\ud83d", b"@@BADUTF8@@": b"\xff\xfe",
                                b"@@NUL@@": b"\\u0000"}.items():
             body = body.replace(marker, bytes_)
         write(f"{connector}/{stream}-{name}.json", connector, stream, body, bad=1)
     doc = copy.deepcopy(page)
-    records(doc).insert(1, "not an object")
+    _records(doc, key).insert(1, "not an object")
     write(f"{connector}/{stream}-record-not-an-object.json", connector, stream,
           json.dumps(doc).encode(), bad=1)
     write(f"{connector}/{stream}-truncated.json", connector, stream, clean[: len(clean) // 2], whole_bad=True)
@@ -64,6 +61,24 @@ def json_cases(connector: str, stream: str, page: Any, key: str | None, spoil: d
     write(f"{connector}/{stream}-nesting-bomb.json", connector, stream,
           bomb if key is None else b'{"' + key.encode() + b'": ' + bomb + b"}", whole_bad=True)
     write(f"{connector}/{stream}-soap-fault.json", connector, stream, SOAP_FAULT, whole_bad=True)
+
+
+def _records(doc: Any, key: str | None) -> list[Any]:
+    """The record list at a dotted key (``member``, ``_embedded.item``); None: the page is a bare array."""
+    if key is None:
+        return doc  # type: ignore[no-any-return]
+    node: Any = doc
+    for part in key.split("."):
+        node = node[part]
+    return node  # type: ignore[no-any-return]
+
+
+def flexmail() -> None:
+    page = json.loads((ROOMS / "flexmail" / "golden" / "contacts.manifest-list-page.input.json").read_text())
+    json_cases("flexmail", "contacts", page, "_embedded.item", {
+        **{name: setter("name", text) for name, text in STRINGS.items()},
+        "id-missing": lambda c: c.pop("id"),
+    })
 
 
 def setter(field: str, value: Any) -> Any:
@@ -202,7 +217,7 @@ def uwp() -> None:
 
 
 if __name__ == "__main__":
-    for build in (ticketmatic, tixly, uitdatabank, yesplan, kunstenpunt, cdbxml, recreatex, uwp):
+    for build in (ticketmatic, tixly, uitdatabank, yesplan, kunstenpunt, cdbxml, recreatex, uwp, flexmail):
         build()
     (HERE / "cases.json").write_text(json.dumps(dict(sorted(cases.items())), indent=1) + "\n")
     print(f"{len(cases)} files")

@@ -244,6 +244,35 @@ def test_uitdatabank_poisoned_events(store: Store, poisoned: None) -> None:
                              unpoison)
 
 
+def test_flexmail_poisoned_contacts(store: Store, poisoned: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    from connectors.flexmail.connector import FlexmailConnector
+    from connectors.flexmail.sandbox import account_id
+
+    # No example house uses Flexmail yet: its connection is defined here, as the demo would.
+    monkeypatch.setenv("AIRFLOW_CONN_FLEXMAIL_CC_HASSELT", json.dumps(
+        {"conn_type": FlexmailConnector.connection_type(), **FlexmailConnector.demo_credentials("cc-hasselt")}))
+    with sandbox_of("flexmail") as box:
+        box.rate_limit_requests = 100_000  # three syncs with one request per contact
+        data = box.account(account_id("cc-hasselt"))
+        template = next(iter(data["listed"].values()))
+        names = poisoned_names(f"fm-{store.engine.dialect.name}")
+        del names[next(k for k in names if k.endswith("charref"))]  # an XML-only poison
+        added = []
+        for index, text in enumerate(names.values()):
+            contact = {**copy.deepcopy(template), "id": 990_000 + index, "name": text,
+                       "email": f"poison{index}@example.be"}
+            data["listed"][contact["id"]] = contact
+            added.append(contact["id"])
+        config = house("cc-hasselt", "flexmail", {"base_url": box.url, "requests_per_second": 1000, "page_size": 10,
+                                                  **FlexmailConnector.example_settings("cc-hasselt", "CC Hasselt")})
+
+        def unpoison() -> None:
+            for key in added:
+                data["listed"].pop(key)
+
+        check_poisoned_syncs(store, config, "flexmail", list(names), unpoison)
+
+
 def test_yesplan_poisoned_events(store: Store, poisoned: None) -> None:
     with sandbox_of("yesplan") as box:
         org = f"badinput-{store.engine.dialect.name}"

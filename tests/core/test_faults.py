@@ -187,6 +187,7 @@ def _recreatex_shop() -> str:
 
 def _vendors() -> list[Vendor]:
     from connectors.cdbxml.sandbox import CdbXmlSandbox
+    from connectors.flexmail.sandbox import FlexmailSandbox
     from connectors.kunstenpunt.sandbox import KunstenpuntSandbox
     from connectors.mailchimp.sandbox import MailchimpSandbox
     from connectors.recreatex.sandbox import RecreatexSandbox
@@ -223,6 +224,9 @@ def _vendors() -> list[Vendor]:
                                  "requests_per_second": 1000, "api_key": box.api_key}),
         Vendor("kunstenpunt", lambda: KunstenpuntSandbox(productions=3, rate_limit=1000),
                lambda url, box: {"base_url": f"{url}/v1", "page_size": 6, "requests_per_second": 1000}),
+        Vendor("flexmail", lambda: FlexmailSandbox(contacts=12, unsubscribed=1),
+               lambda url, box: {"base_url": url, "page_size": 5, "requests_per_second": 1000,
+                                 "account_id": "100001", "personal_access_token": box.token}),
         Vendor("uwp", lambda: UwpSandbox(activities=12, participants=20, participations=30, prefix=f"{HOUSE}/"),
                lambda url, box: {"bucket": box.bucket, "prefix": box.prefix, "endpoint_url": url, "chunk_rows": 8,
                                  "access_key_id": box.access_key_id, "secret_access_key": box.secret_access_key}),

@@ -169,6 +169,30 @@ def test_country_name_belgian_street_html_text_and_announced_status() -> None:
 
 
 # -- both ways: canonical -> vendor ------------------------------------------------------------------------
+def test_items_splices_an_each_element_after_fixed_entries() -> None:
+    mapping = compile_mapping({"entity": "contact", "source_id": {"path": "id"}, "fields": {
+        "family_name": "name",
+        "consents": {"items": [
+            {"fields": {"channel": {"value": "email"}, "granted": {"value": True}}},
+            {"each": "subs", "fields": {"channel": {"value": "email"}, "purpose": "id", "granted": {"value": True}}},
+        ]}}}, "acme", "contacts")
+    ctx = MappingContext("h", "acme")
+    (record,), _ = mapping.map({"id": 1, "name": "Maes", "subs": [{"id": "a"}, {"id": "b"}]}, ctx)
+    assert record["consents"] == [{"channel": "email", "granted": True},
+                                  {"channel": "email", "purpose": "a", "granted": True},
+                                  {"channel": "email", "purpose": "b", "granted": True}]
+    (alone,), _ = mapping.map({"id": 2, "name": "Claes"}, ctx)
+    assert alone["consents"] == [{"channel": "email", "granted": True}]
+
+
+def test_unlisted_is_compiled_like_vanished_and_refused_when_malformed() -> None:
+    spec = {"entity": "contact", "source_id": {"path": "id"}, "fields": {"family_name": "name"}}
+    assert compile_mapping({**spec, "unlisted": "deleted"}, "acme", "contacts").unlisted == {"deleted": True}
+    assert compile_mapping(spec, "acme", "contacts").unlisted is None
+    with pytest.raises(ConfigError, match="unlisted must be"):
+        compile_mapping({**spec, "unlisted": {"set": {}}}, "acme", "contacts")
+
+
 def test_outbound_contact_mapping_matches_its_golden_bodies() -> None:
     contacts = json.loads((GOLDEN / "flexmail_contacts.input.json").read_text(encoding="utf-8"))
     for contact in contacts:

@@ -2,6 +2,7 @@
 
 from plugins.podium_provider.hooks.podium import (
     PodiumApiKeyHook,
+    PodiumBasicHook,
     PodiumBearerHook,
     PodiumHmacHook,
     PodiumHook,
@@ -12,5 +13,5 @@ from plugins.podium_provider.hooks.podium import (
     connection_fields,
 )
 
-__all__ = ["PodiumApiKeyHook", "PodiumBearerHook", "PodiumHmacHook", "PodiumHook", "PodiumNoAuthHook",
-           "PodiumOAuth2Hook", "PodiumS3Hook", "PodiumSoapShopHook", "connection_fields"]
+__all__ = ["PodiumApiKeyHook", "PodiumBasicHook", "PodiumBearerHook", "PodiumHmacHook", "PodiumHook",
+           "PodiumNoAuthHook", "PodiumOAuth2Hook", "PodiumS3Hook", "PodiumSoapShopHook", "connection_fields"]

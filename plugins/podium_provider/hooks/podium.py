@@ -84,3 +84,8 @@ class PodiumBearerHook(PodiumHook):
 class PodiumNoAuthHook(PodiumHook):
     conn_type = "podium_none"
     hook_name = "Podium: public API, no credentials"
+
+
+class PodiumBasicHook(PodiumHook):
+    conn_type = "podium_basic"
+    hook_name = "Podium: HTTP Basic auth"
