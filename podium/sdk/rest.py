@@ -22,7 +22,7 @@ from urllib.parse import quote
 
 from requests.auth import AuthBase
 
-from podium.errors import ConfigError
+from podium.errors import BadDataError, ConfigError
 from podium.parsing.base import EMPTY_PAGE_CONTEXT, PageContext, RecordError
 from podium.parsing.json import JsonRecords, dig
 from podium.sdk.connector import Connector, Page, StreamSpec
@@ -156,12 +156,20 @@ class ChildRequest:
     ``(connector, record, answer)`` that attaches what it needs. ``params`` may hold ``setting``/``computed``
     values; ``when`` (a value, a ``setting`` or ``computed``) switches the requests off.
     A record without a usable value for a path field gets no request (the mapping reports it).
+
+    ``pages``: the child answer is paged; every page is read and the answer is the list of the records
+    at ``records_path``. ``fan_out`` (child field -> parent field): the child's records *replace* their
+    parent as the page's records, each given those parent fields (a vendor that lists check-ins only per
+    passholder: the stream's records are the check-ins, each knowing its passholder).
     """
 
     path: str
     into: str | Callable[[Any, dict[str, Any], Any], None]
     params: Mapping[str, Any] = field(default_factory=dict)
     when: Any = True
+    pages: Paginate | None = None
+    records_path: str = ""
+    fan_out: Mapping[str, str] | None = None
 
     def fields(self) -> list[str]:
         return [name for _, name, _, _ in string.Formatter().parse(self.path) if name]
@@ -326,13 +334,15 @@ class RestConnector(Connector):
                     errors.append((item.reason, item.raw))
                 else:
                     records.append(item)
+            parents = len(records)  # the paging's "empty page" guard counts what the vendor served here
             for child in children:
-                self._fetch_children(child, records)
+                records, orphans = self._fetch_children(child, records)
+                errors += orphans
             for record in records:
                 value = rest.cursor_of(record)
                 if value is not None and (max_seen is None or str(value) > str(max_seen)):
                     max_seen = str(value)
-            nxt = (paginator.next(position, response, document, len(records), served=len(items))
+            nxt = (paginator.next(position, response, document, parents, served=len(items))
                    if loaded is not None else None)
             label = _label(position)
             if nxt is None:
@@ -343,17 +353,56 @@ class RestConnector(Connector):
                        label=label, errors=errors, context=context)
             position = nxt
 
-    def _fetch_children(self, child: ChildRequest, records: list[dict[str, Any]]) -> None:
-        """Each record's child request; no fallback on failure: a record stored without its child data
-        would lose it until the record changes again, so the error fails the stream before the page's
-        state is stored."""
+    def _fetch_children(self, child: ChildRequest, records: list[dict[str, Any]]
+                        ) -> tuple[list[dict[str, Any]], list[tuple[str, Any]]]:
+        """Each record's child request: (the page's records, parents that could not be fanned out).
+
+        No fallback on failure: a record stored without its child data would lose it until the record
+        changes again, so the error fails the stream before the page's state is stored."""
         params = resolve(child.params, self)
+        kept: list[dict[str, Any]] = []
+        orphans: list[tuple[str, Any]] = []
         for record in records:
             path = child.path_for(record)
             if path is None:
+                if child.fan_out is None:
+                    kept.append(record)
+                else:  # a parent whose children cannot be asked for is a dead letter, never a silent drop
+                    orphans.append((f"no usable {', '.join(child.fields())} for the child request "
+                                    f"{child.path}", record))
                 continue
-            _, answer = self.client.get_document(path, JsonRecords("").load, params=params)
-            child.attach(self, record, answer)
+            answer = self._child_answer(child, path, params)
+            if child.fan_out is None:
+                child.attach(self, record, answer)
+                kept.append(record)
+                continue
+            context = {key: record.get(parent_key) for key, parent_key in child.fan_out.items()}
+            for item in answer if isinstance(answer, list) else [answer]:
+                if isinstance(item, dict):
+                    kept.append({**context, **item})
+                else:
+                    orphans.append((f"{child.path}: a child record is {type(item).__name__}, not an object",
+                                    item))
+        return kept, orphans
+
+    def _child_answer(self, child: ChildRequest, path: str, params: Mapping[str, Any]) -> Any:
+        """One child answer: the decoded document, or with ``pages`` the records of all its pages."""
+        if child.pages is None:
+            return self.client.get_document(path, JsonRecords("").load, params=params)[1]
+        decoder = JsonRecords(child.records_path)
+        paginator = child.pages.build(self)
+        position: dict[str, Any] | None = paginator.start(dict(params))
+        collected: list[Any] = []
+        while position is not None:
+            response, document = self.client.get_document(path, decoder.load, params=position["params"])
+            if document is None:  # an answer the error table IGNOREs: no (more) children
+                break
+            items = dig(document, child.records_path)
+            if not isinstance(items, list):
+                raise BadDataError(f"{child.path}: a child page has no '{child.records_path}' list")
+            collected += items
+            position = paginator.next(position, response, document, len(items))
+        return collected
 
     def close(self) -> None:
         if self._client is not None:
