@@ -15,14 +15,17 @@ MAX_LIMIT = 500
 
 
 class PageOrDocument(JsonRecords):
-    """A ``{totalItems, member[]}`` page, or one document as ``GET /passholders/{id}`` serves it.
+    """Every shape UiTPAS serves for a resource, so that ``podium map`` reads each: a ``{totalItems,
+    member[]}`` page (GET lists), one document (``GET /passholders/{id}``, ``POST /checkins``) or a bare
+    array (``POST /ticket-sales`` answers the registered sales as a list).
 
-    Every shape the vendor serves for a resource maps (``podium map``): a document without the records
-    list is the record itself.
+    Generic (nothing here names the vendor); kept in this room until a shared decoder says the same.
     """
 
     def records(self, document: Any) -> Any:
-        if isinstance(document, dict) and dig(document, self.records_path) is None and document.get("id"):
+        if isinstance(document, list):
+            return super().records({self.records_path: document})
+        if isinstance(document, dict) and dig(document, self.records_path) is None and "id" in document:
             return super().records({self.records_path: [document]})
         return super().records(document)
 
