@@ -2,8 +2,9 @@
 
 Auth: an OAuth2 client access token (client credentials, form body, at publiq's Keycloak realm
 ``uitid``). Paging: ``start``/``limit`` (at most 500) on ``{totalItems, member[]}``. No change filter
-exists: every sync re-reads the organizer's passholders and, per passholder, their ticket sales and
-check-ins; the store's content hashing keeps unchanged records cheap. See README.md for the sources
+exists: every sync re-reads the organizer's passholders, the ticket sales of its UiTPAS events (listed by
+UiTdatabank's Search API) and each passholder's check-ins; the store's content hashing keeps unchanged
+records cheap. See README.md for the sources
 and the choices.
 """
 
@@ -14,7 +15,14 @@ from typing import Any, ClassVar
 
 from requests.auth import AuthBase
 
-from connectors.uitpas.streams import CHECKINS_STREAM, MAX_LIMIT, PASSHOLDERS_STREAM, TICKET_SALES_STREAM
+from connectors.uitpas.streams import (
+    CHECKINS_STREAM,
+    DEFAULT_SALES_WINDOW_DAYS,
+    MAX_LIMIT,
+    PASSHOLDERS_STREAM,
+    PRODUCTION_SEARCH,
+    TICKET_SALES_STREAM,
+)
 from podium.errors import AuthError, ConfigError
 from podium.sdk.auth import OAuth2ClientCredentials
 from podium.sdk.error_table import ErrorAction, ErrorRule
@@ -46,12 +54,12 @@ class UitpasConnector(RestConnector):
     sandbox = "connectors.uitpas.sandbox:UitpasSandbox"
     version = "0.1.0"
     title = "UiTPAS (publiq) API 4.0"
-    requests_per_second = 5.0
+    requests_per_second = 10.0  # undocumented for UiTPAS; a 429 (uitpas/rate-limited) is waited out
     error_overrides = ERRORS
 
     # Orchestration (see podium.sdk.Connector).
     auth_kind = "oauth2"
-    # A full re-read every night: one request per passholder per stream, no change filter to narrow it.
+    # A full re-read every night: one request per event (sales) and per passholder (check-ins).
     default_schedule = "30 2 * * *"
     pool_slots = 4
     default_owner = "podium-ticketing"
@@ -84,6 +92,13 @@ class UitpasConnector(RestConnector):
                               "x-connection-field": "password"},
             "organizer_id": {"type": "string", "minLength": 1,
                              "description": "the house's UiTPAS organizer id (its UiTdatabank organizer id)"},
+            "search_base_url": {"type": "string", "format": "uri", "default": PRODUCTION_SEARCH,
+                                "description": "UiTdatabank Search API root, where the organizer's UiTPAS "
+                                               "events are listed (test: https://search-test.uitdatabank.be)"},
+            "sales_window_days": {"type": "integer", "minimum": 0, "default": DEFAULT_SALES_WINDOW_DAYS,
+                                  "description": "read the sales of events on or after today minus this many "
+                                                 "days (0: every UiTPAS event of the organizer, for a first "
+                                                 "full history)"},
             "page_size": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": MAX_LIMIT,
                           "description": "passholders per page (UiTPAS refuses limit above 500)"},
             "requests_per_second": {"type": "number", "exclusiveMinimum": 0},

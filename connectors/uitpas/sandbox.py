@@ -9,6 +9,9 @@
 - Permissions per organizer (PASSHOLDERS_SEARCH, TICKETSALES_SEARCH, CHECKINS_READ): a revoked one is a
   403 ``auth/forbidden`` whose detail names it. Ticket sales carry the ``passholder`` only with
   PASSHOLDERS_SEARCH; check-ins never do (the GET /checkins text).
+- ``GET /events`` (UiTdatabank Search API, the part the connector uses; same token): ``organizerId``,
+  ``uitpas=true`` (apidocs search-api/filters/uitpas.md), ``dateFrom``, ``start``/``limit``, ``embed=false``
+  -> ``{@type: PagedCollection, totalItems, member: [{@id, @type}]}`` sorted on creation.
 - Errors: publiq's RFC 7807 model (``publiq-errors/models/Error.json``); the kit's rate limit answers 429
   ``uitpas/rate-limited`` with ``Retry-After``.
 
@@ -21,9 +24,9 @@ from __future__ import annotations
 
 import itertools
 import json
-import time
+import time as clock_time
 import uuid
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from http import HTTPStatus
 from typing import Any, ClassVar
 from urllib.parse import parse_qs
@@ -47,12 +50,13 @@ CARD_SYSTEM = {"id": 1, "name": "UiTPAS Dender",
                "permanent": True}
 # (title, regular price in euro): the organizer's season; the kansentarief is 25 % of it (UiTPAS Dender's
 # distribution key in the sandbox), a coupon takes a fixed euro amount off.
+# The season runs around ``today``: six shows in the last four months, one still to come.
 SHOWS = (("Kommil Foo - OOGST", 22.0), ("Hamlet", 18.0), ("De Kersentuin", 16.0), ("Jazz op zondag", 12.0),
-         ("Filmklassiekers: Daens", 8.0), ("Circus Ronaldo", 14.0))
+         ("Filmklassiekers: Daens", 8.0), ("Circus Ronaldo", 14.0), ("Wim Opbrouck zingt", 20.0))
+FIRST_SHOW_DAYS_AGO, DAYS_BETWEEN_SHOWS = 120, 21
 HOMES = (("Kerkstraat 12", "9300", "Aalst"), ("Stationsstraat 4 bus 2", "9400", "Ninove"),
          ("Molenstraat 31", "9300", "Aalst"), ("Dorpsstraat 7", "9450", "Haaltert"),
          ("Nieuwstraat 88", "9300", "Aalst"), ("Schoolstraat 3", "9470", "Denderleeuw"))
-SEASON_START = datetime(2025, 9, 13, 18, 0, tzinfo=UTC)
 
 
 def problem(status: int, title: str, type_: str, detail: str | None = None, **extra: Any) -> Response:
@@ -125,7 +129,8 @@ class UitpasSandbox(Sandbox):
                 for index in range(count):
                     step = next(self._counter)
                     holder = data["passholders"][holders[(step * 5 + index) % len(holders)]]
-                    event = data["events"][step % len(data["events"])]
+                    shows = [e for e in data["events"] if e["uitpas"]]
+                    event = shows[step % len(shows)]
                     checkin = _checkin(str(uuid.uuid5(uuid.NAMESPACE_URL, f"checkin:{holder['id']}:{step}")),
                                        clock.moment_on(self.today, UTC) + timedelta(minutes=step), event,
                                        holder["uitpasNumber"])
@@ -149,6 +154,8 @@ class UitpasSandbox(Sandbox):
             return self._ticket_sales(request)
         if path == "/checkins":
             return self._checkins(request)
+        if path == "/events":
+            return self._search_events(request)
         return problem(404, "Not Found", NOT_FOUND, f"The requested URL {request.path} was not found.")
 
     def rate_limited(self) -> Response:
@@ -173,7 +180,7 @@ class UitpasSandbox(Sandbox):
         token = f"sbx.{uuid.uuid4().hex}"
         with self._lock_data:
             # Token lifetimes are real time (clients cache tokens by the real clock), whatever ``today`` is.
-            self.tokens[token] = (client_id, time.time() + self.token_ttl)
+            self.tokens[token] = (client_id, clock_time.time() + self.token_ttl)
         return Response.json({"access_token": token, "expires_in": self.token_ttl, "token_type": "Bearer",
                               "scope": "profile email"})
 
@@ -182,7 +189,7 @@ class UitpasSandbox(Sandbox):
                                     kind=UNAUTHORIZED)
         with self._lock_data:
             known = self.tokens.get(token)
-        if known is None or known[1] < time.time():
+        if known is None or known[1] < clock_time.time():
             raise Refused(401, "The access token is expired or invalid", UNAUTHORIZED)
         return known[0]
 
@@ -267,12 +274,36 @@ class UitpasSandbox(Sandbox):
             found.sort(key=lambda c: (c["creationDate"], c["id"]), reverse=True)  # "always newest first"
             return self._page(found, start, limit)
 
+    def _search_events(self, request: Request) -> Response:
+        paging = checks.int_params(request, {"start": 0, "limit": 30}, "start and limit must be integers",
+                                   kind=f"{PROBS}/body/bad-request")
+        start, limit = paging["start"], paging["limit"]
+        checks.require(0 <= limit <= 2000, 404, 'The "limit" parameter should be between 0 and 2000', NOT_FOUND)
+        since = request.arg("dateFrom")
+        try:
+            bound = datetime.fromisoformat(since.replace(" ", "+")) if since and since != "*" else None
+        except ValueError:
+            raise Refused(400, f"dateFrom: invalid date-time {since}", f"{PROBS}/body/bad-request") from None
+        only_uitpas = request.arg("uitpas") == "true"
+        with self._lock_data:
+            organizers = request.query.get("organizerId") or self._data.tenants()
+            events = [e for o in organizers for e in self.organizer(o)["events"]
+                      if (e["uitpas"] or not only_uitpas) and (bound is None or e["start"] >= bound)]
+        members = [{"@id": f"https://io.uitdatabank.be/event/{e['id']}", "@type": "Event"} for e in events]
+        return Response.json({"@context": "http://www.w3.org/ns/hydra/context.jsonld", "@type": "PagedCollection",
+                              "itemsPerPage": limit, "totalItems": len(members), "member": members[start:start + limit]})
+
     # -- seeded data ---------------------------------------------------------------------------
     def _seed_organizer(self, organizer_id: str) -> dict[str, Any]:
-        rng = tenant_random(self.seed, organizer_id)
+        rng = tenant_random(self.seed, organizer_id, self.today.isoformat())
+        now = datetime.combine(self.today, time(12, 0), UTC)
+        season = datetime.combine(self.today - timedelta(days=FIRST_SHOW_DAYS_AGO), time(19, 0), UTC)
         events = [{"id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"uitpas-event:{organizer_id}:{n}")), "title": title,
-                   "price": price, "start": SEASON_START + timedelta(days=14 * n)}
+                   "price": price, "start": season + timedelta(days=DAYS_BETWEEN_SHOWS * n), "uitpas": True}
                   for n, (title, price) in enumerate(SHOWS)]
+        # The organizer's free exhibition is no UiTPAS event (no base price): no discounts, no sales.
+        free = {"id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"event:{organizer_id}:expo")),
+                "title": "Expo: Vlaamse Primitieven", "price": 0.0, "start": season, "uitpas": False}
         passholders: dict[str, dict[str, Any]] = {}
         sales: list[dict[str, Any]] = []
         checkins: list[dict[str, Any]] = []
@@ -285,14 +316,16 @@ class UitpasSandbox(Sandbox):
             old_number = uitpas_number(rng) if n % 5 == 0 else None
             for event in rng.sample(events, rng.randrange(0, 4)):
                 moment = event["start"] - timedelta(days=rng.randrange(1, 30), minutes=rng.randrange(600))
+                if moment > now:
+                    continue
                 number = old_number if old_number and moment < events[3]["start"] else holder["uitpasNumber"]
                 sales.append({"passholderId": holder["id"], **_sale(str(next(sale_ids)), moment, event,
                                                                      number, social, rng)})
-                if event["start"].date() <= self.today:
+                if event["start"] < now:
                     checkin_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"checkin:{holder['id']}:{event['id']}"))
                     checkins.append({"passholderId": holder["id"],
                                      **_checkin(checkin_id, event["start"] - timedelta(minutes=20), event, number)})
-        return {"events": events, "passholders": passholders, "sales": sales, "checkins": checkins}
+        return {"events": [*events, free], "passholders": passholders, "sales": sales, "checkins": checkins}
 
 
 def _passholder(rng: Any, organizer_id: str, n: int) -> dict[str, Any]:

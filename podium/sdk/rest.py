@@ -149,7 +149,8 @@ class Incremental:
 @dataclass(frozen=True)
 class ChildRequest:
     """One more request per record (``path`` is a template of record fields, e.g.
-    ``api/event/{id}/customdata``), made before the page is handed on; a child request that fails fails
+    ``api/event/{id}/customdata``, or a function of the record for what a template cannot say: None
+    means no usable value), made before the page is handed on; a child request that fails fails
     the stream, so the page's state is not stored and the next sync reads the page again.
 
     ``into`` names the record key the decoded answer goes into, or is a function
@@ -163,7 +164,7 @@ class ChildRequest:
     passholder: the stream's records are the check-ins, each knowing its passholder).
     """
 
-    path: str
+    path: str | Callable[[Mapping[str, Any]], str | None]  # a template of record fields, or record -> path
     into: str | Callable[[Any, dict[str, Any], Any], None]
     params: Mapping[str, Any] = field(default_factory=dict)
     when: Any = True
@@ -172,10 +173,19 @@ class ChildRequest:
     fan_out: Mapping[str, str] | None = None
 
     def fields(self) -> list[str]:
+        if callable(self.path):
+            return []
         return [name for _, name, _, _ in string.Formatter().parse(self.path) if name]
+
+    @property
+    def label(self) -> str:
+        """The child request as a person reads it (its template, or the function that builds the path)."""
+        return self.path if isinstance(self.path, str) else getattr(self.path, "__name__", "a path function")
 
     def path_for(self, record: Mapping[str, Any]) -> str | None:
         """The child path for ``record``; None when a field it needs is missing or blank."""
+        if callable(self.path):
+            return self.path(record)
         values = {}
         for name in self.fields():
             value = record.get(name)
@@ -368,8 +378,7 @@ class RestConnector(Connector):
                 if child.fan_out is None:
                     kept.append(record)
                 else:  # a parent whose children cannot be asked for is a dead letter, never a silent drop
-                    orphans.append((f"no usable {', '.join(child.fields())} for the child request "
-                                    f"{child.path}", record))
+                    orphans.append((f"no usable value for the child request {child.label}", record))
                 continue
             answer = self._child_answer(child, path, params)
             if child.fan_out is None:
@@ -381,7 +390,7 @@ class RestConnector(Connector):
                 if isinstance(item, dict):
                     kept.append({**context, **item})
                 else:
-                    orphans.append((f"{child.path}: a child record is {type(item).__name__}, not an object",
+                    orphans.append((f"{child.label}: a child record is {type(item).__name__}, not an object",
                                     item))
         return kept, orphans
 
@@ -399,7 +408,7 @@ class RestConnector(Connector):
                 break
             items = dig(document, child.records_path)
             if not isinstance(items, list):
-                raise BadDataError(f"{child.path}: a child page has no '{child.records_path}' list")
+                raise BadDataError(f"{child.label}: a child page has no '{child.records_path}' list")
             collected += items
             position = paginator.next(position, response, document, len(items))
         return collected

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import pytest
@@ -28,8 +29,9 @@ ORGANIZER = "cc-de-werf-organizer"
 
 
 def config(sandbox: UitpasSandbox, **extra: Any) -> dict[str, Any]:
-    return {"base_url": sandbox.url, "token_url": f"{sandbox.url}{TOKEN_PATH}", "client_id": "cc-de-werf",
-            "client_secret": SECRET, "organizer_id": ORGANIZER, **extra}
+    return {"base_url": sandbox.url, "search_base_url": sandbox.url, "token_url": f"{sandbox.url}{TOKEN_PATH}",
+            "client_id": "cc-de-werf",
+            "client_secret": SECRET, "organizer_id": ORGANIZER, "requests_per_second": 40, **extra}
 
 
 def connector(sandbox: UitpasSandbox, **extra: Any) -> UitpasConnector:
@@ -174,6 +176,25 @@ def test_the_paid_amount_is_the_tariff_price(sandbox: UitpasSandbox) -> None:
         assert ticket["price"] == {"amount": sale["tariff"]["price"], "currency": "EUR"}
         assert ticket["extras"]["regularPrice"] == sale["regularPrice"] > sale["tariff"]["price"]
     assert {tickets[s["id"]]["price_type"] for s in social} == {"Kansentarief"}
+
+
+def test_ticket_sales_are_read_per_uitpas_event_of_the_organizer_within_the_window(sandbox: UitpasSandbox,
+                                                                                  today: date) -> None:
+    """The organizer's UiTPAS events come from the Search API (organizerId + uitpas=true); only events on or
+    after today minus sales_window_days are asked for, and a non-UiTPAS event never is."""
+    events = sandbox.organizer(ORGANIZER)["events"]
+    everything = read_mapped(sandbox, "ticket_sales", sales_window_days=0)
+    asked = [q["eventId"][0] for _, path, q in sandbox.requests if path == "/ticket-sales"]
+    assert sorted(asked) == sorted(e["id"] for e in events if e["uitpas"])
+    searches = [q for _, path, q in sandbox.requests if path == "/events"]
+    assert searches and all(q["uitpas"] == ["true"] and q["organizerId"] == [ORGANIZER] for q in searches)
+    sandbox.requests.clear()
+    recent = read_mapped(sandbox, "ticket_sales", sales_window_days=60)
+    cutoff = datetime.combine(today - timedelta(days=60), time(0), UTC)
+    assert {q["dateFrom"][0] for _, path, q in sandbox.requests if path == "/events"} == {cutoff.isoformat()}
+    wanted = {e["id"] for e in events if e["uitpas"] and e["start"] >= cutoff}
+    assert 0 < len(recent) < len(everything)
+    assert {t["event"]["source_id"] for t in recent} <= wanted
 
 
 @pytest.mark.parametrize("stream,permission", [("checkins", "CHECKINS_READ"),
