@@ -298,12 +298,12 @@ class UitpasSandbox(Sandbox):
         rng = tenant_random(self.seed, organizer_id, self.today.isoformat())
         now = datetime.combine(self.today, time(12, 0), UTC)
         season = datetime.combine(self.today - timedelta(days=FIRST_SHOW_DAYS_AGO), time(19, 0), UTC)
-        events = [{"id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"uitpas-event:{organizer_id}:{n}")), "title": title,
+        events: list[dict[str, Any]] = [{"id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"uitpas-event:{organizer_id}:{n}")), "title": title,
                    "price": price, "start": season + timedelta(days=DAYS_BETWEEN_SHOWS * n), "uitpas": True}
                   for n, (title, price) in enumerate(SHOWS)]
         # The organizer's free exhibition is no UiTPAS event (no base price): no discounts, no sales.
-        free = {"id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"event:{organizer_id}:expo")),
-                "title": "Expo: Vlaamse Primitieven", "price": 0.0, "start": season, "uitpas": False}
+        free: dict[str, Any] = {"id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"event:{organizer_id}:expo")),
+                                "title": "Expo: Vlaamse Primitieven", "price": 0.0, "start": season, "uitpas": False}
         passholders: dict[str, dict[str, Any]] = {}
         sales: list[dict[str, Any]] = []
         checkins: list[dict[str, Any]] = []

@@ -12,6 +12,7 @@ State shape (plain JSON, stored with the page's records in one transaction)::
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import string
@@ -161,7 +162,8 @@ class ChildRequest:
     ``pages``: the child answer is paged; every page is read and the answer is the list of the records
     at ``records_path``. ``fan_out`` (child field -> parent field): the child's records *replace* their
     parent as the page's records, each given those parent fields (a vendor that lists check-ins only per
-    passholder: the stream's records are the check-ins, each knowing its passholder).
+    passholder: the stream's records are the check-ins, each knowing its passholder); the page archived
+    is then those records in the parent page's shape.
     """
 
     path: str | Callable[[Mapping[str, Any]], str | None]  # a template of record fields, or record -> path
@@ -324,6 +326,7 @@ class RestConnector(Connector):
                                            else paginator.start(rest.query(self, cursor)))
         path = rest.path_for(self)
         children = [child for child in rest.children if resolve(child.when, self)]
+        fanned_out = any(child.fan_out is not None for child in children)
 
         def load(body: bytes) -> tuple[Any, list[dict[str, Any] | RecordError], PageContext]:
             # The whole page or nothing: a page that cannot be read is fetched again, never skipped.
@@ -359,7 +362,10 @@ class RestConnector(Connector):
                 after: dict[str, Any] = {"cursor": max_seen} if max_seen is not None else {}
             else:
                 after = {"cursor": cursor, "resume": _storable(nxt), "max_seen": max_seen}
-            yield Page(records=records, state=after, raw=response.content, raw_suffix=decoder.suffix,
+            # Fanned-out children are not in the parent's answer: the page archived is what was read and
+            # stored, in the parent page's shape (so ``podium map`` reads it like a page of the vendor's).
+            raw = _page_of(decoder.records_path, records) if fanned_out else response.content
+            yield Page(records=records, state=after, raw=raw, raw_suffix=decoder.suffix,
                        label=label, errors=errors, context=context)
             position = nxt
 
@@ -417,6 +423,14 @@ class RestConnector(Connector):
         if self._client is not None:
             self._client.close()
             self._client = None
+
+
+def _page_of(records_path: str, records: list[dict[str, Any]]) -> bytes:
+    """``records`` as a JSON page holding them at ``records_path`` ("" = a bare list)."""
+    document: Any = records
+    for key in reversed([part for part in records_path.split(".") if part]):
+        document = {key: document}
+    return json.dumps(document, ensure_ascii=False).encode()
 
 
 def _storable(position: dict[str, Any]) -> dict[str, Any]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,11 +15,15 @@ from click.testing import CliRunner
 
 from connectors.uitpas.connector import UitpasConnector
 from connectors.uitpas.sandbox import TOKEN_PATH, UitpasSandbox
+from podium.archive import Archive
 from podium.cli import main
+from podium.config import ConnectorConfig, HouseConfig
+from podium.engine import run_sync
 from podium.errors import AuthError, ConfigError
 from podium.ids import canonical_id
 from podium.mapping.engine import MappingContext, load_mapping
 from podium.sdk.connector import SyncContext
+from podium.store import Store
 from podium.testing import ConnectorConformance
 from podium.testing.golden import golden_dir
 
@@ -229,6 +234,35 @@ def test_children_are_read_past_one_page_of_500(sandbox: UitpasSandbox) -> None:
     assert len(ids) == len({c["id"] for c in data["checkins"]})
     limits = {int(q["limit"][0]) for _, path, q in sandbox.requests if path == "/checkins"}
     assert limits == {500}
+
+
+def test_a_second_sync_of_unchanged_data_writes_nothing_and_tickets_link_to_contacts(
+        sandbox: UitpasSandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No change filter: the re-read is cheap because the store's hashing finds nothing changed; the
+    tickets' links point at the passholders' canonical contacts."""
+    settings = {k: v for k, v in config(sandbox).items() if k not in ("client_id", "client_secret")}
+    monkeypatch.setenv("PODIUM_GC_WERF__CLIENT_ID", "cc-de-werf")
+    monkeypatch.setenv("PODIUM_GC_WERF__CLIENT_SECRET", SECRET)
+    house = HouseConfig(key="gc-werf", name="GC De Werf", kind="gemeenschapscentrum", timezone="Europe/Brussels",
+                        connectors={"uitpas": ConnectorConfig("uitpas", True, None, None, settings, {"env": {
+                            "client_id": "PODIUM_GC_WERF__CLIENT_ID",
+                            "client_secret": "PODIUM_GC_WERF__CLIENT_SECRET"}})},
+                        path=tmp_path / "gc-werf.yaml")
+    store = Store(f"sqlite:///{tmp_path / 'store.db'}")
+    store.migrate()
+    archive = Archive((tmp_path / "archive").as_uri())
+    first = run_sync(house, "uitpas", store=store, archive=archive)
+    assert first.status == "succeeded", first.as_dict()
+    assert {s.stream: s.inserted > 0 for s in first.streams} == {
+        "passholders": True, "ticket_sales": True, "checkins": True}
+    second = run_sync(house, "uitpas", store=store, archive=archive)
+    assert second.status == "succeeded", second.as_dict()
+    assert all(s.inserted == s.updated == 0 and s.unchanged == s.read > 0 for s in second.streams)
+    contacts = {r["id"] for r in store.export(house="gc-werf", entity="contact")}
+    tickets = list(store.export(house="gc-werf", entity="ticket"))
+    assert {t["status"] for t in tickets} == {"sold", "scanned"}
+    assert all(t["contact"]["id"] in contacts for t in tickets)
+    store.dispose()
 
 
 # -- podium map reads every shape the spec serves -------------------------------------------------

@@ -3,6 +3,7 @@ and a whole connector declared as a dict (paginator/auth/cursor kinds by registr
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
@@ -245,6 +246,7 @@ def test_a_paged_child_fans_out_into_the_streams_records() -> None:
     assert records == [{"parentId": 4, "id": f"4-{k}"} for k in range(12)]
     assert [reason for p in pages for reason, _ in p.errors] == [
         "no usable value for the child request children?parent={id}"]
+    assert json.loads(pages[-1].raw) == {"member": pages[-1].records}  # the archive holds what was stored
     child_pages = [q for _, path, q in box.requests if path == "/children"]
     assert len(child_pages) == 1 + 1 + 1 + 6  # parents 0, 1, 2 one page each; parent 4: 12 children by 2
 
