@@ -216,6 +216,14 @@ def test_a_missing_permission_is_an_auth_error_naming_it(sandbox: UitpasSandbox,
     source.close()
 
 
+def test_without_passholders_search_sales_still_sync_without_their_contact(sandbox: UitpasSandbox) -> None:
+    """uitpas.json: the passholder is on a sale "only if the caller … has PASSHOLDERS_SEARCH permission"."""
+    sandbox.revoke("PASSHOLDERS_SEARCH")
+    tickets = read_mapped(sandbox, "ticket_sales")
+    assert len(tickets) == len(sandbox.organizer(ORGANIZER)["sales"])
+    assert all("contact" not in t and t["price"]["amount"] >= 0 for t in tickets)
+
+
 def test_no_national_register_number_reaches_a_record(sandbox: UitpasSandbox) -> None:
     insz = {h["inszNumber"] for h in sandbox.organizer(ORGANIZER)["passholders"].values()}
     text = json.dumps([read_mapped(sandbox, s) for s in ("passholders", "ticket_sales", "checkins")])
@@ -262,6 +270,7 @@ def test_a_second_sync_of_unchanged_data_writes_nothing_and_tickets_link_to_cont
     tickets = list(store.export(house="gc-werf", entity="ticket"))
     assert {t["status"] for t in tickets} == {"sold", "scanned"}
     assert all(t["contact"]["id"] in contacts for t in tickets)
+    assert not [t for t in tickets if "id" in t["event"]]  # no made-up uitpas event id (README: links)
     store.dispose()
 
 
