@@ -387,6 +387,9 @@ class RestConnector(Connector):
                     orphans.append((f"no usable value for the child request {child.label}", record))
                 continue
             answer = self._child_answer(child, path, params)
+            if child.pages is not None:  # a child record that cannot be read is its own dead letter
+                orphans += [(item.reason, item.raw) for item in answer if isinstance(item, RecordError)]
+                answer = [item for item in answer if not isinstance(item, RecordError)]
             if child.fan_out is None:
                 child.attach(self, record, answer)
                 kept.append(record)
@@ -401,22 +404,25 @@ class RestConnector(Connector):
         return kept, orphans
 
     def _child_answer(self, child: ChildRequest, path: str, params: Mapping[str, Any]) -> Any:
-        """One child answer: the decoded document, or with ``pages`` the records of all its pages."""
+        """One child answer: the decoded document, or with ``pages`` the records of all its pages
+        (checked as a stream's records are: an unreadable one is a ``RecordError``)."""
         if child.pages is None:
             return self.client.get_document(path, JsonRecords("").load, params=params)[1]
         decoder = JsonRecords(child.records_path)
         paginator = child.pages.build(self)
         position: dict[str, Any] | None = paginator.start(dict(params))
-        collected: list[Any] = []
+        collected: list[dict[str, Any] | RecordError] = []
         while position is not None:
-            response, document = self.client.get_document(path, decoder.load, params=position["params"])
+            where = position.get("url", path)
+            response, document = self.client.get_document(where, decoder.load, params=position.get("params"))
             if document is None:  # an answer the error table IGNOREs: no (more) children
                 break
-            items = dig(document, child.records_path)
-            if not isinstance(items, list):
+            if not isinstance(dig(document, child.records_path), list):
                 raise BadDataError(f"{child.label}: a child page has no '{child.records_path}' list")
+            items = list(decoder.records(document))
             collected += items
-            position = paginator.next(position, response, document, len(items))
+            usable = sum(not isinstance(item, RecordError) for item in items)
+            position = paginator.next(position, response, document, usable, served=len(items))
         return collected
 
     def close(self) -> None:

@@ -22,6 +22,7 @@ from podium.engine import run_sync
 from podium.errors import AuthError, ConfigError
 from podium.ids import canonical_id
 from podium.mapping.engine import MappingContext, load_mapping
+from podium.sandbox import Response, Sandbox
 from podium.sdk.connector import SyncContext
 from podium.store import Store
 from podium.testing import ConnectorConformance
@@ -211,7 +212,9 @@ def test_a_missing_permission_is_an_auth_error_naming_it(sandbox: UitpasSandbox,
     source = connector(sandbox)
     with pytest.raises(AuthError) as caught:
         list(source.read(stream, None))
-    assert permission in str(caught.value) and ORGANIZER in str(caught.value)
+    message = str(caught.value)
+    assert "lacks an UiTPAS permission" in message  # the error table's reading of a 403 ...
+    assert f"no {permission} permission for organizer {ORGANIZER}" in message  # ... with publiq's detail
     assert len([r for r in sandbox.requests if r[1] != TOKEN_PATH]) <= 2  # failed at once, no retries
     source.close()
 
@@ -222,6 +225,26 @@ def test_without_passholders_search_sales_still_sync_without_their_contact(sandb
     tickets = read_mapped(sandbox, "ticket_sales")
     assert len(tickets) == len(sandbox.organizer(ORGANIZER)["sales"])
     assert all("contact" not in t and t["price"]["amount"] >= 0 for t in tickets)
+
+
+def test_an_unreadable_checkin_is_its_own_record_error(sandbox: UitpasSandbox,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """A lone surrogate in one check-in of a child page: that check-in is a record error, the rest read."""
+    original = Sandbox.dispatch
+
+    def poisoned(self: Sandbox, request: Any) -> Response:
+        answer = original(self, request)
+        return Response(answer.status, answer.body.replace(b"@@SURROGATE@@", b"\\ud83d"), answer.headers)
+
+    monkeypatch.setattr(Sandbox, "dispatch", poisoned)
+    data = sandbox.organizer(ORGANIZER)
+    data["checkins"][0]["eventTitle"] = "Hamlet @@SURROGATE@@"
+    source = connector(sandbox)
+    pages = list(source.read("checkins", None))
+    source.close()
+    errors = [raw for page in pages for _, raw in page.errors]
+    assert [raw["id"] for raw in errors] == [data["checkins"][0]["id"]]
+    assert sum(len(page.records) for page in pages) == len(data["checkins"]) - 1
 
 
 def test_no_national_register_number_reaches_a_record(sandbox: UitpasSandbox) -> None:
