@@ -24,6 +24,7 @@ from connectors.uitpas.streams import (
     TICKET_SALES_STREAM,
 )
 from podium.errors import AuthError, ConfigError
+from podium.parsing.json import JsonRecords
 from podium.sdk.auth import OAuth2ClientCredentials
 from podium.sdk.error_table import ErrorAction, ErrorRule
 from podium.sdk.http import new_session
@@ -32,6 +33,7 @@ from podium.sdk.rest import RestConnector
 PRODUCTION_API = "https://api.uitpas.be"
 PRODUCTION_TOKEN_URL = "https://account.uitid.be/realms/uitid/protocol/openid-connect/token"
 # What each stream needs of the client's permissions for the organizer (uitpas.json descriptions).
+NEEDED_PERMISSIONS = ("PASSHOLDERS_SEARCH", "TICKETSALES_SEARCH", "CHECKINS_READ")
 PERMISSIONS = "PASSHOLDERS_SEARCH (passholders), TICKETSALES_SEARCH (ticket_sales), CHECKINS_READ (checkins)"
 
 # publiq answers RFC 7807 problem+json; the status decides, the problem's type and detail travel in
@@ -115,5 +117,18 @@ class UitpasConnector(RestConnector):
                                        session=new_session(), timeout=self.timeouts, retry=self.retry_policy())
 
     def check(self) -> None:
-        """One passholder of the organizer: proves the base URL, the token and PASSHOLDERS_SEARCH."""
-        self.client.get("passholders", params={"organizerId": self.config["organizer_id"], "start": 0, "limit": 1})
+        """The token's permissions (``GET /permissions``): every permission the streams need for the house's
+        organizer, else an AuthError naming the missing ones. An organizer the answer does not list (a
+        permission granted through a linked organizer) is probed with one passholder instead."""
+        organizer = str(self.config["organizer_id"])
+        _, granted = self.client.get_document("permissions", JsonRecords("").load)
+        entry = next((item for item in granted if isinstance(item, dict)
+                      and isinstance(item.get("organizer"), dict) and item["organizer"].get("id") == organizer),
+                     None) if isinstance(granted, list) else None
+        if entry is None:
+            self.client.get("passholders", params={"organizerId": organizer, "start": 0, "limit": 1})
+            return
+        missing = [name for name in NEEDED_PERMISSIONS if name not in (entry.get("permissions") or [])]
+        if missing:
+            raise AuthError(f"uitpas: the publiq client lacks {', '.join(missing)} for organizer {organizer} "
+                            f"(needed: {PERMISSIONS})")

@@ -7,7 +7,7 @@
   first): ``Authorization: Bearer``; ``start``/``limit`` (default 20, at most 500: more is a 400
   ``url/query-limit-exceeded``), pages ``{totalItems, member[]}``.
 - Permissions per organizer (PASSHOLDERS_SEARCH, TICKETSALES_SEARCH, CHECKINS_READ): a revoked one is a
-  403 ``auth/forbidden`` whose detail names it. Ticket sales carry the ``passholder`` only with
+  403 ``auth/forbidden`` whose detail names it; ``GET /permissions`` lists the organizers seeded so far. Ticket sales carry the ``passholder`` only with
   PASSHOLDERS_SEARCH; check-ins never do (the GET /checkins text).
 - ``GET /events`` (UiTdatabank Search API, the part the connector uses; same token): ``organizerId``,
   ``uitpas=true`` (apidocs search-api/filters/uitpas.md), ``dateFrom``, ``start``/``limit``, ``embed=false``
@@ -156,6 +156,8 @@ class UitpasSandbox(Sandbox):
             return self._checkins(request)
         if path == "/events":
             return self._search_events(request)
+        if path == "/permissions":
+            return self._permissions()
         return problem(404, "Not Found", NOT_FOUND, f"The requested URL {request.path} was not found.")
 
     def rate_limited(self) -> Response:
@@ -273,6 +275,17 @@ class UitpasSandbox(Sandbox):
                           for c in self.organizer(organizer_id)["checkins"] if c["passholderId"] == passholder_id]
             found.sort(key=lambda c: (c["creationDate"], c["id"]), reverse=True)  # "always newest first"
             return self._page(found, start, limit)
+
+    def _permissions(self) -> Response:
+        """The organizers known so far (seeded on first use), each with the permissions not revoked."""
+        granted = [p for p in PERMISSIONS if p not in self.revoked]
+        with self._lock_data:
+            return Response.json([{"organizer": {"id": organizer_id, "name": "CC De Werf",
+                                                 "address": {"postalCode": "9300", "city": "Aalst"}},
+                                   "permissions": granted,
+                                   "permissionDetails": [{"id": p, "label": {"nl": p}, "cardSystemIds": [1]}
+                                                         for p in granted]}
+                                  for organizer_id in self._data.tenants()])
 
     def _search_events(self, request: Request) -> Response:
         paging = checks.int_params(request, {"start": 0, "limit": 30}, "start and limit must be integers",

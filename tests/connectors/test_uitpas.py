@@ -247,6 +247,15 @@ def test_an_unreadable_checkin_is_its_own_record_error(sandbox: UitpasSandbox,
     assert sum(len(page.records) for page in pages) == len(data["checkins"]) - 1
 
 
+def test_check_names_every_missing_permission_of_the_organizer(sandbox: UitpasSandbox) -> None:
+    sandbox.organizer(ORGANIZER)  # an organizer the client works for: GET /permissions lists it
+    connector(sandbox).check()
+    sandbox.revoke("CHECKINS_READ")
+    sandbox.revoke("TICKETSALES_SEARCH")
+    with pytest.raises(AuthError, match=f"lacks TICKETSALES_SEARCH, CHECKINS_READ for organizer {ORGANIZER}"):
+        connector(sandbox).check()
+
+
 def test_no_national_register_number_reaches_a_record(sandbox: UitpasSandbox) -> None:
     insz = {h["inszNumber"] for h in sandbox.organizer(ORGANIZER)["passholders"].values()}
     text = json.dumps([read_mapped(sandbox, s) for s in ("passholders", "ticket_sales", "checkins")])
