@@ -41,8 +41,9 @@ PERMISSIONS = "PASSHOLDERS_SEARCH (passholders), TICKETSALES_SEARCH (ticket_sale
 # granted this client: an auth/config matter for the house, never retried.
 ERRORS: dict[int, ErrorRule] = {
     403: ErrorRule(ErrorAction.FAIL, AuthError,
-                   "the publiq client lacks an UiTPAS permission for this organizer (403 "
-                   f"https://api.publiq.be/probs/auth/forbidden; needed: {PERMISSIONS})"),
+                   "the publiq client lacks an UiTPAS permission for this organizer, or access to the "
+                   "Search API (403 https://api.publiq.be/probs/auth/forbidden; needed for the organizer: "
+                   f"{PERMISSIONS})"),
     400: ErrorRule(ErrorAction.FAIL, ConfigError,
                    "UiTPAS refused the request (400; e.g. url/query-limit-exceeded: limit above 500, or an "
                    "unknown organizer)"),
