@@ -45,7 +45,7 @@ class RecreatexConnector(Connector):
     default_schedule = "30 * * * *"
     pool_slots = 4
     default_owner = "podium-ticketing"
-    example_share = {"cultuurcentrum": 0.3, "gemeenschapscentrum": 0.6, "kunstenorganisatie": 0.05}
+    example_share = {"cultuurcentrum": 0.25, "gemeenschapscentrum": 0.6, "kunstenorganisatie": 0.05}
     example_group = "ticketing"
 
     @classmethod

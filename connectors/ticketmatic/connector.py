@@ -50,7 +50,7 @@ class TicketmaticConnector(RestConnector):
     default_schedule = "@hourly"
     pool_slots = 8
     default_owner = "podium-ticketing"
-    example_share = {"cultuurcentrum": 0.7, "gemeenschapscentrum": 0.25, "kunstenorganisatie": 0.85}
+    example_share = {"cultuurcentrum": 0.55, "gemeenschapscentrum": 0.25, "kunstenorganisatie": 0.85}
     example_group = "ticketing"
 
     @classmethod

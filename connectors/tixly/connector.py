@@ -106,7 +106,8 @@ class TixlyConnector(RestConnector):
     pool_slots = 4
     default_owner = "podium-ticketing"
     # Digitaal Podium (Cultuurconnect) houses; one box office per house.
-    example_share = {"gemeenschapscentrum": 0.15, "kunstenorganisatie": 0.1}
+    # Cultuurconnect chose Tixly for the Digitaal Podium houses (cultuurcentra and gemeenschapscentra).
+    example_share = {"cultuurcentrum": 0.2, "gemeenschapscentrum": 0.15, "kunstenorganisatie": 0.1}
     example_group = "ticketing"
 
     @classmethod

@@ -134,6 +134,20 @@ def tixly() -> None:
     })
 
 
+def uitpas() -> None:
+    sales = json.loads((ROOMS / "uitpas" / "golden" / "ticket_sales.sandbox-kansentarief.input.json").read_text())
+    json_cases("uitpas", "ticket_sales", sales, "member", {
+        **{name: setter("eventTitle", text) for name, text in STRINGS.items()},
+        "tariff-price-text": lambda sale: sale["tariff"].__setitem__("price", "gratis"),
+        "nested-300-deep": setter("unmapped", deep(300)),
+    })
+    holders = json.loads((ROOMS / "uitpas" / "golden" / "passholders.sandbox-page.input.json").read_text())
+    json_cases("uitpas", "passholders", holders, "member", {
+        "lone-surrogate": setter("name", STRINGS["lone-surrogate"]),
+        "birth-date-not-a-date": setter("dateOfBirth", "31/02/2001"),
+    })
+
+
 def yesplan() -> None:
     page = json.loads((ROOMS / "yesplan" / "golden" / "events.page.input.json").read_text())
     json_cases("yesplan", "events", page, "data", {
@@ -217,7 +231,8 @@ def uwp() -> None:
 
 
 if __name__ == "__main__":
-    for build in (ticketmatic, tixly, uitdatabank, yesplan, kunstenpunt, cdbxml, recreatex, uwp, flexmail):
+    for build in (ticketmatic, tixly, uitdatabank, uitpas, yesplan, kunstenpunt, cdbxml, recreatex, uwp,
+                  flexmail):
         build()
     (HERE / "cases.json").write_text(json.dumps(dict(sorted(cases.items())), indent=1) + "\n")
     print(f"{len(cases)} files")

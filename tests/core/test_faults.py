@@ -194,6 +194,7 @@ def _vendors() -> list[Vendor]:
     from connectors.ticketmatic.sandbox import TicketmaticSandbox
     from connectors.tixly.sandbox import TixlySandbox
     from connectors.uitdatabank.sandbox import UitdatabankSandbox
+    from connectors.uitpas.sandbox import TOKEN_PATH, UitpasSandbox
     from connectors.uwp.sandbox import UwpSandbox
     from connectors.yesplan.sandbox import YesplanSandbox
 
@@ -210,6 +211,10 @@ def _vendors() -> list[Vendor]:
                lambda url, box: {"search_base_url": url, "token_url": f"{url}/oauth/token", "page_size": 7,
                                  "requests_per_second": 1000, "client_id": "podium-demo",
                                  "client_secret": box.client_secret}),
+        Vendor("uitpas", lambda: UitpasSandbox(passholders=5),
+               lambda url, box: {"base_url": url, "search_base_url": url, "token_url": f"{url}{TOKEN_PATH}",
+                                 "organizer_id": "gc-faults", "page_size": 2, "requests_per_second": 1000,
+                                 "client_id": "podium-demo", "client_secret": box.client_secret}),
         Vendor("yesplan", lambda: YesplanSandbox(productions=4),
                lambda url, box: {"base_url": url, "api_key": box.api_key, "days_back": 30, "days_ahead": 365,
                                  "customdata_keywords": ["publicatie_genre"], "requests_per_second": 1000}),
