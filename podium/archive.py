@@ -68,7 +68,8 @@ class Archive:
         if not self.enabled:
             return None
         key = self.key(house, connector, stream, run_id, seq, suffix)
-        body = gzip.compress(redact_bytes(data), compresslevel=5, mtime=0)
+        # Level 1: a fifth of level 5's time for ~15% more bytes; reading takes any level (older pages: 5).
+        body = gzip.compress(redact_bytes(data), compresslevel=1, mtime=0)
         if self.scheme == "file":
             path = self.root / key
             path.parent.mkdir(parents=True, exist_ok=True)

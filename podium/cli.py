@@ -183,8 +183,11 @@ def _report_table(reports: list[Any]) -> Table:
 @click.option("--stream", "streams", multiple=True, help="Only these streams.")
 @click.option("--full-refresh", is_flag=True, help="Ignore the saved state and read everything.")
 @click.option("--json", "as_json", is_flag=True, help="Print the reports as JSON.")
+@click.option("--workers", default=None, metavar="N|auto",
+              help="Processes mapping pages while one commits them in order (default: the house's "
+                   "'workers', else PODIUM_SYNC_WORKERS, else 1).")
 def sync_cmd(house_ref: str | None, connector: str | None, streams: tuple[str, ...], full_refresh: bool,
-             as_json: bool) -> None:
+             as_json: bool, workers: str | None) -> None:
     """Sync a house's enabled connectors (or every house's) into the store, and print a report.
 
     Exit 0 all synced, 1 some failed, 4 some were already being synced by another process (and
@@ -212,7 +215,7 @@ def sync_cmd(house_ref: str | None, connector: str | None, streams: tuple[str, .
                     progress.update(task, description=f"{key} × {name} × {stream}: {report.read} read, "
                                                       f"{report.inserted} new, {report.rejected} rejected")
                 reports.append(run_sync(house, name, store=store, full_refresh=full_refresh,
-                                        streams=list(streams) or None, progress=show))
+                                        streams=list(streams) or None, progress=show, workers=workers))
                 progress.remove_task(task)
     if as_json:
         click.echo(json.dumps([r.as_dict() for r in reports], indent=2))
