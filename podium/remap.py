@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -94,7 +94,8 @@ def run_remap(house: HouseConfig, connector: str, *, store: Store | None = None,
                 stream_report = StreamReport(stream=spec.name, entity=spec.entity)
                 report.streams.append(stream_report)
                 ids = produced.setdefault(spec.entity, set())
-                _remap_stream(cls, spec.name, store, archive, ctx, run_id, stream_report, progress, pipeline, ids)
+                _remap_stream(cls, spec.name, store, archive, ctx, run_id, stream_report, progress, pipeline, ids,
+                              config.settings)
         if not any(s.status == "failed" for s in report.streams):
             report.not_reproduced = _not_reproduced(store, house.key, cls, set(selected), produced)
     return report
@@ -113,7 +114,7 @@ def ordered_pages(store: Store, archive: Archive, house: str, connector: str, st
 
 def _remap_stream(cls: type[Connector], stream: str, store: Store, archive: Archive, ctx: MappingContext,
                   run_id: str, report: StreamReport, progress: ProgressFn | None, pipeline: PagePipeline,
-                  produced: set[str]) -> None:
+                  produced: set[str], settings: Mapping[str, Any]) -> None:
     spec = cls.stream(stream)
     started = time.perf_counter()
     run = store.start_stream_run(run_id, ctx.house, cls.name, stream, spec.entity, "remap")
@@ -124,7 +125,7 @@ def _remap_stream(cls: type[Connector], stream: str, store: Store, archive: Arch
 
         def replayed() -> Iterator[Page]:
             for item in archived:
-                page = cls.replay_page(stream, archive.get(item.uri))
+                page = cls.replay_page(stream, archive.get(item.uri), settings)
                 page.label = f"{item.day}/{item.run_id}/{item.seq:05d}"
                 yield page
 

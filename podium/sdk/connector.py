@@ -188,10 +188,11 @@ class Connector:
         raise NotImplementedError
 
     @classmethod
-    def replay_page(cls, stream: str, data: bytes) -> Page:
+    def replay_page(cls, stream: str, data: bytes, settings: Mapping[str, Any]) -> Page:
         """An archived page as ``podium remap`` maps it again: the served bytes, decoded by the stream's
-        decoder (no vendor call). A connector whose pages hold more than their bytes (child requests,
-        a context from its settings) overrides this, or raises ConfigError saying why it cannot."""
+        decoder (no vendor call; ``settings``: the house's non-secret settings of this connector). A
+        connector whose pages hold more than their bytes (child requests, a context from its settings)
+        overrides this, or raises ConfigError saying why it cannot."""
         from podium.parsing.base import RecordError, decode_page
 
         items, context = decode_page(cls.stream(stream).decoder, data)
