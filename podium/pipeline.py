@@ -21,6 +21,8 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -43,6 +45,7 @@ WORKERS_ENV = "PODIUM_SYNC_WORKERS"
 MAX_WORKERS = 64
 PAGES_PER_WORKER = 2  # in flight per worker: one being mapped, one queued (keeps each busy, memory bounded)
 MAX_RESTARTS = 2  # pool breaks tolerated per sync before the stream fails
+PARENT_CHECK_SECONDS = 0.5
 
 
 class WorkerCrashError(PodiumError):
@@ -113,12 +116,22 @@ class _InFlight:
 _processors: dict[StreamMapping, PageProcessor] = {}
 
 
-def _start_worker(secrets: list[str]) -> None:
-    """A fresh worker knows the secrets the parent resolved, so a dead letter's reason is redacted alike."""
+def _start_worker(secrets: list[str], parent: int) -> None:
+    """A fresh worker knows the secrets the parent resolved (a dead letter's reason is redacted alike)
+    and ends when the parent does."""
     from podium.secrets import register_secret
 
     for value in secrets:
         register_secret(value)
+    threading.Thread(target=_exit_with, args=(parent,), daemon=True, name="podium-parent-watch").start()
+
+
+def _exit_with(parent: int) -> None:
+    """A killed sync (SIGKILL: no clean-up runs) must not leave its workers waiting forever: each worker
+    holds its own end of the work queue, so it would never see the queue close."""
+    while os.getppid() == parent:
+        time.sleep(PARENT_CHECK_SECONDS)
+    os._exit(0)
 
 
 def _map_page(stream: StreamMapping, records: list[dict[str, Any]], errors: list[tuple[str, Any]],
@@ -181,7 +194,7 @@ class PagePipeline:
             from podium.secrets import registered_secrets
 
             self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
-                                             initializer=_start_worker, initargs=(registered_secrets(),))
+                                             initializer=_start_worker, initargs=(registered_secrets(), os.getpid()))
         return self._pool
 
     def _submit(self, stream: StreamMapping, page: Page) -> Future[PageResult]:
