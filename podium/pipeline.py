@@ -27,7 +27,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
@@ -35,6 +35,7 @@ from zoneinfo import ZoneInfo
 from podium.errors import ConfigError, PodiumError
 from podium.parsing.base import EMPTY_PAGE_CONTEXT, PageContext
 from podium.sdk.connector import Page
+from podium.store import DeadLetter, StoredRecord
 
 if TYPE_CHECKING:
     from podium.engine import PageProcessor, PageResult
@@ -109,10 +110,11 @@ class _InFlight:
     seq: int
     page: Page
     archive_uri: str | None
-    future: Future[PageResult]
+    future: Future[Packed]
 
 
 # -- the worker side ---------------------------------------------------------------------------------
+_FIELDS = {cls: tuple(f.name for f in fields(cls)) for cls in (StoredRecord, DeadLetter)}
 _processors: dict[StreamMapping, PageProcessor] = {}
 
 
@@ -134,14 +136,32 @@ def _exit_with(parent: int) -> None:
     os._exit(0)
 
 
+# A page's result crosses back as plain tuples: pickling them takes about half the time of dataclasses.
+Packed = tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], int, list[str]]
+
+
 def _map_page(stream: StreamMapping, records: list[dict[str, Any]], errors: list[tuple[str, Any]],
-              context: dict[str, Any] | None) -> PageResult:
+              context: dict[str, Any] | None) -> Packed:
     processor = _processors.get(stream)
     if processor is None:
         processor = _processors[stream] = stream.processor()
     page = Page(records=records, state={}, errors=errors,
                 context=PageContext.from_json(context) if context is not None else EMPTY_PAGE_CONTEXT)
-    return processor.process(page)
+    result = processor.process(page)
+    return ([astuple(record) for record in result.records], [astuple(letter) for letter in result.dead],
+            result.read, result.complete_parents)
+
+
+def astuple(item: StoredRecord | DeadLetter) -> tuple[Any, ...]:
+    """The fields in declaration order (``dataclasses.astuple`` would deep-copy every value)."""
+    return tuple(getattr(item, name) for name in _FIELDS[type(item)])
+
+
+def _unpack(packed: Packed) -> PageResult:
+    from podium.engine import PageResult
+
+    records, dead, read, complete = packed
+    return PageResult([StoredRecord(*r) for r in records], [DeadLetter(*d) for d in dead], read, complete)
 
 
 # -- the parent side ---------------------------------------------------------------------------------
@@ -197,7 +217,7 @@ class PagePipeline:
                                              initializer=_start_worker, initargs=(registered_secrets(), os.getpid()))
         return self._pool
 
-    def _submit(self, stream: StreamMapping, page: Page) -> Future[PageResult]:
+    def _submit(self, stream: StreamMapping, page: Page) -> Future[Packed]:
         context = page.context.to_json() if page.context else None
         return self._pool_now().submit(_map_page, stream, page.records, page.errors, context)
 
@@ -206,7 +226,7 @@ class PagePipeline:
         head = pending[0]
         while True:
             try:
-                result = head.future.result()
+                result = _unpack(head.future.result())
                 break
             except BrokenProcessPool:
                 self._restart(pending, stream)
