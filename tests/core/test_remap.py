@@ -192,3 +192,14 @@ def test_podium_remap_on_the_command_line(tmp_path: Path) -> None:
         lease.release()
         store.dispose()
     assert busy.returncode == 4 and "already being synced" in busy.stderr + busy.stdout
+
+
+def test_a_page_context_that_comes_from_the_settings_is_given_back_on_replay() -> None:
+    """Recreatex answers in the language its settings ask for; the archived bytes do not say which."""
+    from connectors.recreatex.connector import RecreatexConnector
+
+    data = (Path(__file__).resolve().parents[2] / "connectors" / "recreatex" / "golden"
+            / "culture_events.response.input.xml").read_bytes()
+    page = RecreatexConnector.replay_page("culture_events", data, {"language": "fr"})
+    assert page.records and page.context.language == "fr"
+    assert RecreatexConnector.replay_page("culture_events", data, {}).context.language == "nl"
