@@ -13,6 +13,7 @@ import time
 import traceback
 import uuid
 from collections.abc import Callable, Iterable, Mapping
+from contextlib import closing
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -339,12 +340,13 @@ def _sync_stream(instance: Connector, stream: str, store: Store, archive: Archiv
             return archive.put(house.key, cls.name, stream, run_id, seq, page.raw_suffix, page.raw)
 
         pages = pipeline.run(instance.read(stream, state), stream_mapping(cls, stream, ctx), processor, archived)
-        for mapped in pages:  # in the order read: one writer, one transaction per page with its state
-            _commit(store, run, mapped, mapped.page.state, mapping.vanished)
-            _copy_counts(run.counts, report, mapped.seq + 1)
-            _log_rejections(house.key, cls.name, stream, mapped)
-            if progress is not None:
-                progress(stream, report)
+        with closing(pages):  # a failed commit stops the pages still being mapped
+            for mapped in pages:  # in the order read: one writer, one transaction per page with its state
+                _commit(store, run, mapped, mapped.page.state, mapping.vanished)
+                _copy_counts(run.counts, report, mapped.seq + 1)
+                _log_rejections(house.key, cls.name, stream, mapped)
+                if progress is not None:
+                    progress(stream, report)
         report.status = "succeeded"
         store.finish_stream_run(run, "succeeded")
     except Exception as exc:  # every failure is classified and reported, none is lost

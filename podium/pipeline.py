@@ -18,13 +18,14 @@ from the last committed page as before.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import multiprocessing
 import os
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, fields
@@ -189,7 +190,7 @@ class PagePipeline:
             self._pool = None
 
     def run(self, pages: Iterable[Page], stream: StreamMapping, processor: PageProcessor,
-            archive: ArchiveFn) -> Iterator[MappedPage]:
+            archive: ArchiveFn) -> Generator[MappedPage, None, None]:
         """The pages mapped, in the order ``pages`` yields them; ``archive(seq, page)`` runs as each is read."""
         if self.workers <= 1:
             for seq, page in enumerate(pages):
@@ -197,10 +198,21 @@ class PagePipeline:
                 yield MappedPage(seq, page, uri, processor.process(page))
             return
         pending: deque[_InFlight] = deque()
+        read = iter(pages)
         try:
-            for seq, page in enumerate(pages):
-                uri = archive(seq, page)
-                pending.append(_InFlight(seq, page, uri, self._submit(stream, page)))
+            for seq in itertools.count():
+                try:
+                    served = next(read, None)
+                    uri = archive(seq, served) if served is not None else None
+                except Exception:
+                    # The read (or the archive) failed: the pages read before it are committed first, as
+                    # in process, so the next sync resumes after them.
+                    while pending:
+                        yield self._collect(pending, stream)
+                    raise
+                if served is None:
+                    break
+                pending.append(_InFlight(seq, served, uri, self._submit(stream, served)))
                 while len(pending) >= self.window:
                     yield self._collect(pending, stream)
             while pending:
@@ -237,6 +249,7 @@ class PagePipeline:
         self.restarts += 1
         label = pending[0].page.label or pending[0].seq
         if self.restarts > MAX_RESTARTS:
+            self._pool = None  # broken: a later stream of this sync would start a fresh one
             raise WorkerCrashError(f"a mapping worker process died {self.restarts} times (last at page {label}); "
                                    "nothing after the last committed page was stored")
         log.warning("a mapping worker process died at page %s of %s; mapping the %d page(s) in flight again",

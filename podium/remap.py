@@ -20,6 +20,7 @@ import logging
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -130,14 +131,15 @@ def _remap_stream(cls: type[Connector], stream: str, store: Store, archive: Arch
                 yield page
 
         uris = [item.uri for item in archived]
-        for mapped in pipeline.run(replayed(), stream_mapping(cls, stream, ctx), processor,
-                                   lambda seq, _: uris[seq]):
-            _commit(store, run, mapped, None, mapping.vanished)  # state None: the cursor stays put
-            produced.update(record.id for record in mapped.result.records)
-            _copy_counts(run.counts, report, mapped.seq + 1)
-            _log_rejections(ctx.house, cls.name, stream, mapped)
-            if progress is not None:
-                progress(stream, report)
+        pages = pipeline.run(replayed(), stream_mapping(cls, stream, ctx), processor, lambda seq, _: uris[seq])
+        with closing(pages):
+            for mapped in pages:
+                _commit(store, run, mapped, None, mapping.vanished)  # state None: the cursor stays put
+                produced.update(record.id for record in mapped.result.records)
+                _copy_counts(run.counts, report, mapped.seq + 1)
+                _log_rejections(ctx.house, cls.name, stream, mapped)
+                if progress is not None:
+                    progress(stream, report)
         report.status = "succeeded"
         store.finish_stream_run(run, "succeeded")
     except Exception as exc:  # classified and reported like a sync's failure

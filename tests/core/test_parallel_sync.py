@@ -151,3 +151,28 @@ def test_the_workers_setting() -> None:
 def test_the_workers_setting_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PODIUM_SYNC_WORKERS", "2")
     assert workers_setting(None) == 2 and workers_setting(1) == 1
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_read_that_fails_mid_stream_still_commits_every_page_read_before_it(
+        sandbox: TicketmaticSandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: int) -> None:
+    """With workers, pages are read ahead; when the vendor fails, those already read are committed
+    before the stream fails, exactly as in process — the next sync resumes after them."""
+    from podium.errors import VendorDownError
+
+    original = TicketmaticConnector.read
+
+    def failing(self: TicketmaticConnector, stream: str, state: Any) -> Iterator[Any]:
+        for number, page in enumerate(original(self, stream, state)):
+            if number == 5:
+                raise VendorDownError("the vendor went away")
+            yield page
+
+    monkeypatch.setattr(TicketmaticConnector, "read", failing)
+    store = Store(f"sqlite:///{tmp_path / 'podium.db'}")
+    store.migrate()
+    report = run_sync(house(sandbox.url, tmp_path), "ticketmatic", store=store, workers=workers, streams=["orders"])
+    assert report.status == "failed" and report.first_error()[1] == "vendor_down"
+    assert report.streams[0].pages == 5
+    state = store.get_state("cc-parallel", "ticketmatic", "orders")
+    assert state is not None and state["resume"]["params"]["offset"] == 5 * 7
