@@ -176,3 +176,19 @@ def test_a_read_that_fails_mid_stream_still_commits_every_page_read_before_it(
     assert report.streams[0].pages == 5
     state = store.get_state("cc-parallel", "ticketmatic", "orders")
     assert state is not None and state["resume"]["params"]["offset"] == 5 * 7
+
+
+def test_a_house_sets_the_workers_of_a_connector(tmp_path: Path) -> None:
+    from podium.config import parse_house
+
+    def connector(workers: Any) -> dict[str, Any]:
+        return {"house": "cc-parallel", "name": "CC Parallel", "kind": "cultuurcentrum", "connectors": {
+            "ticketmatic": {"settings": {"account": "parallel"}, "workers": workers, "credentials": {"env": {
+                "access_key": "PODIUM_CC_PARALLEL__TM_KEY", "secret_key": "PODIUM_CC_PARALLEL__TM_SECRET"}}}}}
+
+    path = tmp_path / "cc-parallel.yaml"
+    assert parse_house(connector(4), path).connectors["ticketmatic"].workers == 4
+    assert parse_house(connector("auto"), path).connectors["ticketmatic"].workers == "auto"
+    for wrong in (0, "many"):
+        with pytest.raises(ConfigError, match="workers"):
+            parse_house(connector(wrong), path)
