@@ -111,7 +111,7 @@ class _InFlight:
     seq: int
     page: Page
     archive_uri: str | None
-    future: Future[Packed]
+    future: Future[Packed] | None = None
 
 
 # -- the worker side ---------------------------------------------------------------------------------
@@ -212,14 +212,16 @@ class PagePipeline:
                     raise
                 if served is None:
                     break
-                pending.append(_InFlight(seq, served, uri, self._submit(stream, served)))
+                pending.append(_InFlight(seq, served, uri))
+                self._hand_out(pending, stream)
                 while len(pending) >= self.window:
                     yield self._collect(pending, stream)
             while pending:
                 yield self._collect(pending, stream)
         finally:
             for item in pending:  # the stream stopped early (failure, kill): drop what is still queued
-                item.future.cancel()
+                if item.future is not None:
+                    item.future.cancel()
 
     def _pool_now(self) -> ProcessPoolExecutor:
         if self._pool is None:
@@ -233,11 +235,20 @@ class PagePipeline:
         context = page.context.to_json() if page.context else None
         return self._pool_now().submit(_map_page, stream, page.records, page.errors, context)
 
+    def _hand_out(self, pending: deque[_InFlight], stream: StreamMapping) -> None:
+        """Give the newest page to the workers (a pool found broken here is restarted like in ``_collect``)."""
+        try:
+            pending[-1].future = self._submit(stream, pending[-1].page)
+        except BrokenProcessPool:
+            self._restart(pending, stream)
+
     def _collect(self, pending: deque[_InFlight], stream: StreamMapping) -> MappedPage:
         """The oldest page's result; when the pool broke, a fresh pool maps every page still in flight."""
         head = pending[0]
         while True:
             try:
+                if head.future is None:
+                    raise BrokenProcessPool("the page was never handed out")
                 result = _unpack(head.future.result())
                 break
             except BrokenProcessPool:
