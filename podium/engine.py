@@ -13,6 +13,7 @@ import time
 import traceback
 import uuid
 from collections.abc import Callable, Iterable, Mapping
+from contextlib import closing
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -32,12 +33,13 @@ from podium.errors import (
 from podium.mapping import CompiledMapping, MappingContext, MappingError, load_mapping
 from podium.mapping.engine import unexpected
 from podium.parsing.base import PageContext, decode_page, document_shapes
+from podium.pipeline import MappedPage, PagePipeline, StreamMapping, workers_setting
 from podium.registry import get_connector
 from podium.sdk.connector import Connector, Page, SyncContext
 from podium.secrets import redact, resolve_credentials
 from podium.store import DeadLetter, Store, StoredRecord, content_hash, dumps
 from podium.store.locks import LockHolder
-from podium.store.store import describe_error, is_store_error
+from podium.store.store import StreamRun, describe_error, is_store_error
 
 log = logging.getLogger("podium.engine")
 
@@ -262,11 +264,13 @@ ProgressFn = Callable[[str, StreamReport], None]
 
 def run_sync(house: HouseConfig, connector: str, *, store: Store | None = None, archive: Archive | None = None,
              full_refresh: bool = False, streams: Iterable[str] | None = None, trigger: str = "cli",
-             progress: ProgressFn | None = None) -> SyncReport:
+             progress: ProgressFn | None = None, workers: int | str | None = None) -> SyncReport:
     """Sync one house × connector; never raises for vendor or data trouble — the report says it.
 
     One sync per house × connector at a time: while another holds the lock, this one does nothing
-    and its report has the status ``already_running``, naming the holder.
+    and its report has the status ``already_running``, naming the holder. ``workers`` processes map
+    the pages while this one commits them in order (default: the house's ``workers``, else
+    ``PODIUM_SYNC_WORKERS``, else 1 — everything in this process).
     """
     store = store or Store.from_env()
     store.migrate()
@@ -278,6 +282,7 @@ def run_sync(house: HouseConfig, connector: str, *, store: Store | None = None, 
         config = house.connector(connector)
         selected = list(streams or config.streams or [s.name for s in cls.streams])
         specs = [cls.stream(name) for name in selected]
+        processes = workers_setting(workers if workers is not None else config.workers)
     except PodiumError as exc:
         return _cannot_start(report, exc)
     lease = store.try_lock_sync(house.key, connector, run_id)
@@ -294,11 +299,12 @@ def run_sync(house: HouseConfig, connector: str, *, store: Store | None = None, 
         store.close_interrupted_runs(house.key, connector)
         ctx = MappingContext(house=house.key, system=cls.name, timezone=house.tz)
         try:
-            for spec in specs:
-                stream_report = StreamReport(stream=spec.name, entity=spec.entity)
-                report.streams.append(stream_report)
-                _sync_stream(instance, spec.name, store, archive, ctx, run_id, house, full_refresh, trigger,
-                             stream_report, progress)
+            with PagePipeline(processes) as pipeline:
+                for spec in specs:
+                    stream_report = StreamReport(stream=spec.name, entity=spec.entity)
+                    report.streams.append(stream_report)
+                    _sync_stream(instance, spec.name, store, archive, ctx, run_id, house, full_refresh, trigger,
+                                 stream_report, progress, pipeline)
         finally:
             instance.close()
     return report
@@ -310,9 +316,16 @@ def _cannot_start(report: SyncReport, exc: PodiumError) -> SyncReport:
     return report
 
 
+def stream_mapping(cls: type[Connector], stream: str, ctx: MappingContext) -> StreamMapping:
+    """The stream's mapping as a worker process rebuilds it (the same files, house and time zone)."""
+    spec = cls.stream(stream)
+    return StreamMapping(mappings_dir=str(cls.mappings_dir()), system=cls.name, stream=stream, entity=spec.entity,
+                         primary_key=spec.primary_key, house=ctx.house, timezone=ctx.timezone.key)
+
+
 def _sync_stream(instance: Connector, stream: str, store: Store, archive: Archive, ctx: MappingContext,
                  run_id: str, house: HouseConfig, full_refresh: bool, trigger: str, report: StreamReport,
-                 progress: ProgressFn | None) -> None:
+                 progress: ProgressFn | None, pipeline: PagePipeline) -> None:
     cls = type(instance)
     spec = cls.stream(stream)
     started = time.perf_counter()
@@ -330,21 +343,22 @@ def _sync_stream(instance: Connector, stream: str, store: Store, archive: Archiv
             raise ConfigError(f"{cls.name}/{stream}: 'unlisted' needs the only {spec.entity} stream of "
                               f"its connector")
         listed: set[str] = set()
-        for seq, page in enumerate(instance.read(stream, state)):
-            uri = None
-            if page.raw is not None:
-                uri = archive.put(house.key, cls.name, stream, run_id, seq, page.raw_suffix, page.raw)
-            result = processor.process(page)
-            store.commit_page(run, result.records, result.dead, page.state, read=result.read, archive_uri=uri,
-                              complete_parents=result.complete_parents, vanished=mapping.vanished)
-            if whole:
-                listed.update(_listed(page, spec.primary_key))
-            _copy_counts(run.counts, report, seq + 1)
-            if result.dead:
-                log.warning("%s × %s × %s: page %s: %d record(s) rejected to dead letters",
-                            house.key, cls.name, stream, page.label or seq, len(result.dead))
-            if progress is not None:
-                progress(stream, report)
+
+        def archived(seq: int, page: Page) -> str | None:
+            if page.raw is None:
+                return None
+            return archive.put(house.key, cls.name, stream, run_id, seq, page.raw_suffix, page.raw)
+
+        pages = pipeline.run(instance.read(stream, state), stream_mapping(cls, stream, ctx), processor, archived)
+        with closing(pages):  # a failed commit stops the pages still being mapped
+            for mapped in pages:  # in the order read: one writer, one transaction per page with its state
+                _commit(store, run, mapped, mapped.page.state, mapping.vanished)
+                if whole:
+                    listed.update(_listed(mapped.page, spec.primary_key))
+                _copy_counts(run.counts, report, mapped.seq + 1)
+                _log_rejections(house.key, cls.name, stream, mapped)
+                if progress is not None:
+                    progress(stream, report)
         # Nothing listed at all is more likely a wrong account or a vendor fault than everyone leaving.
         if whole and listed and mapping.unlisted is not None:
             store.retire_unlisted(run, listed, mapping.unlisted)
@@ -373,6 +387,19 @@ def _listed(page: Page, primary_key: str) -> Iterable[str]:
         value = raw.get(primary_key) if isinstance(raw, dict) else None
         if value is not None:
             yield str(value)
+
+
+def _commit(store: Store, run: StreamRun, mapped: MappedPage, state: dict[str, Any] | None,
+            vanished: dict[str, Any] | None) -> None:
+    result = mapped.result
+    store.commit_page(run, result.records, result.dead, state, read=result.read, archive_uri=mapped.archive_uri,
+                      complete_parents=result.complete_parents, vanished=vanished)
+
+
+def _log_rejections(house: str, connector: str, stream: str, mapped: MappedPage) -> None:
+    if mapped.result.dead:
+        log.warning("%s × %s × %s: page %s: %d record(s) rejected to dead letters",
+                    house, connector, stream, mapped.page.label or mapped.seq, len(mapped.result.dead))
 
 
 def _copy_counts(counts: Any, report: StreamReport, pages: int) -> None:

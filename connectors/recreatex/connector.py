@@ -169,6 +169,13 @@ class RecreatexConnector(Connector):
                 records.append(item)
         return records, errors
 
+    @classmethod
+    def replay_page(cls, stream: str, data: bytes, settings: Mapping[str, Any]) -> Page:
+        """The language a page was asked in is the setting's, not in the served bytes (``podium remap``)."""
+        page = super().replay_page(stream, data, settings)
+        page.context = PageContext(language=str(settings.get("language") or "nl"))
+        return page
+
     def close(self) -> None:
         if self._client is not None:
             self._client.close()

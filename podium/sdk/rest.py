@@ -284,6 +284,15 @@ class RestConnector(Connector):
                                       timeout=self.timeouts, retry=self.retry_policy())
         return self._client
 
+    @classmethod
+    def replay_page(cls, stream: str, data: bytes, settings: Mapping[str, Any]) -> Page:
+        spec = cls.stream(stream)
+        rest = next(s for s in cls.rest_streams if s.spec is spec)
+        if rest.children:  # their answers complete the records but are not archived with the page
+            raise ConfigError(f"{cls.name} {stream}: its records are completed by child requests that the "
+                              "archive does not hold; a remap cannot rebuild them (run a full-refresh sync)")
+        return super().replay_page(stream, data, settings)
+
     def rest_stream(self, name: str) -> RestStream:
         spec = self.stream(name)
         return next(s for s in self.rest_streams if s.spec is spec)
