@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import socket
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -43,8 +44,8 @@ def _write_house(folder: Path, key: str, base_url: str) -> None:
     (folder / f"{key}.yaml").write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
 
 
-@pytest.fixture
-def labels_plugin() -> Iterator[Any]:
+@contextmanager
+def _labels_plugin_loaded() -> Iterator[Any]:
     """The plugin as Airflow loads it: its listener registered, its ``on_load`` run (undone after)."""
     from airflow.listeners.listener import get_listener_manager
 
@@ -55,10 +56,18 @@ def labels_plugin() -> Iterator[Any]:
     if registered_here:
         manager.add_listener(labels.LISTENER)
     labels.PodiumLabelsPlugin.on_load()
-    yield labels
-    labels.uninstall_retry_label_guard()
-    if registered_here:
-        manager.pm.unregister(labels.LISTENER)
+    try:
+        yield labels
+    finally:
+        labels.uninstall_retry_label_guard()
+        if registered_here:
+            manager.pm.unregister(labels.LISTENER)
+
+
+@pytest.fixture
+def labels_plugin() -> Iterator[Any]:
+    with _labels_plugin_loaded() as labels:
+        yield labels
 
 
 def _labels(run_id: str) -> dict[int, str]:
@@ -121,9 +130,8 @@ def test_the_scheduler_starting_a_run_labels_every_pending_task_instance_by_hous
     assert _labels(run_id) == dict(enumerate(houses))
 
 
-@pytest.fixture
-def retried_run(airflow_db: Path, houses_dir: Path, labels_plugin: Any, tmp_path: Path,
-                monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
+@pytest.fixture(scope="module")
+def retried_run(airflow_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """``dag.test()`` of three houses (healthy, a broken record, vendor down with one retry), recording
     every task instance's label each time a task is about to run."""
     import airflow.models.dagrun as dagrun_module
@@ -134,6 +142,9 @@ def retried_run(airflow_db: Path, houses_dir: Path, labels_plugin: Any, tmp_path
     from connectors.ticketmatic.sandbox import TicketmaticSandbox
     from tests.airflow.support import dagbag
 
+    root = tmp_path_factory.mktemp("labels")
+    houses_dir = root / "houses"
+    houses_dir.mkdir()
     tm = TicketmaticSandbox()
     tm.start()
     broken = tm.data("korejects")["events"][0]
@@ -142,13 +153,6 @@ def retried_run(airflow_db: Path, houses_dir: Path, labels_plugin: Any, tmp_path
     _write_house(houses_dir, "ko-down", f"http://127.0.0.1:{_closed_port()}")
     _write_house(houses_dir, "ko-rejects", tm.url)
     write_fleet_settings(houses_dir)
-    for key in ("gc_jette", "ko_down", "ko_rejects"):
-        monkeypatch.setenv(f"AIRFLOW_CONN_TICKETMATIC_{key.upper()}", json.dumps(
-            {"conn_type": "podium_hmac", "login": tm.access_key, "password": TM_SECRET}))
-    monkeypatch.setenv("PODIUM_DB_URL", f"sqlite:///{tmp_path / 'podium.db'}")
-    monkeypatch.setenv("PODIUM_VAR_DIR", str(tmp_path / "var"))
-    monkeypatch.setenv("PODIUM_ARCHIVE_URL", (tmp_path / "archive").as_uri())
-    monkeypatch.setenv("PODIUM_ALERTS_FILE", str(tmp_path / "alerts.jsonl"))
 
     create_run = dagrun_module.get_or_create_dagrun
 
@@ -169,13 +173,21 @@ def retried_run(airflow_db: Path, houses_dir: Path, labels_plugin: Any, tmp_path
                      "labels": {int(i): str(label) for i, label in rows}})
         return run_task(ti=ti, task=task, run_triggerer=run_triggerer)
 
-    monkeypatch.setattr(dagrun_module, "get_or_create_dagrun", create_and_start)
-    monkeypatch.setattr(sdk_dag, "_run_task", recording_run_task)
-    try:
-        dag = dagbag().dags[DAG_ID]
-        run = dag.test()
-    finally:
-        tm.stop()
+    with pytest.MonkeyPatch.context() as mp, _labels_plugin_loaded():
+        mp.setenv("PODIUM_HOUSES_DIR", str(houses_dir))
+        for key in ("gc_jette", "ko_down", "ko_rejects"):
+            mp.setenv(f"AIRFLOW_CONN_TICKETMATIC_{key.upper()}", json.dumps(
+                {"conn_type": "podium_hmac", "login": tm.access_key, "password": TM_SECRET}))
+        mp.setenv("PODIUM_DB_URL", f"sqlite:///{root / 'podium.db'}")
+        mp.setenv("PODIUM_VAR_DIR", str(root / "var"))
+        mp.setenv("PODIUM_ARCHIVE_URL", (root / "archive").as_uri())
+        mp.setenv("PODIUM_ALERTS_FILE", str(root / "alerts.jsonl"))
+        mp.setattr(dagrun_module, "get_or_create_dagrun", create_and_start)
+        mp.setattr(sdk_dag, "_run_task", recording_run_task)
+        try:
+            run = dagbag().dags[DAG_ID].test()
+        finally:
+            tm.stop()
     yield {"run_id": run.run_id, "seen": seen, "houses": ["gc-jette", "ko-down", "ko-rejects"]}
 
 
