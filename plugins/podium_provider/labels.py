@@ -42,9 +42,11 @@ def sync_houses(dag: Any) -> dict[str, list[str]]:
         if getattr(task, "task_type", None) != SYNC_OPERATOR or not getattr(task, "is_mapped", False):
             continue
         value = getattr(getattr(task, "expand_input", None), "value", None)
-        keys = value.get(HOUSE_ARGUMENT) if isinstance(value, dict) else None
-        # Only a single literal list maps index i to keys[i]; anything else is resolved at run time.
-        if isinstance(keys, list) and len(value) == 1 and all(isinstance(k, str) for k in keys):
+        if not isinstance(value, dict) or list(value) != [HOUSE_ARGUMENT]:
+            continue
+        keys = value[HOUSE_ARGUMENT]
+        # Only a single literal list maps index i to keys[i]; an XCom input is resolved at run time.
+        if isinstance(keys, list) and all(isinstance(k, str) for k in keys):
             houses[task_id] = keys
     return houses
 
@@ -55,9 +57,8 @@ def label_pending_task_instances(dag_run: Any, session: Any, dag: Any = None) ->
     Runs in the caller's transaction (a savepoint, so a failure here leaves the scheduler's work
     intact) and never commits.
     """
-    from sqlalchemy import case, update
-
     from airflow.models.taskinstance import TaskInstance
+    from sqlalchemy import case, update
 
     if dag is None:
         dag = getattr(dag_run, "dag", None)
@@ -117,16 +118,15 @@ def keep_label_on_retry(session: Any, flush_context: Any, instances: Any) -> Non
     the task instance and on the failed try's history row."""
     if "airflow.models.taskinstance" not in sys.modules:  # a process without Airflow's database models
         return
-    from sqlalchemy import inspect
-    from sqlalchemy.orm.attributes import flag_modified
-
     from airflow.models.taskinstance import TaskInstance
     from airflow.models.taskinstancehistory import TaskInstanceHistory
+    from sqlalchemy import inspect
+    from sqlalchemy.orm.attributes import flag_modified
 
     for ti in [obj for obj in session.dirty if isinstance(obj, TaskInstance)]:
         if ti.operator != SYNC_OPERATOR or ti._rendered_map_index is not None:
             continue
-        attrs = inspect(ti).attrs
+        attrs: Any = inspect(ti).attrs
         old_ids = attrs["id"].history.deleted
         label = next((value for value in attrs["_rendered_map_index"].history.deleted if value), None)
         if not old_ids or label is None:

@@ -16,6 +16,7 @@ import json
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -75,9 +76,9 @@ def _labels(run_id: str) -> dict[int, str]:
     from airflow.utils.session import create_session
 
     with create_session() as session:
-        rows = session.query(TaskInstance.map_index, TaskInstance.rendered_map_index).filter(
-            TaskInstance.dag_id == DAG_ID, TaskInstance.run_id == run_id).all()
-    return {int(index): str(label) for index, label in rows}
+        tis = session.query(TaskInstance).filter(TaskInstance.dag_id == DAG_ID,
+                                                 TaskInstance.run_id == run_id).all()
+        return {ti.map_index: str(ti.rendered_map_index) for ti in tis}  # what the UI reads
 
 
 def _sync_dags_to_db(session: Any) -> Any:
@@ -104,7 +105,6 @@ def test_the_scheduler_starting_a_run_labels_every_pending_task_instance_by_hous
     from airflow.jobs.job import Job
     from airflow.jobs.scheduler_job_runner import SchedulerJobRunner
     from airflow.models.dagrun import DagRun
-    from airflow.utils import timezone
     from airflow.utils.session import create_session
     from airflow.utils.state import DagRunState
     from airflow.utils.types import DagRunTriggeredByType, DagRunType
@@ -113,7 +113,7 @@ def test_the_scheduler_starting_a_run_labels_every_pending_task_instance_by_hous
     for key in houses:
         _write_house(houses_dir, key, "http://127.0.0.1:9")
     write_fleet_settings(houses_dir)
-    now = timezone.utcnow()
+    now = datetime.now(tz=UTC)
     with create_session() as session:
         dag = _sync_dags_to_db(session)
         run = dag.create_dagrun(
@@ -136,8 +136,6 @@ def retried_run(airflow_db: Path, tmp_path_factory: pytest.TempPathFactory) -> I
     every task instance's label each time a task is about to run."""
     import airflow.models.dagrun as dagrun_module
     import airflow.sdk.definitions.dag as sdk_dag
-    from airflow.models.taskinstance import TaskInstance
-    from airflow.utils.session import create_session
 
     from connectors.ticketmatic.sandbox import TicketmaticSandbox
     from tests.airflow.support import dagbag
@@ -166,11 +164,7 @@ def retried_run(airflow_db: Path, tmp_path_factory: pytest.TempPathFactory) -> I
     run_task = sdk_dag._run_task
 
     def recording_run_task(*, ti: Any, task: Any, run_triggerer: bool = False) -> Any:
-        with create_session() as session:
-            rows = session.query(TaskInstance.map_index, TaskInstance.rendered_map_index).filter(
-                TaskInstance.dag_id == ti.dag_id, TaskInstance.run_id == ti.run_id).all()
-        seen.append({"map_index": ti.map_index, "try": ti.try_number,
-                     "labels": {int(i): str(label) for i, label in rows}})
+        seen.append({"map_index": ti.map_index, "try": ti.try_number, "labels": _labels(ti.run_id)})
         return run_task(ti=ti, task=task, run_triggerer=run_triggerer)
 
     with pytest.MonkeyPatch.context() as mp, _labels_plugin_loaded():
