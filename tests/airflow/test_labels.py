@@ -53,15 +53,15 @@ def _labels_plugin_loaded() -> Iterator[Any]:
     from plugins.podium_provider import labels
 
     manager = get_listener_manager()
-    registered_here = not manager.pm.is_registered(labels.LISTENER)
+    registered_here = not manager.pm.is_registered(labels.LISTENER)  # else Airflow loaded the plugin itself
     if registered_here:
         manager.add_listener(labels.LISTENER)
-    labels.PodiumLabelsPlugin.on_load()
+        labels.PodiumLabelsPlugin.on_load()
     try:
         yield labels
     finally:
-        labels.uninstall_retry_label_guard()
         if registered_here:
+            labels.uninstall_retry_label_guard()
             manager.pm.unregister(labels.LISTENER)
 
 
