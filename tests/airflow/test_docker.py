@@ -92,7 +92,12 @@ def test_services_start_in_order_and_init_prepares_db_pools_and_connections(comp
         depends = services[name]["depends_on"]
         assert depends["airflow-init"]["condition"] == "service_completed_successfully"
         assert depends["postgres"]["condition"] == "service_healthy"
+    # A task talks to the execution API from its first line: workers wait for a healthy api-server.
+    assert services["airflow-worker"]["depends_on"]["airflow-apiserver"]["condition"] == "service_healthy"
     init = "\n".join(services["airflow-init"]["command"])
+    # airflow-init runs as root to fill the volumes; it hands every file to the services' user last.
+    assert services["airflow-init"]["user"] == "0:0"
+    assert init.strip().splitlines()[-1].startswith('chown -R "${AIRFLOW_UID:-50000}:0" /opt/podium/houses')
     assert "airflow db migrate" in init
     assert "plugins.podium_provider.pools" in init
     assert "airflow connections import" in init
