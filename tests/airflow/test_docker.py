@@ -13,11 +13,14 @@ from typing import Any
 import pytest
 import yaml
 
+from podium.demo import demo_connectors
+from podium.registry import get_connector
+
 DOCKER = Path(__file__).resolve().parents[2] / "docker"
 AIRFLOW_SERVICES = ("airflow-apiserver", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer",
                     "airflow-worker")
-SANDBOX_PORTS = {"ticketmatic": 8701, "yesplan": 8702, "recreatex": 8703, "cdbxml": 8704, "uwp": 8705,
-                 "uitdatabank": 8706}
+# Every vendor an example house uses, at its sandbox's documented demo port.
+SANDBOX_PORTS = {name: int(get_connector(name).sandbox_class().default_port) for name in demo_connectors()}
 SANDBOXES = tuple(f"sandbox-{vendor}" for vendor in SANDBOX_PORTS)
 ONE_SHOT_JOBS = {"minio-buckets", "airflow-init"}
 
