@@ -69,11 +69,14 @@ def main(verbose: int) -> None:
 @main.command("connectors")
 @click.option("--json", "as_json", is_flag=True, help="JSON output.")
 def connectors_cmd(as_json: bool) -> None:
-    """List the installed connectors, their versions, streams and what orchestration they declare."""
+    """List the installed connectors, their versions, streams (with the document shapes each reads) and
+    what orchestration they declare."""
+    from podium.parsing import document_shapes
     from podium.registry import all_connectors
 
     rows: list[dict[str, Any]] = [{"name": name, "version": cls.version, "title": cls.title,
-             "streams": [{"name": s.name, "entity": s.entity, "primary_key": s.primary_key, "cursor": s.cursor}
+             "streams": [{"name": s.name, "entity": s.entity, "primary_key": s.primary_key, "cursor": s.cursor,
+                          "shapes": [str(shape) for shape in document_shapes(s.decoder)]}
                          for s in cls.streams],
              "connection_type": cls.connection_type(), "schedule": cls.default_schedule,
              "pool_slots": cls.pool_slots}
@@ -154,9 +157,11 @@ def check_cmd(house_ref: str, connector: str | None, as_json: bool) -> None:
 @click.option("--house", default="demo", help="House key used for canonical ids.")
 @click.option("--timezone", default="Europe/Brussels", help="Time zone of naive vendor times.")
 def map_cmd(connector: str, stream: str, file: str, house: str, timezone: str) -> None:
-    """Map FILE (a page or document as the vendor serves it): canonical JSON lines on stdout,
-    rejected records with their reason on stderr. Exit 0 all valid; 3 some rejected, or the document
-    is not what the stream reads (another format, a SOAP fault, malformed, no records); 2 usage errors."""
+    """Map FILE (a document as the vendor serves it, in any shape the stream declares: a list page, or a
+    single record such as GET /events/{id}; XML in any namespace version the connector declares):
+    canonical JSON lines on stdout, rejected records with their reason on stderr. Exit 0 all valid; 3
+    some rejected, or the document is not what the stream reads (another format, a SOAP fault, a broken
+    page, no records: the one-line reason names the accepted shapes); 2 usage errors."""
     from podium.engine import map_document
 
     try:
@@ -208,8 +213,11 @@ def _report_table(reports: list[Any]) -> Table:
 @click.option("--stream", "streams", multiple=True, help="Only these streams.")
 @click.option("--full-refresh", is_flag=True, help="Ignore the saved state and read everything.")
 @click.option("--json", "as_json", is_flag=True, help="Print the reports as JSON.")
+@click.option("--workers", default=None, metavar="N|auto",
+              help="Processes mapping pages while one commits them in order (default: the house's "
+                   "'workers', else PODIUM_SYNC_WORKERS, else 1).")
 def sync_cmd(house_ref: str | None, connector: str | None, streams: tuple[str, ...], full_refresh: bool,
-             as_json: bool) -> None:
+             as_json: bool, workers: str | None) -> None:
     """Sync a house's enabled connectors (or every house's) into the store, and print a report.
 
     Exit 0 all synced, 1 some failed, 4 some were already being synced by another process (and
@@ -241,7 +249,7 @@ def sync_cmd(house_ref: str | None, connector: str | None, streams: tuple[str, .
                     progress.update(task, description=f"{key} × {name} × {stream}: {report.read} read, "
                                                       f"{report.inserted} new, {report.rejected} rejected")
                 reports.append(run_sync(house, name, store=store, full_refresh=full_refresh,
-                                        streams=list(streams) or None, progress=show))
+                                        streams=list(streams) or None, progress=show, workers=workers))
                 progress.remove_task(task)
     if as_json:
         _json([r.as_dict() for r in reports])
@@ -253,6 +261,35 @@ def sync_cmd(house_ref: str | None, connector: str | None, streams: tuple[str, .
     if any(r.status == "failed" for r in reports):
         sys.exit(1)
     sys.exit(EXIT_ALREADY_RUNNING if any(r.status == "already_running" for r in reports) else 0)
+
+
+@main.command("remap")
+@click.option("--house", "house_ref", required=True, help="House config file or key.")
+@click.option("--connector", required=True, help="The connector whose archive is replayed.")
+@click.option("--stream", "streams", multiple=True, help="Only these streams.")
+@click.option("--workers", default=None, metavar="N|auto", help="Processes mapping pages (as for sync).")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def remap_cmd(house_ref: str, connector: str, streams: tuple[str, ...], workers: str | None, as_json: bool) -> None:
+    """Map the raw archive of a house × connector again with today's mappings, into the store.
+
+    No vendor is called and no cursor moves; records the mappings no longer produce stay as stored
+    and are counted. Exit 0 done, 1 failed, 4 a sync of the same house × connector is running."""
+    from podium.remap import run_remap
+
+    house = _load_house(house_ref)
+    report = run_remap(house, connector, store=_store(), streams=list(streams) or None, workers=workers)
+    if as_json:
+        click.echo(json.dumps(report.as_dict(), indent=2))
+    else:
+        out.print(_report_table([report]))
+        for entity, count in sorted(report.not_reproduced.items()):
+            if count:
+                out.print(f"{count} stored {entity} record(s) of {connector} were not produced by the remap "
+                          "(left as they are: the mapping no longer yields them, or their pages were pruned)")
+    if report.status == "already_running":
+        err.print("[yellow]already running:[/] " + escape(report.already_running_message()), highlight=False)
+        sys.exit(EXIT_ALREADY_RUNNING)
+    sys.exit(1 if report.status == "failed" else 0)
 
 
 @main.command("sandbox")

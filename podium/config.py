@@ -39,6 +39,7 @@ class ConnectorConfig:
     streams: list[str] | None
     settings: dict[str, Any]
     credentials: dict[str, Any] | None
+    workers: int | str | None = None  # mapping processes for this connector's syncs (None: the default)
 
 
 @dataclass(frozen=True)
@@ -224,7 +225,7 @@ def _connector_config(name: str, raw: dict[str, Any]) -> ConnectorConfig:
     streams = raw.get("streams")
     return ConnectorConfig(name=name, enabled=bool(raw.get("enabled", True)), schedule=raw.get("schedule"),
                            streams=list(streams) if streams else None, settings=dict(raw.get("settings") or {}),
-                           credentials=raw.get("credentials"))
+                           credentials=raw.get("credentials"), workers=raw.get("workers"))
 
 
 def _without_secrets(schema: Any, secrets: set[str]) -> Any:

@@ -13,6 +13,7 @@ import time
 import traceback
 import uuid
 from collections.abc import Callable, Iterable, Mapping
+from contextlib import closing
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -25,18 +26,20 @@ from podium.errors import (
     ConfigError,
     PodiumError,
     RateLimitedError,
+    UnsafeXmlError,
     VendorDownError,
     classify,
 )
 from podium.mapping import CompiledMapping, MappingContext, MappingError, load_mapping
 from podium.mapping.engine import unexpected
-from podium.parsing.base import PageContext, decode_page
+from podium.parsing.base import PageContext, decode_page, document_shapes
+from podium.pipeline import MappedPage, PagePipeline, StreamMapping, workers_setting
 from podium.registry import get_connector
 from podium.sdk.connector import Connector, Page, SyncContext
 from podium.secrets import redact, resolve_credentials
 from podium.store import DeadLetter, Store, StoredRecord, content_hash, dumps
 from podium.store.locks import LockHolder
-from podium.store.store import describe_error, is_store_error
+from podium.store.store import StreamRun, describe_error, is_store_error
 
 log = logging.getLogger("podium.engine")
 
@@ -261,11 +264,13 @@ ProgressFn = Callable[[str, StreamReport], None]
 
 def run_sync(house: HouseConfig, connector: str, *, store: Store | None = None, archive: Archive | None = None,
              full_refresh: bool = False, streams: Iterable[str] | None = None, trigger: str = "cli",
-             progress: ProgressFn | None = None) -> SyncReport:
+             progress: ProgressFn | None = None, workers: int | str | None = None) -> SyncReport:
     """Sync one house × connector; never raises for vendor or data trouble — the report says it.
 
     One sync per house × connector at a time: while another holds the lock, this one does nothing
-    and its report has the status ``already_running``, naming the holder.
+    and its report has the status ``already_running``, naming the holder. ``workers`` processes map
+    the pages while this one commits them in order (default: the house's ``workers``, else
+    ``PODIUM_SYNC_WORKERS``, else 1 — everything in this process).
     """
     store = store or Store.from_env()
     store.migrate()
@@ -277,6 +282,7 @@ def run_sync(house: HouseConfig, connector: str, *, store: Store | None = None, 
         config = house.connector(connector)
         selected = list(streams or config.streams or [s.name for s in cls.streams])
         specs = [cls.stream(name) for name in selected]
+        processes = workers_setting(workers if workers is not None else config.workers)
     except PodiumError as exc:
         return _cannot_start(report, exc)
     lease = store.try_lock_sync(house.key, connector, run_id)
@@ -293,11 +299,12 @@ def run_sync(house: HouseConfig, connector: str, *, store: Store | None = None, 
         store.close_interrupted_runs(house.key, connector)
         ctx = MappingContext(house=house.key, system=cls.name, timezone=house.tz)
         try:
-            for spec in specs:
-                stream_report = StreamReport(stream=spec.name, entity=spec.entity)
-                report.streams.append(stream_report)
-                _sync_stream(instance, spec.name, store, archive, ctx, run_id, house, full_refresh, trigger,
-                             stream_report, progress)
+            with PagePipeline(processes) as pipeline:
+                for spec in specs:
+                    stream_report = StreamReport(stream=spec.name, entity=spec.entity)
+                    report.streams.append(stream_report)
+                    _sync_stream(instance, spec.name, store, archive, ctx, run_id, house, full_refresh, trigger,
+                                 stream_report, progress, pipeline)
         finally:
             instance.close()
     return report
@@ -309,9 +316,16 @@ def _cannot_start(report: SyncReport, exc: PodiumError) -> SyncReport:
     return report
 
 
+def stream_mapping(cls: type[Connector], stream: str, ctx: MappingContext) -> StreamMapping:
+    """The stream's mapping as a worker process rebuilds it (the same files, house and time zone)."""
+    spec = cls.stream(stream)
+    return StreamMapping(mappings_dir=str(cls.mappings_dir()), system=cls.name, stream=stream, entity=spec.entity,
+                         primary_key=spec.primary_key, house=ctx.house, timezone=ctx.timezone.key)
+
+
 def _sync_stream(instance: Connector, stream: str, store: Store, archive: Archive, ctx: MappingContext,
                  run_id: str, house: HouseConfig, full_refresh: bool, trigger: str, report: StreamReport,
-                 progress: ProgressFn | None) -> None:
+                 progress: ProgressFn | None, pipeline: PagePipeline) -> None:
     cls = type(instance)
     spec = cls.stream(stream)
     started = time.perf_counter()
@@ -320,19 +334,35 @@ def _sync_stream(instance: Connector, stream: str, store: Store, archive: Archiv
         mapping = load_mapping(cls.mappings_dir(), cls.name, stream)
         processor = PageProcessor(mapping, ctx, spec.entity, spec.primary_key)
         state: Mapping[str, Any] | None = None if full_refresh else store.get_state(house.key, cls.name, stream)
-        for seq, page in enumerate(instance.read(stream, state)):
-            uri = None
-            if page.raw is not None:
-                uri = archive.put(house.key, cls.name, stream, run_id, seq, page.raw_suffix, page.raw)
-            result = processor.process(page)
-            store.commit_page(run, result.records, result.dead, page.state, read=result.read, archive_uri=uri,
-                              complete_parents=result.complete_parents, vanished=mapping.vanished)
-            _copy_counts(run.counts, report, seq + 1)
-            if result.dead:
-                log.warning("%s × %s × %s: page %s: %d record(s) rejected to dead letters",
-                            house.key, cls.name, stream, page.label or seq, len(result.dead))
-            if progress is not None:
-                progress(stream, report)
+        # A mapping with ``unlisted`` reconciles a vendor list that drops records (no change filter): a read
+        # that starts on the first page without a cursor serves the whole list, so what it did not serve
+        # has left it. A resumed read saw only part of the list and reconciles nothing.
+        whole = mapping.unlisted is not None and not (state or {}).get("resume") and not (state or {}).get("cursor")
+        if mapping.unlisted is not None and sum(s.entity == spec.entity for s in cls.streams) > 1:
+            # The store keeps no stream per record: the reconciliation's scope is the connector's entity.
+            raise ConfigError(f"{cls.name}/{stream}: 'unlisted' needs the only {spec.entity} stream of "
+                              f"its connector")
+        listed: set[str] = set()
+
+        def archived(seq: int, page: Page) -> str | None:
+            if page.raw is None:
+                return None
+            return archive.put(house.key, cls.name, stream, run_id, seq, page.raw_suffix, page.raw)
+
+        pages = pipeline.run(instance.read(stream, state), stream_mapping(cls, stream, ctx), processor, archived)
+        with closing(pages):  # a failed commit stops the pages still being mapped
+            for mapped in pages:  # in the order read: one writer, one transaction per page with its state
+                _commit(store, run, mapped, mapped.page.state, mapping.vanished)
+                if whole:
+                    listed.update(_listed(mapped.page, spec.primary_key))
+                _copy_counts(run.counts, report, mapped.seq + 1)
+                _log_rejections(house.key, cls.name, stream, mapped)
+                if progress is not None:
+                    progress(stream, report)
+        # Nothing listed at all is more likely a wrong account or a vendor fault than everyone leaving.
+        if whole and listed and mapping.unlisted is not None:
+            store.retire_unlisted(run, listed, mapping.unlisted)
+            _copy_counts(run.counts, report, report.pages)
         report.status = "succeeded"
         store.finish_stream_run(run, "succeeded")
     except Exception as exc:  # every failure is classified and reported, none is lost
@@ -351,6 +381,27 @@ def _sync_stream(instance: Connector, stream: str, store: Store, archive: Archiv
         report.seconds = round(time.perf_counter() - started, 3)
 
 
+def _listed(page: Page, primary_key: str) -> Iterable[str]:
+    """The vendor ids a page served: its records and the parts that could not be decoded (still listed)."""
+    for raw in [*page.records, *(raw for _, raw in page.errors)]:
+        value = raw.get(primary_key) if isinstance(raw, dict) else None
+        if value is not None:
+            yield str(value)
+
+
+def _commit(store: Store, run: StreamRun, mapped: MappedPage, state: dict[str, Any] | None,
+            vanished: dict[str, Any] | None) -> None:
+    result = mapped.result
+    store.commit_page(run, result.records, result.dead, state, read=result.read, archive_uri=mapped.archive_uri,
+                      complete_parents=result.complete_parents, vanished=vanished)
+
+
+def _log_rejections(house: str, connector: str, stream: str, mapped: MappedPage) -> None:
+    if mapped.result.dead:
+        log.warning("%s × %s × %s: page %s: %d record(s) rejected to dead letters",
+                    house, connector, stream, mapped.page.label or mapped.seq, len(mapped.result.dead))
+
+
 def _copy_counts(counts: Any, report: StreamReport, pages: int) -> None:
     report.pages = pages
     for name in ("read", "inserted", "updated", "unchanged", "rejected", "deleted"):
@@ -359,10 +410,11 @@ def _copy_counts(counts: Any, report: StreamReport, pages: int) -> None:
 
 def map_document(connector: str, stream: str, data: bytes, house: str = "demo",
                  timezone: str = "Europe/Brussels") -> tuple[list[dict[str, Any]], list[DeadLetter]]:
-    """``podium map``: decode a document as the vendor serves it, map and validate (no store, no I/O).
+    """``podium map``: decode a document as the vendor serves it, in any shape the stream declares (a list
+    page, a single record), map and validate (no store, no I/O).
 
-    A document that is not what the stream reads (another format, a SOAP fault, no records at all)
-    raises ``BadDataError`` with a one-line reason.
+    A document that is not what the stream reads (another format, a SOAP fault, a broken page, no
+    records at all) raises ``BadDataError`` with a one-line reason naming the shapes the stream accepts.
     """
     from zoneinfo import ZoneInfo
 
@@ -385,6 +437,10 @@ def map_document(connector: str, stream: str, data: bytes, house: str = "demo",
                 records.append(item)
     except RecursionError:
         raise BadDataError("the document is nested too deeply to read") from None
+    except UnsafeXmlError:
+        raise
+    except BadDataError as exc:
+        raise BadDataError(f"{exc}; {connector}/{stream} accepts {_shapes(spec.decoder)}") from None
     if not records and not errors:
         raise BadDataError(_why_empty(spec.decoder.suffix, data, f"{connector}/{stream}"))
     page = Page(records=records, state={}, errors=errors, context=context)
@@ -393,6 +449,10 @@ def map_document(connector: str, stream: str, data: bytes, house: str = "demo",
 
 
 _FORMAT_NAMES = {"json": "JSON", "xml": "XML", "csv": "CSV"}
+
+
+def _shapes(decoder: Any) -> str:
+    return " or ".join(f"a {shape}" for shape in document_shapes(decoder))
 
 
 def _looks_like(data: bytes) -> str:

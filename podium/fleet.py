@@ -369,9 +369,15 @@ def _connector_block(cls: Any, key: str, name: str, overrides: dict[str, Any] | 
     return {"settings": settings, "credentials": {"conn_id": f"{cls.name}_{key.replace('-', '_')}"}}
 
 
+# A house runs a ticketing system, a CRM or mailing tool, a planning tool, a website and a few feeds: no
+# generated house has more connectors than this.
+MAX_CONNECTORS_PER_HOUSE = 6
+
+
 def _pick_connectors(kind: str, rng: random.Random, candidates: dict[str, Any]) -> list[str]:
     """The connectors of one generated house: at most one per ``example_group`` (e.g. one box office),
-    each other one by its ``example_share``, topped up to two from the most common ones."""
+    each other one by its ``example_share``, topped up to two from the most common ones, and at most
+    ``MAX_CONNECTORS_PER_HOUSE`` (the rarest loners for the kind give way)."""
     chosen: list[str] = []
     groups: dict[str, list[str]] = {}
     for name, cls in candidates.items():
@@ -394,6 +400,10 @@ def _pick_connectors(kind: str, rng: random.Random, candidates: dict[str, Any]) 
             break
         if filler not in chosen:
             chosen.append(filler)
+    rarest_first = sorted((n for n in chosen if n in loners),
+                          key=lambda n: float(candidates[n].example_share.get(kind, 0.0)))
+    while len(chosen) > MAX_CONNECTORS_PER_HOUSE and rarest_first:
+        chosen.remove(rarest_first.pop(0))
     return [name for name in candidates if name in chosen]
 
 
@@ -437,7 +447,7 @@ def generate_fleet(n_houses: int, out_dir: Path, seed: int = 1, *,
             for connector in _pick_connectors(kind, rng, candidates):
                 cls = candidates[connector]
                 block = _connector_block(cls, key, name, settings.get(connector))
-                if cls.example_group and kind == "kunstenorganisatie" and rng.random() < 0.15:
+                if cls.example_group == "ticketing" and kind == "kunstenorganisatie" and rng.random() < 0.15:
                     block = {"schedule": "*/15 * * * *", **block}  # busy box office: a tighter schedule
                 if rng.random() < 0.03:
                     block = {"enabled": False, **block}  # contract paused: config kept, not synced

@@ -77,6 +77,12 @@ def register_secret(value: str | None) -> None:
         _byte_forms = tuple(form.encode() for form in forms)
 
 
+def registered_secrets() -> list[str]:
+    """The registered secret values (handed to the sync's own worker processes, never written anywhere)."""
+    with _lock:
+        return sorted(_known)
+
+
 def register_basic_auth(login: str, password: str) -> None:
     """Register a Basic auth password and the header's base64 of ``login:password`` (as echoed back)."""
     register_secret(password)

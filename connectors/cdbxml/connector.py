@@ -37,7 +37,9 @@ BRUSSELS = ZoneInfo("Europe/Brussels")
 RAW_MAX_BYTES = 16 * 1024 * 1024
 
 # Un-namespaced documents are accepted too: cultuurnet/Cdb's own 3.2 actor sample has none.
-DECODER = CdbXmlRecords(tags=("event", "actor", "production", "item", "nofrecords"), namespaces=(NS_33, NS_32, ""))
+# ``nofrecords`` (an xmlview page's total) is read by the sync and is no record of a served document.
+DECODER = CdbXmlRecords(tags=("event", "actor", "production", "item", "nofrecords"), namespaces=(NS_33, NS_32, ""),
+                        page_info_tags=("nofrecords",))
 
 
 def cursor_of(record: Mapping[str, Any], timezone: ZoneInfo) -> str | None:

@@ -45,7 +45,7 @@ class RecreatexConnector(Connector):
     default_schedule = "30 * * * *"
     pool_slots = 4
     default_owner = "podium-ticketing"
-    example_share = {"cultuurcentrum": 0.3, "gemeenschapscentrum": 0.6, "kunstenorganisatie": 0.05}
+    example_share = {"cultuurcentrum": 0.25, "gemeenschapscentrum": 0.6, "kunstenorganisatie": 0.05}
     example_group = "ticketing"
 
     @classmethod
@@ -168,6 +168,13 @@ class RecreatexConnector(Connector):
             else:
                 records.append(item)
         return records, errors
+
+    @classmethod
+    def replay_page(cls, stream: str, data: bytes, settings: Mapping[str, Any]) -> Page:
+        """The language a page was asked in is the setting's, not in the served bytes (``podium remap``)."""
+        page = super().replay_page(stream, data, settings)
+        page.context = PageContext(language=str(settings.get("language") or "nl"))
+        return page
 
     def close(self) -> None:
         if self._client is not None:

@@ -34,6 +34,13 @@ from podium.secrets import safe_text
 T = TypeVar("T")
 
 NAMESPACE = "http://www.recreatex.be/webshop/v3.8/"
+# Deployed WebShop services put their version in the namespace, and older ones answered with data
+# contracts in an older one (v1.x services serialised records in v0.5). Requests are built from the
+# v3.8 WSDL; a served document is read whatever WebShop version it is in. Seen in public code:
+# v0.5/v1.1 (tijsverkoyen/Recreatex@d0fdbef1 recreatex.php), v1.3 (@e3e6cb8c), v1.6 (@e6181353),
+# v3.8 (StadGent/laravel_site_opening-hours FetchRecreatex.php); "WSDL 2.1" (@01a36e07) names no URI.
+NAMESPACE_PATTERN = r"http://www\.recreatex\.be/webshop/v\d+\.\d+/"
+DOCUMENTED_VERSIONS = ("0.5", "1.1", "1.3", "1.6", "3.8")
 SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
 WSDL_PATH = Path(__file__).parent / "wsdl" / "WebShop.wsdl"
 BINDING = f"{{{NAMESPACE}}}BasicHttpBinding_IWebShop"

@@ -21,6 +21,10 @@ API_VERSION = "1"
 
 
 # Every list answers {data, nbrofresults}; the page size is the house's setting.
+# A list page is ``{data, nbrofresults, lookup}``; ``GET /{events,contacts,orders}/{id}`` serves one record
+# alone (tm-go ``ticketmatic/{events,contacts,orders}/operations.go`` ``Get``). A single order and contact
+# carry their own ``lookup`` (related objects, tm-go ``types.go``), so ``lookup`` does not mark a page.
+PAGE_MARKERS = ("nbrofresults",)
 PAGES = Paginate("offset", limit=setting("page_size", 100), total_path="nbrofresults")
 # lastupdatesince takes "YYYY-MM-DD hh:mm:ss" in UTC (tm-go types.go, *Query.Lastupdatesince).
 CHANGED_SINCE = Incremental("lastupdatets", param="lastupdatesince", format="utc_datetime")
@@ -46,7 +50,7 @@ class TicketmaticConnector(RestConnector):
     default_schedule = "@hourly"
     pool_slots = 8
     default_owner = "podium-ticketing"
-    example_share = {"cultuurcentrum": 0.7, "gemeenschapscentrum": 0.25, "kunstenorganisatie": 0.85}
+    example_share = {"cultuurcentrum": 0.55, "gemeenschapscentrum": 0.25, "kunstenorganisatie": 0.85}
     example_group = "ticketing"
 
     @classmethod
@@ -79,21 +83,25 @@ class TicketmaticConnector(RestConnector):
 
     rest_streams = (
         RestStream(
-            StreamSpec("events", "event", "id", TicketmaticRecords("data", lookup_keys=("locations", "pricetypes")),
+            StreamSpec("events", "event", "id", TicketmaticRecords("data", lookup_keys=("locations", "pricetypes"),
+                                                           single_record_key="id", page_markers=PAGE_MARKERS),
                        cursor="lastupdatets", description="GET /events (output=withlookup)"),
             path="events", paginator=PAGES, incremental=CHANGED_SINCE,
             # EventQuery.orderby supports only name/startts: the default order is kept.
             params={"output": "withlookup"},
         ),
         RestStream(
-            StreamSpec("contacts", "contact", "id", TicketmaticRecords("data"), cursor="lastupdatets",
+            StreamSpec("contacts", "contact", "id",
+                       TicketmaticRecords("data", single_record_key="id", page_markers=PAGE_MARKERS),
+                       cursor="lastupdatets",
                        description="GET /contacts (incl. archived = deleted contacts as tombstones)"),
             path="contacts", paginator=PAGES, incremental=CHANGED_SINCE,
             params={"orderby": "lastupdatets", "includearchived": "true"},
         ),
         RestStream(
             StreamSpec("orders", "ticket", "orderid",
-                       TicketmaticRecords("data", lookup_keys=("pricetypes", "saleschannels")),
+                       TicketmaticRecords("data", lookup_keys=("pricetypes", "saleschannels"),
+                                          single_record_key="orderid", page_markers=PAGE_MARKERS),
                        cursor="lastupdatets", description="GET /orders: one canonical ticket per order ticket"),
             path="orders", paginator=PAGES, incremental=CHANGED_SINCE,
             params={"orderby": "lastupdatets", "orderby_asc": "true", "includearchived": "true",

@@ -24,8 +24,11 @@ DEFAULT_WORKFLOW_STATUS = "READY_FOR_VALIDATION,APPROVED,REJECTED,DELETED"
 MODIFIED = Incremental("modified", param="modifiedFrom", format="iso_utc", inclusive=True,
                        lookback_seconds=setting("lookback_seconds", 0))
 
+# Two shapes: the Search API page (``member`` + ``totalItems``) the sync reads, and one event alone as
+# ``GET /events/{id}`` serves it (the apidocs read example, models/event-with-read-example.json).
 EVENTS = StreamSpec(
-    name="events", entity="event", primary_key="@id", decoder=JsonRecords("member"), cursor="modified",
+    name="events", entity="event", primary_key="@id", cursor="modified",
+    decoder=JsonRecords("member", single_record_key="@id", page_markers=("totalItems", "itemsPerPage")),
     description="Events (JSON-LD, embedded) from GET /events, sorted on modified ascending")
 
 EVENTS_STREAM = RestStream(

@@ -116,7 +116,9 @@ class YesplanConnector(RestConnector):
     }
     rest_streams = (
         RestStream(
-            spec=StreamSpec(name="events", entity="event", primary_key="id", decoder=JsonRecords("data"),
+            # A list page is ``{pagination, data}``; ``GET api/event/{id}`` serves one event alone.
+            spec=StreamSpec(name="events", entity="event", primary_key="id",
+                            decoder=JsonRecords("data", single_record_key="id", page_markers=("pagination",)),
                             cursor=None, description="Events whose date lies in the configured window"),
             path=computed(lambda connector: connector.events_path()),
             paginator=Paginate("next_link", next_path="pagination.next"),

@@ -40,6 +40,13 @@ CONNECTION_TYPES: dict[str, ConnectionKind] = {
                        relabeling={"login": "Access key id", "password": "Secret access key"}),
         ConnectionKind("podium_oauth2", "PodiumOAuth2Hook", "Podium: OAuth2 client credentials",
                        relabeling={"login": "Client id", "password": "Client secret"}),
+        ConnectionKind("podium_bearer", "PodiumBearerHook", "Podium: Bearer token",
+                       hidden_fields=(*_UNUSED, "login"), relabeling={"password": "Bearer token"}),
+        # A public API (auth kind ``none``): the connection holds nothing; houses need not name one.
+        ConnectionKind("podium_none", "PodiumNoAuthHook", "Podium: public API, no credentials",
+                       hidden_fields=(*_UNUSED, "login", "password")),
+        ConnectionKind("podium_basic", "PodiumBasicHook", "Podium: HTTP Basic auth",
+                       relabeling={"login": "User", "password": "Password or access token"}),
     )
 }
 GENERIC_HOOK = "PodiumHook"

@@ -22,6 +22,8 @@ A mapping is data (``mappings/<vendor>/<stream>.yaml``)::
     vanished: {set: {status: refunded}}   # optional, for mappings that yield several records per raw
                                     #   record: what becomes of a record that is missing when its raw
                                     #   record is read again (``deleted`` = a tombstone)
+    unlisted: {set: {consents: []}}  # optional, for streams read whole on every sync: what becomes of a
+                                    #   stored record a complete read from the first page no longer lists
     function: pkg.module:function   # escape hatch for the whole record: (raw, ctx) -> list of partial records
 
 Field spec keys: ``path`` (str, or a list: first non-empty wins), ``paths``, ``value``, ``template``
@@ -29,7 +31,7 @@ Field spec keys: ``path`` (str, or a list: first non-empty wins), ``paths``, ``v
 ``transforms.TRANSFORMS``), ``map`` (lookup table applied after transforms), ``default``,
 ``required``, ``each`` + ``fields`` (+ ``where``, ``distinct``, ``position``), ``when``, ``case``,
 ``first_of``, ``absent``, ``langs``, ``join``, ``aggregate``, ``lookup`` + ``key``, ``items``,
-``availability``. ``lookup`` reads the page's tables and ``language_of: $page.language`` the page's
+``availability``, ``entry`` (``{key, value}``: an object whose key is computed). ``lookup`` reads the page's tables and ``language_of: $page.language`` the page's
 language (``MappingContext.page``, set by the connector's decoder). Paths are dotted; a number indexes a list; ``a[].b`` projects a list. Top level
 also: ``reject``, ``explode``, ``link`` and ``entity: outbound``
 (canonical -> vendor). ``schemas/mapping.schema.json`` is the reference; ``docs/mapping-language.md``
@@ -65,10 +67,10 @@ _EMPTYABLE = (str, list, dict)
 _SHAREABLE = frozenset({str, int, float, bool, type(None)})
 _ENTITIES = ("event", "contact", "ticket")
 _TOP_KEYS = {"entity", "each", "pre", "post", "function", "source_id", "source_url", "modified", "deleted",
-             "fields", "extras", "description", "vanished", "link", "reject", "explode"}
+             "fields", "extras", "description", "vanished", "unlisted", "link", "reject", "explode"}
 _SPEC_KEYS = {"path", "paths", "value", "template", "transform", "map", "default", "required", "each", "fields",
               "langs", "join", "separator", "aggregate", "absent", "lookup", "key", "first_of", "case", "when",
-              "error", "where", "distinct", "position", "availability", "items", "language_of"}
+              "error", "where", "distinct", "position", "availability", "items", "language_of", "entry"}
 _OUTBOUND = "outbound"  # entity of a canonical -> vendor mapping: no envelope, no canonical id
 
 # What one raw record may explode into (``pre`` hooks, ``each``): a vendor record with 100,000 dates
@@ -383,11 +385,21 @@ def _compile_value(spec: Any, where: str, usage: _Usage, depth: int = 0,
             return finish(out)
         return each_fn
     if "items" in spec:
-        # A list whose elements are declared one by one (e.g. categories from two columns).
-        elements = [sub(element, f"[{i}]") for i, element in enumerate(spec["items"])]
+        # A list whose elements are declared one by one (e.g. categories from two columns); an element
+        # that is an ``each`` adds its items (one consent from a status, more from a permissions list).
+        elements = [(sub(element, f"[{i}]"), isinstance(element, dict) and "each" in element)
+                    for i, element in enumerate(spec["items"])]
 
         def items_fn(scope: Scope, ctx: Any) -> Any:
-            values = [v for fn in elements if (v := fn(scope, ctx)) is not _MISSING and not _empty(v)]
+            values: list[Any] = []
+            for fn, spliced in elements:
+                value = fn(scope, ctx)
+                if value is _MISSING or _empty(value):
+                    continue
+                if spliced and isinstance(value, list):
+                    values.extend(value)
+                else:
+                    values.append(value)
             return finish(values)
         return items_fn
     if "fields" in spec:
@@ -491,6 +503,20 @@ def _compile_value(spec: Any, where: str, usage: _Usage, depth: int = 0,
             value = row_getter((row,))
             return finish(_MISSING if _empty(value) else convert(value, ctx))
         return lookup_fn
+    if "entry" in spec:
+        # An object of one entry whose key is a value too (an external id under the system name a house
+        # configures): the key and the value are field specs; either missing leaves the field out.
+        entry = spec["entry"]
+        if not isinstance(entry, dict) or set(entry) != {"key", "value"}:
+            raise ConfigError(f"{where}: entry needs exactly a key and a value (field specs)")
+        entry_key_fn, entry_value_fn = sub(entry["key"], ".entry.key"), sub(entry["value"], ".entry.value")
+
+        def entry_fn(scope: Scope, ctx: Any) -> Any:
+            key, value = entry_key_fn(scope, ctx), entry_value_fn(scope, ctx)
+            if key is _MISSING or value is _MISSING or _empty(key):
+                return finish(_MISSING)
+            return finish({str(key): value})
+        return entry_fn
     if "availability" in spec:
         rule = spec["availability"]
         capacity_fn = sub(rule["capacity"], ".capacity") if "capacity" in rule else None
@@ -781,6 +807,9 @@ class CompiledMapping:
     vanished: dict[str, Any] | None = None
     # ``link``: canonical field holding a reference -> the entity it names (e.g. ("event", "event")).
     links: tuple[tuple[str, str], ...] = ()
+    # What becomes of a stored record that a complete read of the whole list no longer serves (a
+    # vendor without a change filter that drops records from its list): None, a tombstone or fields to set.
+    unlisted: dict[str, Any] | None = None
 
     def map(self, raw: dict[str, Any], ctx: MappingContext) -> tuple[list[dict[str, Any]], list[MappingError]]:
         """Canonical records (with envelope) and the errors of the items that could not be mapped."""
@@ -811,6 +840,7 @@ def compile_mapping(spec: Mapping[str, Any], connector: str, stream: str, where:
     exclude = set((spec.get("extras") or {}).get("exclude", []))
     keep = set((spec.get("extras") or {}).get("keep", []))  # read by a field, kept in extras as served too
     vanished = _vanished(spec.get("vanished"), where)
+    unlisted = _vanished(spec.get("unlisted"), where, "unlisted")
     pre = _import(spec["pre"]) if spec.get("pre") else None
     post = _import(spec["post"]) if spec.get("post") else None
 
@@ -827,7 +857,7 @@ def compile_mapping(spec: Mapping[str, Any], connector: str, stream: str, where:
             except Exception as exc:  # any failure of one record is that record's dead letter
                 return [], [unexpected(exc)]
             return records, []
-        return CompiledMapping(connector, stream, entity, apply_function, vanished, links)
+        return CompiledMapping(connector, stream, entity, apply_function, vanished, links, unlisted)
 
     if entity == _OUTBOUND:
         return _compile_outbound(spec, connector, stream, where)
@@ -934,7 +964,7 @@ def compile_mapping(spec: Mapping[str, Any], connector: str, stream: str, where:
                     records.append(record)
         return records, errors
 
-    return CompiledMapping(connector, stream, entity, apply, vanished, links)
+    return CompiledMapping(connector, stream, entity, apply, vanished, links, unlisted)
 
 
 @functools.lru_cache(maxsize=100_000)
@@ -1002,14 +1032,14 @@ def _compile_explode(spec: Mapping[str, Any], usage: _Usage) -> _Explode:
     return _Explode(spec, usage)
 
 
-def _vanished(spec: Any, where: str) -> dict[str, Any] | None:
+def _vanished(spec: Any, where: str, key: str = "vanished") -> dict[str, Any] | None:
     if spec is None:
         return None
     if spec == "deleted":
         return {"deleted": True}
     if isinstance(spec, dict) and set(spec) == {"set"} and isinstance(spec["set"], dict) and spec["set"]:
         return dict(spec["set"])
-    raise ConfigError(f"{where}: vanished must be 'deleted' or {{set: {{field: value}}}}, got {spec!r}")
+    raise ConfigError(f"{where}: {key} must be 'deleted' or {{set: {{field: value}}}}, got {spec!r}")
 
 
 def _as_spec(spec: Any) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 import phonenumbers
 from babel import Locale
 
+from podium.errors import ConfigError
 from podium.ids import canonical_id
 
 Fn = Callable[[Any, Any], Any]
@@ -353,6 +354,24 @@ def strip_html(_: Any) -> Fn:
     return lambda v, ctx: " ".join(tag.sub(" ", str(v)).split())
 
 
+def name_part(part: Any) -> Fn:
+    """A person's display name 'Jan Van den Broeck' -> ``given`` (the first word, 'Jan') or ``family`` (the
+    rest, 'Van den Broeck': Dutch particles stay with the family name). A one-word name is a family name
+    only (a stage name): ``given`` of it is empty.
+    """
+    wanted = str(part or "family")
+    if wanted not in ("given", "family"):
+        raise ConfigError(f"name_part: unknown part {wanted!r} (given, family)")
+    def fn(value: Any, ctx: Any) -> str | None:
+        words = str(value).split()
+        if not words:
+            return None
+        if wanted == "family":
+            return " ".join(words[1:] or words)
+        return words[0] if len(words) > 1 else None
+    return fn
+
+
 def split(separator: Any) -> Fn:
     """'a;b' -> ['a', 'b'] (separator given as the argument, default ';')."""
     sep = str(separator or ";")
@@ -454,5 +473,5 @@ TRANSFORMS: dict[str, Factory] = {
     "split": split, "list": as_list, "first": first, "text": text, "url_segment": url_segment,
     "format": format_fields, "country_name": country_name, "announced_status": announced_status,
     "html_text": html_text, "be_street": be_street, "canonical_id": linked_id,
-    "calendar_kind": calendar_kind, "title_announcement": title_announcement,
+    "calendar_kind": calendar_kind, "title_announcement": title_announcement, "name_part": name_part,
 }

@@ -6,10 +6,18 @@ row), so one bad record never costs the good ones around it. Input that cannot b
 raises ``BadDataError`` (``UnsafeXmlError`` for XML that uses DTDs or entities).
 """
 
-from podium.parsing.base import Decoder, RecordError
+from podium.parsing.base import (
+    LIST_PAGE,
+    SINGLE_RECORD,
+    Decoder,
+    DocumentShape,
+    RecordError,
+    document_shapes,
+    shape_of,
+)
 from podium.parsing.csv import CsvRecords
 from podium.parsing.json import JsonRecords
 from podium.parsing.xml import XmlRecords, element_to_dict, safe_iterparse
 
-__all__ = ["CsvRecords", "Decoder", "JsonRecords", "RecordError", "XmlRecords", "element_to_dict",
-           "safe_iterparse"]
+__all__ = ["LIST_PAGE", "SINGLE_RECORD", "CsvRecords", "Decoder", "DocumentShape", "JsonRecords", "RecordError",
+           "XmlRecords", "document_shapes", "element_to_dict", "safe_iterparse", "shape_of"]

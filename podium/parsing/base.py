@@ -49,6 +49,21 @@ class PageContext:
 
 EMPTY_PAGE_CONTEXT = PageContext()
 
+LIST_PAGE = "list page"
+SINGLE_RECORD = "single record"
+
+
+@dataclass(frozen=True)
+class DocumentShape:
+    """One shape of document a vendor serves for a stream: ``kind`` is ``LIST_PAGE`` (a page of records)
+    or ``SINGLE_RECORD`` (one record alone, e.g. ``GET /events/{id}``); ``description`` says how it looks."""
+
+    kind: str
+    description: str
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.description}"
+
 
 class Decoder(Protocol):
     """Turns served bytes (or a binary stream) into raw records."""
@@ -64,13 +79,34 @@ class Decoder(Protocol):
 
 
 def decode_page(decoder: Decoder, data: bytes) -> tuple[Iterator[dict[str, Any] | RecordError], PageContext]:
-    """A whole served page: its records (and RecordErrors) and what the page says about all of them.
+    """A whole served document, in any shape the decoder declares: its records (and RecordErrors) and
+    what the page says about all of them (``podium map`` and the golden cases read documents this way).
 
     A decoder with ``page_context(document)`` (and ``load``/``records``) reads the context from the
-    parsed page; any other decoder's pages have the empty context.
+    parsed page; any other decoder's pages have the empty context. A decoder with
+    ``document_records(document)`` (or ``decode_document(data)``) reads every declared shape with it
+    (a single record; a page without its page-information elements); the sync path keeps calling
+    ``records``/``decode``, which read what the sync requests.
     """
     if callable(getattr(decoder, "page_context", None)):
         reader: Any = decoder
         document = reader.load(data)
-        return reader.records(document), reader.page_context(document)
-    return decoder.decode(data), EMPTY_PAGE_CONTEXT
+        read = getattr(reader, "document_records", None) or reader.records
+        return read(document), reader.page_context(document)
+    decode = getattr(decoder, "decode_document", None) or decoder.decode
+    return decode(data), EMPTY_PAGE_CONTEXT
+
+
+def document_shapes(decoder: Decoder) -> tuple[DocumentShape, ...]:
+    """The document shapes a stream's decoder accepts (its ``shapes``; else one: a page of its format)."""
+    shapes = getattr(decoder, "shapes", None)
+    if shapes:
+        return tuple(shapes)
+    return (DocumentShape(LIST_PAGE, f"a {decoder.suffix} document of records"),)
+
+
+def shape_of(decoder: Decoder, data: bytes) -> str:
+    """Which declared shape kind ``data`` has (``LIST_PAGE`` for a decoder that declares no other);
+    raises ``BadDataError`` for a document in none of them."""
+    judge = getattr(decoder, "shape_of", None)
+    return str(judge(data)) if callable(judge) else LIST_PAGE

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 from podium.errors import BadDataError
-from podium.parsing.base import RecordError
+from podium.parsing.base import LIST_PAGE, DocumentShape, RecordError
 from podium.parsing.text import find_bad_text
 
 _BOM = codecs.BOM_UTF8
@@ -55,6 +55,12 @@ class CsvRecords:
     encodings: tuple[str, ...] = ("utf-8", "cp1252")
     suffix: str = "csv"
     detected_encoding: str | None = field(default=None, compare=False)
+
+    @property
+    def shapes(self) -> tuple[DocumentShape, ...]:
+        """A CSV file (or a chunk of one) is a page of rows; no vendor serves a lone row."""
+        return (DocumentShape(LIST_PAGE, f"a CSV file with a header line, one record per row, delimiter "
+                                         f"{self.delimiter!r}, encoding {' / '.join(self.encodings)}"),)
 
     def decode(self, data: bytes | IO[bytes]) -> Iterator[dict[str, Any] | RecordError]:
         """Stream rows; the detected encoding is kept in ``detected_encoding`` for the report."""

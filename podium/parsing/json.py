@@ -1,4 +1,5 @@
-"""JSON pages: a list of records at a path inside the served document."""
+"""JSON documents: a page with a list of records at a path inside it, or (where the stream declares it)
+a single record served alone (``GET /events/{id}``)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,14 @@ from typing import IO, Any
 import orjson
 
 from podium.errors import BadDataError
-from podium.parsing.base import EMPTY_PAGE_CONTEXT, PageContext, RecordError
+from podium.parsing.base import (
+    EMPTY_PAGE_CONTEXT,
+    LIST_PAGE,
+    SINGLE_RECORD,
+    DocumentShape,
+    PageContext,
+    RecordError,
+)
 from podium.parsing.text import find_bad_text
 
 _NUL_ESCAPE = b"\\u0000"
@@ -55,10 +63,30 @@ def dig(document: Any, path: str) -> Any:
 
 @dataclass(frozen=True)
 class JsonRecords:
-    """A JSON document whose records sit in a list at ``records_path`` ("" = the document is the list)."""
+    """A JSON document whose records sit in a list at ``records_path`` ("" = the document is the list).
+
+    ``single_record_key``: the vendor also serves one record alone (``GET /events/{id}``): a document
+    without the list that is an object holding this key (the record's identity, a non-empty string or
+    number) is that one record. ``page_markers``: keys only a list page has (its total, its paging
+    links); a document holding one is a page even when its list is missing, so a broken page is
+    refused as before and never read as a "single record". Only ``document_records`` (``podium map``,
+    golden cases) reads single records; ``records`` (the sync path) reads list pages only.
+    """
 
     records_path: str = "data"
     suffix: str = "json"
+    single_record_key: str | None = None
+    page_markers: tuple[str, ...] = ()
+
+    @property
+    def shapes(self) -> tuple[DocumentShape, ...]:
+        """The document shapes this stream accepts."""
+        where = f"the records in '{self.records_path}'" if self.records_path else "a JSON list of records"
+        page = DocumentShape(LIST_PAGE, where)
+        if self.single_record_key is None:
+            return (page,)
+        return page, DocumentShape(SINGLE_RECORD, f"one JSON object with '{self.single_record_key}'"
+                                                  + (f" and no '{self.records_path}'" if self.records_path else ""))
 
     def load(self, data: bytes | IO[bytes]) -> Any:
         """Parse the whole document; JSON that cannot be read as a whole raises BadDataError with the position.
@@ -85,7 +113,7 @@ class JsonRecords:
         return document
 
     def records(self, document: Any) -> Iterator[dict[str, Any] | RecordError]:
-        """The records of an already parsed document."""
+        """The records of an already parsed list page."""
         items = dig(document, self.records_path)
         if items is None:
             raise BadDataError(f"JSON page has no '{self.records_path}' list")
@@ -93,6 +121,36 @@ class JsonRecords:
             items = [items]
         if not isinstance(items, list):
             raise BadDataError(f"JSON page: '{self.records_path}' is {type(items).__name__}, not a list")
+        yield from self._checked(items, document)
+
+    def is_single_record(self, document: Any) -> bool:
+        """True when ``document`` is one record served alone (see the class doc), never for a page."""
+        if self.single_record_key is None or not isinstance(document, dict) or self._page_like(document):
+            return False
+        identity = dig(document, self.single_record_key)
+        return isinstance(identity, str | int) and not isinstance(identity, bool) and str(identity).strip() != ""
+
+    def document_records(self, document: Any) -> Iterator[dict[str, Any] | RecordError]:
+        """The records of an already parsed document in any declared shape (list page or single record)."""
+        if self.is_single_record(document):
+            yield from self._checked([document], document)
+            return
+        if self.single_record_key is not None and isinstance(document, dict) and not self._page_like(document):
+            raise BadDataError(f"JSON document has no '{self.records_path}' list and is not a single record "
+                               f"(no '{self.single_record_key}')")
+        yield from self.records(document)
+
+    def shape_of(self, data: bytes | IO[bytes]) -> str:
+        """The shape kind of a served document (``LIST_PAGE`` or ``SINGLE_RECORD``)."""
+        return SINGLE_RECORD if self.is_single_record(self.load(data)) else LIST_PAGE
+
+    def _page_like(self, document: dict[str, Any]) -> bool:
+        """The page's list key is there (even if broken), or a key only a page has: judged as a page."""
+        if self.records_path and self.records_path.split(".", 1)[0] in document:
+            return True
+        return any(dig(document, marker) is not None for marker in self.page_markers)
+
+    def _checked(self, items: list[Any], document: Any) -> Iterator[dict[str, Any] | RecordError]:
         checked = isinstance(document, _CheckedDict | _CheckedList)
         for index, item in enumerate(items):
             if isinstance(item, dict):

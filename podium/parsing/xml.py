@@ -18,7 +18,7 @@ from typing import IO, Any
 from lxml import etree
 
 from podium.errors import BadDataError, UnsafeXmlError
-from podium.parsing.base import RecordError
+from podium.parsing.base import LIST_PAGE, SINGLE_RECORD, DocumentShape, RecordError
 from podium.parsing.text import REPLACEMENT, find_bad_text
 
 _SNIFF_BYTES = 64 * 1024
@@ -253,11 +253,51 @@ def safe_iterparse(data: bytes | IO[bytes], tags: tuple[str, ...], damage: Damag
 
 @dataclass(frozen=True)
 class XmlRecords:
-    """Each element named one of ``tags`` (local names, any namespace) becomes one record."""
+    """Each element named one of ``tags`` (local names, any namespace) becomes one record.
+
+    Where it sits does not matter, so a list page (a SOAP response, a feed) and a document holding one
+    record (a record element alone, or a root holding one) read alike. ``namespaces`` lists accepted
+    namespace URIs; ``namespace_patterns`` accepts every URI a regular expression matches in full (a
+    vendor that puts its service version in the namespace: ``http://vendor/ws/v\\d+\\.\\d+/``).
+    Neither given: any namespace. ``page_info_tags`` (a subset of ``tags``) are elements that describe
+    the page, not a record (a total): ``decode`` yields them for the sync path to read,
+    ``decode_document`` (``podium map``, golden cases) leaves them out.
+    """
 
     tags: tuple[str, ...]
-    namespaces: tuple[str, ...] = ()  # accepted namespace URIs; empty = any
+    namespaces: tuple[str, ...] = ()  # accepted namespace URIs; empty (and no patterns) = any
     suffix: str = "xml"
+    namespace_patterns: tuple[str, ...] = ()
+    page_info_tags: tuple[str, ...] = ()
+
+    @property
+    def shapes(self) -> tuple[DocumentShape, ...]:
+        """The document shapes this stream accepts."""
+        elements = " or ".join(f"<{tag}>" for tag in self.tags if tag not in self.page_info_tags)
+        accepted = [f"namespace {ns!r}" if ns else "no namespace" for ns in self.namespaces]
+        accepted += [f"a namespace matching '{pattern}'" for pattern in self.namespace_patterns]
+        where = f" in {' or '.join(accepted)}" if accepted else ""
+        return (DocumentShape(LIST_PAGE, f"a document holding {elements} elements{where}"),
+                DocumentShape(SINGLE_RECORD, f"a document holding one {elements} element{where}"))
+
+    def accepts_namespace(self, namespace: str) -> bool:
+        """True when records in ``namespace`` are read (listed, or matched by a declared pattern)."""
+        if not self.namespaces and not self.namespace_patterns:
+            return True
+        return namespace in self.namespaces or any(re.fullmatch(p, namespace) for p in self.namespace_patterns)
+
+    def shape_of(self, data: bytes | IO[bytes]) -> str:
+        """``SINGLE_RECORD`` for a document holding exactly one record element, else ``LIST_PAGE``."""
+        count = 0
+        for _ in safe_iterparse(data, tuple(tag for tag in self.tags if tag not in self.page_info_tags)):
+            count += 1
+        return SINGLE_RECORD if count == 1 else LIST_PAGE
+
+    def decode_document(self, data: bytes | IO[bytes]) -> Iterator[dict[str, Any] | RecordError]:
+        """The records of a served document in any shape, without the page's own information elements."""
+        for item in self.decode(data):
+            if not (isinstance(item, dict) and item.get("@_tag") in self.page_info_tags):
+                yield item
 
     def decode(self, data: bytes | IO[bytes]) -> Iterator[dict[str, Any] | RecordError]:
         """Stream the records; an element in a namespace that is not accepted, or holding a character
@@ -265,9 +305,10 @@ class XmlRecords:
         damage = Damage()
         for element in safe_iterparse(data, self.tags, damage):
             namespace = etree.QName(element.tag).namespace or ""
-            if self.namespaces and namespace not in self.namespaces:
+            if not self.accepts_namespace(namespace):
+                accepted = [*self.namespaces, *(f"matching '{p}'" for p in self.namespace_patterns)]
                 yield RecordError(f"element <{_local(element.tag)}> in unsupported namespace '{namespace}' "
-                                  f"(accepted: {', '.join(self.namespaces)})",
+                                  f"(accepted: {', '.join(accepted)})",
                                   etree.tostring(element, encoding="unicode")[:2000])
                 continue
             record = element_to_dict(element)

@@ -187,5 +187,23 @@ class Connector:
         """Yield pages of raw records from ``state`` on; each page carries the state after it."""
         raise NotImplementedError
 
+    @classmethod
+    def replay_page(cls, stream: str, data: bytes, settings: Mapping[str, Any]) -> Page:
+        """An archived page as ``podium remap`` maps it again: the served bytes, decoded by the stream's
+        decoder (no vendor call; ``settings``: the house's non-secret settings of this connector). A
+        connector whose pages hold more than their bytes (child requests, a context from its settings)
+        overrides this, or raises ConfigError saying why it cannot."""
+        from podium.parsing.base import RecordError, decode_page
+
+        items, context = decode_page(cls.stream(stream).decoder, data)
+        records: list[dict[str, Any]] = []
+        errors: list[tuple[str, Any]] = []
+        for item in items:
+            if isinstance(item, RecordError):
+                errors.append((item.reason, item.raw))
+            else:
+                records.append(item)
+        return Page(records=records, state={}, errors=errors, context=context)
+
     def close(self) -> None:
         """Release sessions and files."""

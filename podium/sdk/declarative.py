@@ -9,6 +9,7 @@ settings when a read starts (a template that is only ``{config.name}`` keeps the
      "config_spec": {...},                                   # JSON Schema, secrets marked
      "streams": [{"name": "events", "entity": "event", "primary_key": "id", "path": "events",
                   "records_path": "items",
+                  "single_record_key": "id", "page_markers": ["total"],   # optional: GET events/{id} too
                   "paginator": {"kind": "offset", "limit": "{config.page_size}", "total_path": "total"},
                   "params": {"sort": "updated_at"},
                   "incremental": {"cursor_path": "updated_at", "param": "updated_since", "format": "iso_utc"}}]}
@@ -50,6 +51,10 @@ def _paginate(declaration: Mapping[str, Any], where: str) -> Paginate:
     return Paginate(kind, **options)
 
 
+def _optional_str(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
 def _stream(declaration: Mapping[str, Any], default_paginator: Mapping[str, Any] | None, connector: str) -> RestStream:
     name = str(declaration.get("name") or "")
     where = f"connector '{connector}' stream '{name}'"
@@ -64,7 +69,9 @@ def _stream(declaration: Mapping[str, Any], default_paginator: Mapping[str, Any]
     if paginator is None:
         raise ConfigError(f"{where}: no paginator (declare one for the stream or the connector)")
     spec = StreamSpec(name, str(declaration["entity"]), str(declaration["primary_key"]),
-                      JsonRecords(str(declaration.get("records_path", ""))),
+                      JsonRecords(str(declaration.get("records_path", "")),
+                                  single_record_key=_optional_str(declaration.get("single_record_key")),
+                                  page_markers=tuple(str(m) for m in declaration.get("page_markers") or ())),
                       cursor=incremental.cursor_path if incremental else None,
                       description=str(declaration.get("description", "")))
     return RestStream(spec, path=str(declaration["path"]), paginator=_paginate(paginator, where),

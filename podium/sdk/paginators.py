@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import requests
@@ -75,12 +76,30 @@ class Paginator:
 
 
 class OffsetPaginator(Paginator):
-    """``limit``/``offset`` paging; stops at ``total_path`` when the vendor gives a total, else on a short page."""
+    """``limit``/``offset`` paging; stops at the vendor's total when it gives one, else on a short page.
+
+    The total is read from the body at ``total_path``, or from the response header ``total_header``
+    (vendors that serve a bare JSON array and put the count in a header such as ``X-Total-Count``).
+    """
 
     def __init__(self, limit: int = 100, *, limit_param: str = "limit", offset_param: str = "offset",
-                 total_path: str | None = None) -> None:
+                 total_path: str | None = None, total_header: str | None = None) -> None:
         super().__init__()
         self.limit, self.limit_param, self.offset_param, self.total_path = limit, limit_param, offset_param, total_path
+        self.total_header = total_header
+
+    def _total(self, response: requests.Response | None, document: Any) -> int | None:
+        """The vendor's total; a header that is there but not a number is bad data, not "no total"."""
+        if self.total_header is not None:
+            raw = response.headers.get(self.total_header) if response is not None else None
+            if raw is None:
+                return None
+            try:
+                return int(str(raw).strip())
+            except ValueError:
+                raise BadDataError(f"total header {self.total_header}: {raw!r} is not a number") from None
+        total = dig(document, self.total_path) if self.total_path else None
+        return None if total is None else int(total)
 
     def start(self, params: dict[str, Any]) -> Position:
         return super().start({**params, self.limit_param: self.limit, self.offset_param: 0})
@@ -91,9 +110,9 @@ class OffsetPaginator(Paginator):
             raise BadDataError("undecodable page: the stream stops here rather than skip its records")
         params = position["params"]
         offset = int(params.get(self.offset_param, 0)) + int(params.get(self.limit_param, self.limit))
-        total = dig(document, self.total_path) if self.total_path else None
+        total = self._total(response, document)
         if total is not None:
-            if offset >= int(total):
+            if offset >= total:
                 return None
         elif record_count < int(params.get(self.limit_param, self.limit)):
             return None
@@ -163,6 +182,38 @@ class WindowedOffsetPaginator(OffsetPaginator):
         return tail
 
 
+class KeysetOffsetPaginator(WindowedOffsetPaginator):
+    """Offset paging sorted ascending on a cursor field that moves the lower bound after every page.
+
+    Offsets shift when records change during a read (a changed record jumps to the end of an
+    ascending change sort, so the next page would skip one). Restarting each page from the last
+    cursor value read (``bound_param``, inclusive, skipping the ``tail`` already read with that value)
+    makes the read immune to that; ties longer than a page are walked by offset inside the bound.
+    ``cursor_key`` may render the bound as the vendor's filter needs it (e.g. one second earlier for an
+    exclusive "changed after" filter), as long as it keeps the order.
+    """
+
+    def __init__(self, limit: int = 100, *, bound_param: str, records_path: str, cursor_path: str,
+                 cursor_key: Callable[[Any], str] | None = None, limit_param: str = "limit",
+                 offset_param: str = "offset", total_path: str | None = None) -> None:
+        super().__init__(limit, window=limit, bound_param=bound_param, records_path=records_path,
+                         cursor_path=cursor_path, cursor_key=cursor_key, limit_param=limit_param,
+                         offset_param=offset_param, total_path=total_path)
+
+    def _next(self, position: Position, response: requests.Response | None, document: Any,
+              record_count: int) -> Position | None:
+        tail = self._tail(position.get("tail"), document)
+        if OffsetPaginator._next(self, position, response, document, record_count) is None:
+            return None
+        if tail is None:
+            raise BadDataError(f"a full page without a '{self.cursor_path}' value: the lower bound cannot move")
+        if tail.get("unsorted"):
+            raise BadDataError(f"results are not sorted ascending on '{self.cursor_path}': paging by the lower "
+                               "bound would lose records")
+        moved = {**position["params"], self.bound_param: tail["value"], self.offset_param: tail["count"]}
+        return {"params": moved, "tail": tail}
+
+
 class PageNumberPaginator(Paginator):
     """``page``/``size`` paging, from ``first_page``; stops at ``total_pages_path`` or on a short page."""
 
@@ -205,7 +256,7 @@ class JsonNextLinkPaginator(Paginator):
 
 
 class LinkHeaderPaginator(Paginator):
-    """RFC 8288 ``Link: <…>; rel="next"`` header (GitHub/Flexmail style)."""
+    """RFC 8288 ``Link: <…>; rel="next"`` header (GitHub style)."""
 
     def __init__(self, rel: str = "next") -> None:
         super().__init__()
@@ -236,6 +287,68 @@ class CursorPaginator(Paginator):
         return {"params": {**position.get("params", {}), self.param: token}}
 
 
+class DateWindowPaginator(Paginator):
+    """Next-link paging inside date windows, where the link ends a *window*, not the data.
+
+    Some vendors serve a list only for a bounded period (``from_param``/``to_param``) and page inside
+    it by a next link (``next_path``). At a window's last page the next window ``[to, to + days)`` is
+    opened, until a window reaches past ``until`` (today): a read that stopped at the first missing
+    link would silently miss every later window. The position keeps the window, so a resumed read
+    continues in it. An empty window is a quiet period, not a broken filter: opening the next window
+    does not count towards the empty-page guard.
+    """
+
+    def __init__(self, *, from_param: str, to_param: str, until: date | str, days: int = 31,
+                 next_path: str = "next", date_format: str = "%Y-%m-%d") -> None:
+        super().__init__()
+        if int(days) < 1:
+            raise ConfigError(f"a date window needs at least one day, not {days}")
+        self.from_param, self.to_param, self.next_path = from_param, to_param, next_path
+        self.until, self.days, self.date_format = _day(until, "until"), int(days), date_format
+
+    def start(self, params: dict[str, Any]) -> Position:
+        if params.get(self.from_param) in (None, ""):
+            raise ConfigError(f"a date-window read needs a first '{self.from_param}' day")
+        return self._remember(self._window(params, _day(params[self.from_param], self.from_param)))
+
+    def next(self, position: Position, response: requests.Response | None, document: Any,
+             record_count: int, served: int | None = None) -> Position | None:
+        nxt = super().next(position, response, document, record_count, served)
+        if nxt is not None and "url" not in nxt:
+            self._empty_in_a_row = 0  # a new window: quiet months before it are no paging fault
+        return nxt
+
+    def _next(self, position: Position, response: requests.Response | None, document: Any,
+              record_count: int) -> Position | None:
+        if document is None:
+            raise BadDataError("undecodable page: the next-page link cannot be read, the stream stops here")
+        params = position["params"]
+        url = dig(document, self.next_path)
+        if url:
+            return {"url": str(url), "params": params}
+        window_end = _day(params[self.to_param], self.to_param)
+        if window_end > self.until:
+            return None
+        return self._window(params, window_end)
+
+    def _window(self, params: dict[str, Any], first: date) -> Position:
+        last = first + timedelta(days=self.days)
+        return {"params": {**params, self.from_param: first.strftime(self.date_format),
+                           self.to_param: last.strftime(self.date_format)}}
+
+
+def _day(value: Any, name: str) -> date:
+    """A day from a date, or the date part of ``YYYY-MM-DD[Thh:mm:ss]`` text; else a ConfigError."""
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value).strip()[:10])
+    except ValueError:
+        raise ConfigError(f"{name}: {value!r} is not a day (YYYY-MM-DD)") from None
+
+
 PAGINATOR_MAP: dict[str, type[Paginator]] = {
     "offset": OffsetPaginator,
     "windowed_offset": WindowedOffsetPaginator,
@@ -243,6 +356,8 @@ PAGINATOR_MAP: dict[str, type[Paginator]] = {
     "next_link": JsonNextLinkPaginator,
     "link_header": LinkHeaderPaginator,
     "cursor": CursorPaginator,
+    "date_windows": DateWindowPaginator,
+    "keyset_offset": KeysetOffsetPaginator,
 }
 
 

@@ -12,6 +12,7 @@ State shape (plain JSON, stored with the page's records in one transaction)::
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import string
@@ -22,7 +23,7 @@ from urllib.parse import quote
 
 from requests.auth import AuthBase
 
-from podium.errors import ConfigError
+from podium.errors import BadDataError, ConfigError
 from podium.parsing.base import EMPTY_PAGE_CONTEXT, PageContext, RecordError
 from podium.parsing.json import JsonRecords, dig
 from podium.sdk.connector import Connector, Page, StreamSpec
@@ -149,25 +150,44 @@ class Incremental:
 @dataclass(frozen=True)
 class ChildRequest:
     """One more request per record (``path`` is a template of record fields, e.g.
-    ``api/event/{id}/customdata``), made before the page is handed on; a child request that fails fails
+    ``api/event/{id}/customdata``, or a function of the record for what a template cannot say: None
+    means no usable value), made before the page is handed on; a child request that fails fails
     the stream, so the page's state is not stored and the next sync reads the page again.
 
     ``into`` names the record key the decoded answer goes into, or is a function
     ``(connector, record, answer)`` that attaches what it needs. ``params`` may hold ``setting``/``computed``
     values; ``when`` (a value, a ``setting`` or ``computed``) switches the requests off.
     A record without a usable value for a path field gets no request (the mapping reports it).
+
+    ``pages``: the child answer is paged; every page is read and the answer is the list of the records
+    at ``records_path``. ``fan_out`` (child field -> parent field): the child's records *replace* their
+    parent as the page's records, each given those parent fields (a vendor that lists check-ins only per
+    passholder: the stream's records are the check-ins, each knowing its passholder); the page archived
+    is then those records in the parent page's shape.
     """
 
-    path: str
+    path: str | Callable[[Mapping[str, Any]], str | None]  # a template of record fields, or record -> path
     into: str | Callable[[Any, dict[str, Any], Any], None]
     params: Mapping[str, Any] = field(default_factory=dict)
     when: Any = True
+    pages: Paginate | None = None
+    records_path: str = ""
+    fan_out: Mapping[str, str] | None = None
 
     def fields(self) -> list[str]:
+        if callable(self.path):
+            return []
         return [name for _, name, _, _ in string.Formatter().parse(self.path) if name]
+
+    @property
+    def label(self) -> str:
+        """The child request as a person reads it (its template, or the function that builds the path)."""
+        return self.path if isinstance(self.path, str) else getattr(self.path, "__name__", "a path function")
 
     def path_for(self, record: Mapping[str, Any]) -> str | None:
         """The child path for ``record``; None when a field it needs is missing or blank."""
+        if callable(self.path):
+            return self.path(record)
         values = {}
         for name in self.fields():
             value = record.get(name)
@@ -264,6 +284,15 @@ class RestConnector(Connector):
                                       timeout=self.timeouts, retry=self.retry_policy())
         return self._client
 
+    @classmethod
+    def replay_page(cls, stream: str, data: bytes, settings: Mapping[str, Any]) -> Page:
+        spec = cls.stream(stream)
+        rest = next(s for s in cls.rest_streams if s.spec is spec)
+        if rest.children:  # their answers complete the records but are not archived with the page
+            raise ConfigError(f"{cls.name} {stream}: its records are completed by child requests that the "
+                              "archive does not hold; a remap cannot rebuild them (run a full-refresh sync)")
+        return super().replay_page(stream, data, settings)
+
     def rest_stream(self, name: str) -> RestStream:
         spec = self.stream(name)
         return next(s for s in self.rest_streams if s.spec is spec)
@@ -306,6 +335,7 @@ class RestConnector(Connector):
                                            else paginator.start(rest.query(self, cursor)))
         path = rest.path_for(self)
         children = [child for child in rest.children if resolve(child.when, self)]
+        fanned_out = any(child.fan_out is not None for child in children)
 
         def load(body: bytes) -> tuple[Any, list[dict[str, Any] | RecordError], PageContext]:
             # The whole page or nothing: a page that cannot be read is fetched again, never skipped.
@@ -326,39 +356,96 @@ class RestConnector(Connector):
                     errors.append((item.reason, item.raw))
                 else:
                     records.append(item)
+            parents = len(records)  # the paging's "empty page" guard counts what the vendor served here
             for child in children:
-                self._fetch_children(child, records)
+                records, orphans = self._fetch_children(child, records)
+                errors += orphans
             for record in records:
                 value = rest.cursor_of(record)
                 if value is not None and (max_seen is None or str(value) > str(max_seen)):
                     max_seen = str(value)
-            nxt = (paginator.next(position, response, document, len(records), served=len(items))
+            nxt = (paginator.next(position, response, document, parents, served=len(items))
                    if loaded is not None else None)
             label = _label(position)
             if nxt is None:
                 after: dict[str, Any] = {"cursor": max_seen} if max_seen is not None else {}
             else:
                 after = {"cursor": cursor, "resume": _storable(nxt), "max_seen": max_seen}
-            yield Page(records=records, state=after, raw=response.content, raw_suffix=decoder.suffix,
+            # Fanned-out children are not in the parent's answer: the page archived is what was read and
+            # stored, in the parent page's shape (so ``podium map`` reads it like a page of the vendor's).
+            raw = _page_of(decoder.records_path, records) if fanned_out else response.content
+            yield Page(records=records, state=after, raw=raw, raw_suffix=decoder.suffix,
                        label=label, errors=errors, context=context)
             position = nxt
 
-    def _fetch_children(self, child: ChildRequest, records: list[dict[str, Any]]) -> None:
-        """Each record's child request; no fallback on failure: a record stored without its child data
-        would lose it until the record changes again, so the error fails the stream before the page's
-        state is stored."""
+    def _fetch_children(self, child: ChildRequest, records: list[dict[str, Any]]
+                        ) -> tuple[list[dict[str, Any]], list[tuple[str, Any]]]:
+        """Each record's child request: (the page's records, parents that could not be fanned out).
+
+        No fallback on failure: a record stored without its child data would lose it until the record
+        changes again, so the error fails the stream before the page's state is stored."""
         params = resolve(child.params, self)
+        kept: list[dict[str, Any]] = []
+        orphans: list[tuple[str, Any]] = []
         for record in records:
             path = child.path_for(record)
             if path is None:
+                if child.fan_out is None:
+                    kept.append(record)
+                else:  # a parent whose children cannot be asked for is a dead letter, never a silent drop
+                    orphans.append((f"no usable value for the child request {child.label}", record))
                 continue
-            _, answer = self.client.get_document(path, JsonRecords("").load, params=params)
-            child.attach(self, record, answer)
+            answer = self._child_answer(child, path, params)
+            if child.pages is not None:  # a child record that cannot be read is its own dead letter
+                orphans += [(item.reason, item.raw) for item in answer if isinstance(item, RecordError)]
+                answer = [item for item in answer if not isinstance(item, RecordError)]
+            if child.fan_out is None:
+                child.attach(self, record, answer)
+                kept.append(record)
+                continue
+            context = {key: record.get(parent_key) for key, parent_key in child.fan_out.items()}
+            for item in answer if isinstance(answer, list) else [answer]:
+                if isinstance(item, dict):
+                    kept.append({**context, **item})
+                else:
+                    orphans.append((f"{child.label}: a child record is {type(item).__name__}, not an object",
+                                    item))
+        return kept, orphans
+
+    def _child_answer(self, child: ChildRequest, path: str, params: Mapping[str, Any]) -> Any:
+        """One child answer: the decoded document, or with ``pages`` the records of all its pages
+        (checked as a stream's records are: an unreadable one is a ``RecordError``)."""
+        if child.pages is None:
+            return self.client.get_document(path, JsonRecords("").load, params=params)[1]
+        decoder = JsonRecords(child.records_path)
+        paginator = child.pages.build(self)
+        position: dict[str, Any] | None = paginator.start(dict(params))
+        collected: list[dict[str, Any] | RecordError] = []
+        while position is not None:
+            where = position.get("url", path)
+            response, document = self.client.get_document(where, decoder.load, params=position.get("params"))
+            if document is None:  # an answer the error table IGNOREs: no (more) children
+                break
+            if not isinstance(dig(document, child.records_path), list):
+                raise BadDataError(f"{child.label}: a child page has no '{child.records_path}' list")
+            items = list(decoder.records(document))
+            collected += items
+            usable = sum(not isinstance(item, RecordError) for item in items)
+            position = paginator.next(position, response, document, usable, served=len(items))
+        return collected
 
     def close(self) -> None:
         if self._client is not None:
             self._client.close()
             self._client = None
+
+
+def _page_of(records_path: str, records: list[dict[str, Any]]) -> bytes:
+    """``records`` as a JSON page holding them at ``records_path`` ("" = a bare list)."""
+    document: Any = records
+    for key in reversed([part for part in records_path.split(".") if part]):
+        document = {key: document}
+    return json.dumps(document, ensure_ascii=False).encode()
 
 
 def _storable(position: dict[str, Any]) -> dict[str, Any]:

@@ -473,6 +473,46 @@ class Store:
                              "deleted": deleted, "last_run_id": run.run_id, "updated_at": stamp})
         return rows
 
+    def retire_unlisted(self, run: StreamRun, listed: set[str], unlisted: dict[str, Any]) -> PageCounts:
+        """After a complete read of a vendor's whole list: apply ``unlisted`` to every stored record of the
+        stream's house, connector and entity whose raw record (``parent_key``) that read did not serve.
+
+        One transaction; a record already in the ``unlisted`` state is left alone, so a second read
+        without changes writes nothing. Counted as updated (or deleted, for a tombstone).
+        """
+        counts = PageCounts()
+        stamp = now()
+        scope = and_(canonical_records.c.house == run.house, canonical_records.c.source_system == run.connector,
+                     canonical_records.c.entity == run.entity, canonical_records.c.deleted.is_(False))
+        with self.engine.begin() as conn:
+            missing = [record_id for record_id, parent, source_id in conn.execute(select(
+                canonical_records.c.id, canonical_records.c.parent_key, canonical_records.c.source_id).where(scope))
+                if (parent if parent is not None else source_id) not in listed]
+            rows: list[dict[str, Any]] = []
+            for start in range(0, len(missing), _IN_CHUNK):
+                for record_id, data in conn.execute(select(canonical_records.c.id, canonical_records.c.data).where(
+                        canonical_records.c.id.in_(missing[start:start + _IN_CHUNK]))):
+                    record = orjson.loads(data)
+                    if all(record.get(k) == v for k, v in unlisted.items()):
+                        continue
+                    record.update(unlisted)
+                    raw = dumps(record)
+                    deleted = bool(record.get("deleted"))
+                    if deleted:
+                        counts.deleted += 1
+                    else:
+                        counts.updated += 1
+                    rows.append({"b_id": record_id, "content_hash": content_hash(raw), "data": raw.decode(),
+                                 "deleted": deleted, "last_run_id": run.run_id, "updated_at": stamp})
+            if rows:
+                conn.execute(update(canonical_records).where(canonical_records.c.id == bindparam("b_id"))
+                             .values({k: bindparam(k) for k in rows[0] if k != "b_id"}), rows)
+                conn.execute(update(sync_runs).where(sync_runs.c.id == run.id).values(
+                    updated=sync_runs.c.updated + counts.updated, deleted=sync_runs.c.deleted + counts.deleted,
+                    heartbeat_at=stamp))
+        run.counts.add(counts)
+        return counts
+
     def _existing_hashes(self, conn: Connection, ids: list[str]) -> dict[str, str]:
         found: dict[str, str] = {}
         for start in range(0, len(ids), _IN_CHUNK):

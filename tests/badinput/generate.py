@@ -38,27 +38,47 @@ def write(name: str, connector: str, stream: str, body: bytes, *, bad: int = 0, 
     cases[name] = [connector, stream, 3 if dead else 0, len(records), len(dead)]
 
 
-def json_cases(connector: str, stream: str, page: dict[str, Any], key: str, spoil: dict[str, Any]) -> None:
+def json_cases(connector: str, stream: str, page: Any, key: str | None, spoil: dict[str, Any]) -> None:
+    """``key``: where the page's records are (None: the page is a bare array of records)."""
     clean = json.dumps(page, ensure_ascii=False).encode()
     write(f"{connector}/{stream}-clean.json", connector, stream, clean)
     write(f"{connector}/{stream}-bom.json", connector, stream, codecs.BOM_UTF8 + clean)
     for name, change in spoil.items():
         doc = copy.deepcopy(page)
-        change(doc[key][0])
+        change(_records(doc, key)[0])
         body = json.dumps(doc, ensure_ascii=False).encode()
         for marker, bytes_ in {b"@@SURROGATE@@": b"\\ud83d", b"@@BADUTF8@@": b"\xff\xfe",
                                b"@@NUL@@": b"\\u0000"}.items():
             body = body.replace(marker, bytes_)
         write(f"{connector}/{stream}-{name}.json", connector, stream, body, bad=1)
     doc = copy.deepcopy(page)
-    doc[key].insert(1, "not an object")
+    _records(doc, key).insert(1, "not an object")
     write(f"{connector}/{stream}-record-not-an-object.json", connector, stream,
           json.dumps(doc).encode(), bad=1)
     write(f"{connector}/{stream}-truncated.json", connector, stream, clean[: len(clean) // 2], whole_bad=True)
     write(f"{connector}/{stream}-malformed.json", connector, stream, clean.replace(b":", b";", 3), whole_bad=True)
+    bomb = b"[" + b"[" * 100_000 + b"]" * 100_000 + b"]"
     write(f"{connector}/{stream}-nesting-bomb.json", connector, stream,
-          b'{"' + key.encode() + b'": [' + b"[" * 100_000 + b"]" * 100_000 + b"]}", whole_bad=True)
+          bomb if key is None else b'{"' + key.encode() + b'": ' + bomb + b"}", whole_bad=True)
     write(f"{connector}/{stream}-soap-fault.json", connector, stream, SOAP_FAULT, whole_bad=True)
+
+
+def _records(doc: Any, key: str | None) -> list[Any]:
+    """The record list at a dotted key (``member``, ``_embedded.item``); None: the page is a bare array."""
+    if key is None:
+        return doc  # type: ignore[no-any-return]
+    node: Any = doc
+    for part in key.split("."):
+        node = node[part]
+    return node  # type: ignore[no-any-return]
+
+
+def flexmail() -> None:
+    page = json.loads((ROOMS / "flexmail" / "golden" / "contacts.manifest-list-page.input.json").read_text())
+    json_cases("flexmail", "contacts", page, "_embedded.item", {
+        **{name: setter("name", text) for name, text in STRINGS.items()},
+        "id-missing": lambda c: c.pop("id"),
+    })
 
 
 def setter(field: str, value: Any) -> Any:
@@ -100,11 +120,53 @@ def uitdatabank() -> None:
     })
 
 
+def tixly() -> None:
+    sales = json.loads((ROOMS / "tixly" / "golden" / "sales.window-page.input.json").read_text())
+    json_cases("tixly", "sales", sales, "Data", {
+        **{name: setter("TicketType", text) for name, text in STRINGS.items()},
+        "price-not-a-number": setter("Price", "gratis"),
+        "nested-300-deep": setter("Unmapped", deep(300)),
+    })
+    customers = json.loads((ROOMS / "tixly" / "golden" / "customers.sandbox-page.input.json").read_text())
+    json_cases("tixly", "customers", customers, "Data", {
+        "lone-surrogate": setter("LastName", STRINGS["lone-surrogate"]),
+        "country-unknown": setter("Country", "Atlantis"),
+    })
+
+
+def uitpas() -> None:
+    sales = json.loads((ROOMS / "uitpas" / "golden" / "ticket_sales.sandbox-kansentarief.input.json").read_text())
+    json_cases("uitpas", "ticket_sales", sales, "member", {
+        **{name: setter("eventTitle", text) for name, text in STRINGS.items()},
+        "tariff-price-text": lambda sale: sale["tariff"].__setitem__("price", "gratis"),
+        "nested-300-deep": setter("unmapped", deep(300)),
+    })
+    holders = json.loads((ROOMS / "uitpas" / "golden" / "passholders.sandbox-page.input.json").read_text())
+    json_cases("uitpas", "passholders", holders, "member", {
+        "lone-surrogate": setter("name", STRINGS["lone-surrogate"]),
+        "birth-date-not-a-date": setter("dateOfBirth", "31/02/2001"),
+    })
+
+
 def yesplan() -> None:
     page = json.loads((ROOMS / "yesplan" / "golden" / "events.page.input.json").read_text())
     json_cases("yesplan", "events", page, "data", {
         **{name: setter("name", text) for name, text in STRINGS.items()},
         "nested-300-deep": setter("unmapped", deep(300)),
+    })
+
+
+def kunstenpunt() -> None:
+    golden = ROOMS / "kunstenpunt" / "golden"
+    shows = json.loads((golden / "podiumvoorstellingen.sandbox-list.input.json").read_text())
+    json_cases("kunstenpunt", "podiumvoorstellingen", shows, None, {
+        **{name: setter("productie_titel", text) for name, text in STRINGS.items()},
+        "datum-not-a-date": setter("datum", "volgende week"),
+    })
+    people = json.loads((golden / "organiteiten.staging-2017-expected.input.json").read_text())[:6]
+    json_cases("kunstenpunt", "organiteiten", people, None, {
+        "lone-surrogate": setter("toonnaam", STRINGS["lone-surrogate"]),
+        "nameless-person": lambda person: person.update(toonnaam=None, geboortejaar=None),
     })
 
 
@@ -169,7 +231,8 @@ def uwp() -> None:
 
 
 if __name__ == "__main__":
-    for build in (ticketmatic, uitdatabank, yesplan, cdbxml, recreatex, uwp):
+    for build in (ticketmatic, tixly, uitdatabank, uitpas, yesplan, kunstenpunt, cdbxml, recreatex, uwp,
+                  flexmail):
         build()
     (HERE / "cases.json").write_text(json.dumps(dict(sorted(cases.items())), indent=1) + "\n")
     print(f"{len(cases)} files")

@@ -70,3 +70,35 @@ def test_archive_from_environment_for_s3(s3_endpoint: str, monkeypatch: pytest.M
     archive = Archive()
     uri = archive.put("h", "c", "s", "r", 1, "csv", b"a,b\n")
     assert uri and uri.startswith("s3://env-archive/h/c/s/") and archive.get(uri) == b"a,b\n"
+
+
+def test_a_streams_pages_are_listed_by_day_run_and_sequence_and_any_gzip_level_reads(tmp_path: Path,
+                                                                                      today: date) -> None:
+    archive = Archive((tmp_path / "archive").as_uri())
+    for run_id, seq in (("run-b", 1), ("run-b", 0), ("run-a", 10), ("run-a", 2)):
+        archive.put("cc-hasselt", "ticketmatic", "orders", run_id, seq, "json", f'{{"seq": {seq}}}'.encode())
+    archive.put("cc-hasselt", "ticketmatic", "events", "run-a", 0, "json", b"{}")  # another stream: not listed
+    older = tmp_path / "archive" / "cc-hasselt" / "ticketmatic" / "orders" / "2020-01-01" / "run-z" / "00000.json.gz"
+    older.parent.mkdir(parents=True)
+    older.write_bytes(gzip.compress(b'{"written": "at level 5"}', compresslevel=5))  # pages archived before
+    (older.parent / "00001.json.tmp").write_bytes(b"half written")  # a write cut short: not a page
+
+    pages = archive.pages("cc-hasselt", "ticketmatic", "orders")
+
+    assert [(p.day, p.run_id, p.seq) for p in pages] == [
+        ("2020-01-01", "run-z", 0), *((today.isoformat(), r, s) for r, s in (("run-a", 2), ("run-a", 10),
+                                                                              ("run-b", 0), ("run-b", 1)))]
+    assert archive.get(pages[0].uri) == b'{"written": "at level 5"}'
+    assert archive.get(pages[2].uri) == b'{"seq": 10}'
+    assert Path(pages[1].uri.removeprefix("file://")).read_bytes()[8] == 4  # gzip XFL: written at level 1
+    assert archive.pages("cc-hasselt", "ticketmatic", "contacts") == []
+
+
+def test_s3_pages_are_listed_in_order(s3_endpoint: str, today: date) -> None:
+    client = s3_client(s3_endpoint)
+    client.create_bucket(Bucket="listing", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    archive = Archive("s3://listing/raw", s3_client=client)
+    for seq in (3, 1, 2):
+        archive.put("gc-de-kring", "cdbxml", "events", "run-1", seq, "xml", b"<page/>")
+    pages = archive.pages("gc-de-kring", "cdbxml", "events")
+    assert [p.seq for p in pages] == [1, 2, 3] and all(archive.get(p.uri) == b"<page/>" for p in pages)

@@ -244,6 +244,35 @@ def test_uitdatabank_poisoned_events(store: Store, poisoned: None) -> None:
                              unpoison)
 
 
+def test_flexmail_poisoned_contacts(store: Store, poisoned: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    from connectors.flexmail.connector import FlexmailConnector
+    from connectors.flexmail.sandbox import account_id
+
+    # No example house uses Flexmail yet: its connection is defined here, as the demo would.
+    monkeypatch.setenv("AIRFLOW_CONN_FLEXMAIL_CC_HASSELT", json.dumps(
+        {"conn_type": FlexmailConnector.connection_type(), **FlexmailConnector.demo_credentials("cc-hasselt")}))
+    with sandbox_of("flexmail") as box:
+        box.rate_limit_requests = 100_000  # three syncs with one request per contact
+        data = box.account(account_id("cc-hasselt"))
+        template = next(iter(data["listed"].values()))
+        names = poisoned_names(f"fm-{store.engine.dialect.name}")
+        del names[next(k for k in names if k.endswith("charref"))]  # an XML-only poison
+        added = []
+        for index, text in enumerate(names.values()):
+            contact = {**copy.deepcopy(template), "id": 990_000 + index, "name": text,
+                       "email": f"poison{index}@example.be"}
+            data["listed"][contact["id"]] = contact
+            added.append(contact["id"])
+        config = house("cc-hasselt", "flexmail", {"base_url": box.url, "requests_per_second": 1000, "page_size": 10,
+                                                  **FlexmailConnector.example_settings("cc-hasselt", "CC Hasselt")})
+
+        def unpoison() -> None:
+            for key in added:
+                data["listed"].pop(key)
+
+        check_poisoned_syncs(store, config, "flexmail", list(names), unpoison)
+
+
 def test_yesplan_poisoned_events(store: Store, poisoned: None) -> None:
     with sandbox_of("yesplan") as box:
         org = f"badinput-{store.engine.dialect.name}"
@@ -267,6 +296,61 @@ def test_yesplan_poisoned_events(store: Store, poisoned: None) -> None:
                 events.pop(key)
 
         check_poisoned_syncs(store, config, "yesplan", list(names), unpoison)
+
+
+def test_mailchimp_poisoned_members(store: Store, poisoned: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    from connectors.mailchimp.connector import MailchimpConnector
+    from connectors.mailchimp.sandbox import subscriber_hash
+
+    # No example house uses Mailchimp yet: its demo connection is defined here.
+    monkeypatch.setenv("AIRFLOW_CONN_MAILCHIMP_CC_HASSELT", json.dumps(
+        {"conn_type": MailchimpConnector.connection_type(), **MailchimpConnector.demo_credentials("cc-hasselt")}))
+    with sandbox_of("mailchimp") as box:
+        dialect = store.engine.dialect.name
+        members = box.audience("badf00d" + ("001" if dialect == "sqlite" else "002"))
+        template = copy.deepcopy(next(m for m in members.values() if m["status"] == "subscribed"))
+        names = poisoned_names(f"mc-{dialect}")
+        del names[next(k for k in names if k.endswith("charref"))]  # an XML-only poison
+        wrong_marker = f"mc-{dialect}-wrong-type"
+        added = []
+        for marker, text in {**names, wrong_marker: wrong_marker}.items():
+            member = copy.deepcopy(template)
+            email = f"{marker}@example.be"
+            member.update(id=subscriber_hash(email), email_address=email)
+            member["merge_fields"]["FNAME"] = text
+            if marker == wrong_marker:
+                member["email_address"] = 42  # a number where an address is expected
+            members[member["id"]] = member
+            added.append(member["id"])
+        config = house("cc-hasselt", "mailchimp", {"base_url": f"{box.url}/3.0", "list_id": template["list_id"]})
+
+        def unpoison() -> None:
+            for key in added:
+                members.pop(key)
+
+        check_poisoned_syncs(store, config, "mailchimp", [*names, wrong_marker], unpoison)
+
+
+def test_kunstenpunt_poisoned_organiteiten(store: Store, poisoned: None) -> None:
+    with sandbox_of("kunstenpunt") as box:
+        organiteiten = box.database.organiteiten
+        template = copy.deepcopy(organiteiten[361000])
+        names = poisoned_names(f"kp-{store.engine.dialect.name}")
+        del names[next(k for k in names if k.endswith("charref"))]  # an XML-only poison
+        added = []
+        for index, text in enumerate(names.values()):
+            fiche = copy.deepcopy(template)
+            fiche["id"], fiche["toonnaam"] = 369900 + index, text
+            organiteiten[fiche["id"]] = fiche
+            added.append(fiche["id"])
+        config = house("cc-hasselt", "kunstenpunt", {"base_url": f"{box.url}/v1", "details": False,
+                                                     "requests_per_second": 1000}, streams=["organiteiten"])
+
+        def unpoison() -> None:
+            for key in added:
+                organiteiten.pop(key)
+
+        check_poisoned_syncs(store, config, "kunstenpunt", list(names), unpoison)
 
 
 def test_cdbxml_poisoned_events_and_one_with_too_many_dates(store: Store, poisoned: None) -> None:

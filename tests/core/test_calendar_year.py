@@ -7,6 +7,7 @@ property names the test that relies on it, so a failing day points at the test i
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from collections.abc import Callable, Iterable
@@ -17,9 +18,11 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from connectors.cdbxml.sandbox import CdbXmlSandbox
+from connectors.mailchimp.sandbox import MailchimpSandbox
 from connectors.recreatex.connector import RecreatexConnector
 from connectors.recreatex.sandbox import RecreatexSandbox
 from connectors.ticketmatic.sandbox import TicketmaticSandbox
+from connectors.tixly.sandbox import TixlySandbox
 from connectors.uitdatabank.sandbox import UitdatabankSandbox
 from connectors.uwp.data import newest_change
 from connectors.uwp.sandbox import UwpSandbox
@@ -116,6 +119,26 @@ def test_yesplan_sandbox_data_holds_on_every_day_of_the_year(org: str) -> None:
     assert_every_day(lambda day: _yesplan(day, org))
 
 
+# -- Kunstenpunt: performances (dates only) around today ------------------------------------------------
+def _kunstenpunt(day: date) -> list[str]:
+    from connectors.kunstenpunt.sandbox import KunstenpuntSandbox
+
+    problems = []
+    db = KunstenpuntSandbox(today=day).database
+    shows = list(db.voorstellingen.values())
+    if len([s for s in shows if s["datum"] >= day.isoformat()]) < 3:  # conformance: mutate moves 3 upcoming
+        problems.append("fewer than 3 upcoming performances")
+    if len({s["venue_id"] for s in shows}) < 4:  # test_the_sandbox_data_is_seeded_and_flemish
+        problems.append("performances in fewer than 4 venues")
+    if any(not re.fullmatch(r"\d{4}-\d{2}-\d{2}", s["datum"]) for s in shows):
+        problems.append("a performance date that is not a bare date")
+    return problems
+
+
+def test_kunstenpunt_sandbox_data_holds_on_every_day_of_the_year() -> None:
+    assert_every_day(_kunstenpunt)
+
+
 # -- Recreatex: a season around today -------------------------------------------------------------------
 def _recreatex(day: date, house: str, monkeypatch: pytest.MonkeyPatch) -> list[str]:
     monkeypatch.setenv(clock.ENV, day.isoformat())  # the connector's window reads the clock
@@ -173,7 +196,36 @@ CURSOR_SANDBOXES: dict[str, tuple[Callable[[], Any], Callable[[Any], Iterable[da
                     lambda box: (_parse(r["lastupdatets"]) for records in box.data().values() for r in records)),
     "uitdatabank": (UitdatabankSandbox, lambda box: (_parse(e["modified"]) for e in box.catalogue().values())),
     "cdbxml": (CdbXmlSandbox, lambda box: (_parse(e.lastupdated) for e in box.dataset())),
+    "tixly": (TixlySandbox, lambda box: (_parse(stamp) for records in (box.data()["customers"], box.data()["sales"])
+                                         for r in records for stamp in (r["Created"], r.get("Edited")) if stamp)),
+    "mailchimp": (MailchimpSandbox, lambda box: (_parse(m["last_changed"]) for m in box.audience().values())),
 }
+
+
+def _tixly(day: date) -> list[str]:
+    """What tests/connectors/test_tixly.py reads: sales over months (the window walk, from 270 days back),
+    returns, anonymous, scanned and unscanned lines, fees, never-edited and prefixed customers."""
+    data = TixlySandbox(today=day).data()
+    sales, problems = data["sales"], []
+    third = (day - timedelta(days=270 - 62)).isoformat(), (day - timedelta(days=270 - 93)).isoformat()
+    if len({s["Created"][:7] for s in sales}) < 6:
+        problems.append("sales over fewer than six months")
+    if not any(third[0] <= s["Created"][:10] < third[1] for s in sales):
+        problems.append("no sale in the third 31-day window")
+    checks = {"return": lambda s: s["TicketCount"] < 0, "anonymous": lambda s: s["IsAnonymousSale"],
+              "scanned": lambda s: s["Scanned"], "unscanned": lambda s: not s["Scanned"] and s["TicketCount"] > 0,
+              "fee": lambda s: s["Fee"] > 0}
+    problems += [f"no {name} line" for name, check in checks.items() if not any(check(s) for s in sales)]
+    if max(s["Created"] for s in sales) >= day.isoformat():
+        problems.append("a sale dated today or later before any change")
+    customers = data["customers"]
+    if not any(c["Edited"] is None for c in customers) or not any(c["LastNamePrefix"] == "van der" for c in customers):
+        problems.append("no never-edited or no prefixed customer")
+    return problems
+
+
+def test_tixly_sandbox_data_holds_on_every_day_of_the_year() -> None:
+    assert_every_day(_tixly)
 
 
 @pytest.mark.parametrize("vendor", sorted(CURSOR_SANDBOXES))

@@ -33,7 +33,7 @@ def test_connectors_lists_every_builtin_with_streams_and_entities() -> None:
 def test_spec_prints_json_schema_and_unknown_connector_lists_known() -> None:
     spec = json.loads(podium("spec", "ticketmatic").stdout)
     assert spec["properties"]["secret_key"]["secret"] is True
-    result = podium("spec", "tixly")
+    result = podium("spec", "no-such-vendor")
     assert result.returncode == 2 and "known: " in result.stderr and "ticketmatic" in result.stderr
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -186,9 +187,14 @@ def _recreatex_shop() -> str:
 
 def _vendors() -> list[Vendor]:
     from connectors.cdbxml.sandbox import CdbXmlSandbox
+    from connectors.flexmail.sandbox import FlexmailSandbox
+    from connectors.kunstenpunt.sandbox import KunstenpuntSandbox
+    from connectors.mailchimp.sandbox import MailchimpSandbox
     from connectors.recreatex.sandbox import RecreatexSandbox
     from connectors.ticketmatic.sandbox import TicketmaticSandbox
+    from connectors.tixly.sandbox import TixlySandbox
     from connectors.uitdatabank.sandbox import UitdatabankSandbox
+    from connectors.uitpas.sandbox import TOKEN_PATH, UitpasSandbox
     from connectors.uwp.sandbox import UwpSandbox
     from connectors.yesplan.sandbox import YesplanSandbox
 
@@ -197,10 +203,18 @@ def _vendors() -> list[Vendor]:
                lambda url, box: {"account": box.account, "base_url": url, "page_size": 6,
                                  "requests_per_second": 1000, "access_key": box.access_key,
                                  "secret_key": box.secret_key}),
+        Vendor("tixly", lambda: TixlySandbox(customers=20, orders=25),
+               lambda url, box: {"base_url": f"{url}/v3", "auth_token": box.token, "page_size": 6,
+                                 "sales_start": (box.today - timedelta(days=270)).isoformat(),
+                                 "requests_per_second": 1000}),
         Vendor("uitdatabank", lambda: UitdatabankSandbox(events=30),
                lambda url, box: {"search_base_url": url, "token_url": f"{url}/oauth/token", "page_size": 7,
                                  "requests_per_second": 1000, "client_id": "podium-demo",
                                  "client_secret": box.client_secret}),
+        Vendor("uitpas", lambda: UitpasSandbox(passholders=5),
+               lambda url, box: {"base_url": url, "search_base_url": url, "token_url": f"{url}{TOKEN_PATH}",
+                                 "organizer_id": "gc-faults", "page_size": 2, "requests_per_second": 1000,
+                                 "client_id": "podium-demo", "client_secret": box.client_secret}),
         Vendor("yesplan", lambda: YesplanSandbox(productions=4),
                lambda url, box: {"base_url": url, "api_key": box.api_key, "days_back": 30, "days_ahead": 365,
                                  "customdata_keywords": ["publicatie_genre"], "requests_per_second": 1000}),
@@ -210,6 +224,14 @@ def _vendors() -> list[Vendor]:
         Vendor("cdbxml", lambda: CdbXmlSandbox(events_per_organiser=30),
                lambda url, box: {"base_url": url, "api_key": box.api_key, "page_length": 3,
                                  "requests_per_second": 1000}),
+        Vendor("mailchimp", lambda: MailchimpSandbox(members=20),
+               lambda url, box: {"base_url": f"{url}/3.0", "list_id": "1b724bb934", "page_size": 6,
+                                 "requests_per_second": 1000, "api_key": box.api_key}),
+        Vendor("kunstenpunt", lambda: KunstenpuntSandbox(productions=3, rate_limit=1000),
+               lambda url, box: {"base_url": f"{url}/v1", "page_size": 6, "requests_per_second": 1000}),
+        Vendor("flexmail", lambda: FlexmailSandbox(contacts=12, unsubscribed=1),
+               lambda url, box: {"base_url": url, "page_size": 5, "requests_per_second": 1000,
+                                 "account_id": "100001", "personal_access_token": box.token}),
         Vendor("uwp", lambda: UwpSandbox(activities=12, participants=20, participations=30, prefix=f"{HOUSE}/"),
                lambda url, box: {"bucket": box.bucket, "prefix": box.prefix, "endpoint_url": url, "chunk_rows": 8,
                                  "access_key_id": box.access_key_id, "secret_access_key": box.secret_access_key}),

@@ -37,9 +37,9 @@ def _env(db: Path, archive: Path) -> dict[str, str]:
     return env
 
 
-def _sync(house: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "podium.cli", "sync", "--house", str(house)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+def _sync(house: Path, env: dict[str, str], workers: int = 1) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-m", "podium.cli", "sync", "--house", str(house),
+                             "--workers", str(workers)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
 def _pages(db: Path) -> int:
@@ -73,8 +73,26 @@ def _snapshot(db: Path) -> dict[str, Any]:
     return {"records": records, "states": states, "dead": dead}
 
 
+def _workers_left(db: Path) -> list[int]:
+    """Mapping worker processes of syncs into ``db`` still alive (their parent was killed)."""
+    import psutil
+
+    left = []
+    for process in psutil.process_iter(["cmdline"]):
+        try:
+            if (any("spawn_main" in part for part in process.info["cmdline"] or [])
+                    and process.environ().get("PODIUM_DB_URL") == f"sqlite:///{db}"):
+                left.append(process.pid)
+        except psutil.Error:
+            continue
+    return left
+
+
 @pytest.mark.slow
-def test_sync_killed_at_random_points_resumes_to_the_identical_store(tmp_path: Path) -> None:
+@pytest.mark.parametrize("workers", [1, 2], ids=["in-process", "two-mapping-workers"])
+def test_sync_killed_at_random_points_resumes_to_the_identical_store(tmp_path: Path, workers: int) -> None:
+    """The reference is always the uninterrupted single-process sync; with ``workers`` the killed syncs
+    map their pages in worker processes (pages read ahead, committed in order)."""
     rng = random.Random(20261125)
     with TicketmaticSandbox(events=40, contacts=120, orders=160) as sandbox:
         house = tmp_path / "cc-kill.yaml"
@@ -92,7 +110,7 @@ def test_sync_killed_at_random_points_resumes_to_the_identical_store(tmp_path: P
         while kills < 12:
             before = _pages(killed_db)
             target = before + rng.randint(1, 3)
-            process = _sync(house, env)
+            process = _sync(house, env, workers)
             deadline = time.monotonic() + 120
             early = rng.random() < 0.15  # sometimes die before the first page (start-up, migration, state read)
             while process.poll() is None and time.monotonic() < deadline:
@@ -109,8 +127,13 @@ def test_sync_killed_at_random_points_resumes_to_the_identical_store(tmp_path: P
                 assert process.returncode == 0, process.stderr.read().decode()[-2000:] if process.stderr else ""
                 break  # it finished before we could kill it: the remaining work was too small
         assert kills >= 10, f"only {kills} kills landed mid-sync"
-        final = _sync(house, env)
+        final = _sync(house, env, workers)
         assert final.wait(timeout=300) == 0, final.stderr.read().decode()[-2000:] if final.stderr else ""
+
+        deadline = time.monotonic() + 30  # a killed sync's workers notice within a second
+        while _workers_left(killed_db) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert _workers_left(killed_db) == [], "a killed sync left its mapping workers running"
 
         reference, resumed = _snapshot(reference_db), _snapshot(killed_db)
         assert len(resumed["records"]) == len(reference["records"]), "duplicates or skipped records"

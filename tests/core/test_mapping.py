@@ -122,6 +122,34 @@ def test_cents_and_lang_map() -> None:
     assert canonical.validate("event", record) == []
 
 
+def test_date_keeps_a_day_a_day_and_reads_day_first_dates() -> None:
+    # CANONICAL v1.1: a performance known only by its day starts on a date, never a made-up midnight.
+    spec = {"entity": "event", "source_id": "id", "fields": {
+        "title": {"value": {"nl": "De welwillenden"}}, "calendar": {"value": "single"},
+        "start": {"path": "datum", "transform": "date"}}}
+    mapping = compile_mapping(spec, "acme", "events")
+    for served, day in (("2016-10-08", "2016-10-08"), ("08/10/2016", "2016-10-08")):
+        (record,), _ = mapping.map({"id": "1", "datum": served}, CTX)
+        assert record["start"] == day
+        assert canonical.validate("event", record) == []
+    _, errors = mapping.map({"id": "2", "datum": "string"}, CTX)
+    assert errors and "not a date" in str(errors[0])
+
+
+def test_name_part_splits_a_display_name_keeping_particles_with_the_family_name() -> None:
+    spec = {"entity": "contact", "source_id": "id", "fields": {
+        "given_name": {"path": "naam", "transform": {"name_part": "given"}},
+        "family_name": {"path": "naam", "transform": {"name_part": "family"}}}}
+    mapping = compile_mapping(spec, "acme", "contacts")
+    (record,), _ = mapping.map({"id": "1", "naam": "Roberto  De Jonge"}, CTX)
+    assert (record["given_name"], record["family_name"]) == ("Roberto", "De Jonge")
+    (single,), _ = mapping.map({"id": "2", "naam": "Monty"}, CTX)
+    assert "given_name" not in single and single["family_name"] == "Monty"
+    with pytest.raises(ConfigError, match="name_part"):
+        compile_mapping({"entity": "contact", "source_id": "id", "fields": {
+            "given_name": {"path": "naam", "transform": {"name_part": "middle"}}}}, "acme", "contacts")
+
+
 def test_canonical_ids_are_deterministic_and_distinct() -> None:
     a = canonical_id("cc-hasselt", "ticketmatic", "event", "1")
     assert a == canonical_id("cc-hasselt", "ticketmatic", "event", "1")

@@ -169,6 +169,30 @@ def test_country_name_belgian_street_html_text_and_announced_status() -> None:
 
 
 # -- both ways: canonical -> vendor ------------------------------------------------------------------------
+def test_items_splices_an_each_element_after_fixed_entries() -> None:
+    mapping = compile_mapping({"entity": "contact", "source_id": {"path": "id"}, "fields": {
+        "family_name": "name",
+        "consents": {"items": [
+            {"fields": {"channel": {"value": "email"}, "granted": {"value": True}}},
+            {"each": "subs", "fields": {"channel": {"value": "email"}, "purpose": "id", "granted": {"value": True}}},
+        ]}}}, "acme", "contacts")
+    ctx = MappingContext("h", "acme")
+    (record,), _ = mapping.map({"id": 1, "name": "Maes", "subs": [{"id": "a"}, {"id": "b"}]}, ctx)
+    assert record["consents"] == [{"channel": "email", "granted": True},
+                                  {"channel": "email", "purpose": "a", "granted": True},
+                                  {"channel": "email", "purpose": "b", "granted": True}]
+    (alone,), _ = mapping.map({"id": 2, "name": "Claes"}, ctx)
+    assert alone["consents"] == [{"channel": "email", "granted": True}]
+
+
+def test_unlisted_is_compiled_like_vanished_and_refused_when_malformed() -> None:
+    spec = {"entity": "contact", "source_id": {"path": "id"}, "fields": {"family_name": "name"}}
+    assert compile_mapping({**spec, "unlisted": "deleted"}, "acme", "contacts").unlisted == {"deleted": True}
+    assert compile_mapping(spec, "acme", "contacts").unlisted is None
+    with pytest.raises(ConfigError, match="unlisted must be"):
+        compile_mapping({**spec, "unlisted": {"set": {}}}, "acme", "contacts")
+
+
 def test_outbound_contact_mapping_matches_its_golden_bodies() -> None:
     contacts = json.loads((GOLDEN / "flexmail_contacts.input.json").read_text(encoding="utf-8"))
     for contact in contacts:
@@ -232,3 +256,28 @@ def test_text_in_a_language_known_per_record_and_an_announced_title() -> None:
                                          {"value": "scheduled"}]}},
                 {"name": "Geannuleerd", "lang": "xx"})  # the word alone is a title, not an announcement
     assert plain["title"] == {"nl": "Geannuleerd"} and plain["status"] == "scheduled"
+
+
+def test_entry_builds_an_object_whose_key_is_a_value_and_leaves_it_out_when_either_is_missing() -> None:
+    fields = {"external_ids": {"entry": {"key": {"first_of": [{"lookup": "settings", "key": {"value": "ref"},
+                                                              "path": "system"}, {"value": "fallback"}]},
+                                         "value": {"path": "ref", "transform": "trim"}}}}
+    mapping = compile_mapping({"entity": "event", "source_id": "id", "fields": fields}, "acme", "events")
+    ctx = MappingContext(house="cc-hasselt", system="acme",
+                         page=PageContext(tables={"settings": {"ref": {"system": "yesplan"}}}))
+    (record,), _ = mapping.map({"id": 1, "ref": " 42 "}, ctx)
+    assert record["external_ids"] == {"yesplan": "42"}
+    (default,), _ = mapping.map({"id": 1, "ref": "42"}, CTX)
+    assert default["external_ids"] == {"fallback": "42"}
+    (without,), _ = mapping.map({"id": 1, "ref": None}, ctx)
+    assert "external_ids" not in without
+    with pytest.raises(ConfigError):
+        compile_mapping({"entity": "event", "source_id": "id", "fields": {"x": {"entry": {"key": "a"}}}},
+                        "acme", "events")
+
+
+def test_an_each_element_of_items_adds_its_items_to_the_declared_list() -> None:
+    tags = {"items": [{"path": "main"}, {"each": "more", "fields": {"label": "name"}}, {"path": "none"}]}
+    record = one({"extras.tags": tags}, {"main": "abonnee", "more": [{"name": "jeugd"}, {"name": "senior"}]})
+    assert record["extras"]["tags"] == ["abonnee", {"label": "jeugd"}, {"label": "senior"}]
+    assert one({"extras.tags": tags}, {"main": "abonnee", "more": []})["extras"]["tags"] == ["abonnee"]

@@ -162,3 +162,96 @@ def test_xml_text_longer_than_a_block_with_multibyte_characters_is_not_damaged()
 def test_json_nan_is_still_malformed() -> None:
     with pytest.raises(BadDataError, match="malformed JSON"):
         JsonRecords("data").load(b'{"data": [{"id": 1, "price": NaN}]}')
+
+
+# -- document shapes: a list page or a single record, namespace versions ----------------------------
+ONE_EVENT = JsonRecords("member", single_record_key="@id", page_markers=("totalItems",))
+
+
+def _document(decoder: JsonRecords, payload: bytes) -> list[dict[str, object] | RecordError]:
+    from podium.parsing.base import decode_page
+
+    items, _ = decode_page(decoder, payload)
+    return list(items)
+
+
+def test_a_single_record_is_read_as_served_and_the_sync_path_still_reads_pages_only() -> None:
+    from podium.parsing import LIST_PAGE, SINGLE_RECORD, shape_of
+
+    single = b'{"@id": "https://io.uitdatabank.be/events/1", "name": {"nl": "Hamlet"}}'
+    assert _document(ONE_EVENT, single) == [{"@id": "https://io.uitdatabank.be/events/1", "name": {"nl": "Hamlet"}}]
+    assert shape_of(ONE_EVENT, single) == SINGLE_RECORD
+    page = b'{"totalItems": 1, "member": [{"@id": "e1"}]}'
+    assert _document(ONE_EVENT, page) == [{"@id": "e1"}] and shape_of(ONE_EVENT, page) == LIST_PAGE
+    with pytest.raises(BadDataError, match="no 'member' list"):  # what RestConnector calls: unchanged
+        list(ONE_EVENT.records(ONE_EVENT.load(single)))
+    with pytest.raises(BadDataError, match="no 'member' list"):  # no single_record_key: pages only
+        _document(JsonRecords("member"), single)
+
+
+@pytest.mark.parametrize("payload, message", [
+    (b'{"totalItems": 3, "@id": "https://io.uitdatabank.be/events/1"}', "no 'member' list"),  # page marker
+    (b'{"member": null, "@id": "e1"}', "no 'member' list"),  # the list key is there, broken
+    (b'{"member": "x", "@id": "e1"}', "not a list"),
+    (b'{"member": 7}', "not a list"),
+    (b'{"items": []}', "not a single record"),  # no list, no identity
+    (b'{"@id": ""}', "not a single record"),
+    (b'{"@id": true}', "not a single record"),
+    (b'{"@id": {"nested": 1}}', "not a single record"),
+    (b'[{"@id": "e1"}]', "no 'member' list"),  # a bare list is not this stream's page
+    (b'"e1"', "no 'member' list"),
+])
+def test_a_broken_list_page_is_never_read_as_a_single_record(payload: bytes, message: str) -> None:
+    with pytest.raises(BadDataError, match=message):
+        _document(ONE_EVENT, payload)
+
+
+def test_a_single_record_with_unstorable_text_is_its_own_record_error() -> None:
+    [item] = _document(ONE_EVENT, b'{"@id": "e1", "name": "Ham\\u0000let"}')
+    assert isinstance(item, RecordError) and "NUL" in item.reason
+
+
+def test_declared_shapes_are_listed() -> None:
+    from podium.parsing import LIST_PAGE, SINGLE_RECORD, document_shapes
+
+    assert [s.kind for s in document_shapes(ONE_EVENT)] == [LIST_PAGE, SINGLE_RECORD]
+    assert [s.kind for s in document_shapes(JsonRecords("data"))] == [LIST_PAGE]
+    assert [s.kind for s in document_shapes(CsvRecords())] == [LIST_PAGE]
+    assert [s.kind for s in document_shapes(XmlRecords(("event",)))] == [LIST_PAGE, SINGLE_RECORD]
+    assert "'@id'" in str(document_shapes(ONE_EVENT)[1])
+
+
+VERSIONED = XmlRecords(("Show",), namespace_patterns=(r"http://vendor\.example/ws/v\d+\.\d+/",))
+
+
+@pytest.mark.parametrize("namespace, accepted", [
+    ("http://vendor.example/ws/v3.8/", True),
+    ("http://vendor.example/ws/v0.5/", True),
+    ("http://vendor.example/ws/v12.40/", True),
+    ("http://vendor.example/ws/v3.8/extra/", False),  # the pattern matches the whole URI, not a prefix
+    ("http://evil.example/ws/v3.8/", False),
+    ("http://vendor.example/ws/vX.Y/", False),
+    ("", False),
+])
+def test_namespace_versions_match_the_declared_pattern_in_full(namespace: str, accepted: bool) -> None:
+    xmlns = f' xmlns="{namespace}"' if namespace else ""
+    [item] = list(VERSIONED.decode(f'<Shows{xmlns}><Show><Id>1</Id></Show></Shows>'.encode()))
+    assert isinstance(item, dict) == accepted
+    if accepted:
+        assert item["Id"] == "1" and item["@_namespace"] == namespace
+    else:
+        assert isinstance(item, RecordError) and "unsupported namespace" in item.reason
+
+
+def test_page_information_elements_are_read_by_the_sync_and_are_no_record_of_a_document() -> None:
+    from podium.parsing import LIST_PAGE, SINGLE_RECORD, shape_of
+    from podium.parsing.base import decode_page
+
+    decoder = XmlRecords(("event", "nofrecords"), page_info_tags=("nofrecords",))
+    page = b'<cdbxml><nofrecords>40</nofrecords><event cdbid="a"/><event cdbid="b"/></cdbxml>'
+    assert [i["@_tag"] for i in decoder.decode(page) if isinstance(i, dict)] == ["nofrecords", "event", "event"]
+    items, _ = decode_page(decoder, page)
+    assert [i["@cdbid"] for i in items if isinstance(i, dict)] == ["a", "b"]
+    assert shape_of(decoder, page) == LIST_PAGE
+    assert shape_of(decoder, b'<cdbxml><nofrecords>1</nofrecords><event cdbid="a"/></cdbxml>') == SINGLE_RECORD
+    assert shape_of(decoder, b'<event cdbid="a"/>') == SINGLE_RECORD

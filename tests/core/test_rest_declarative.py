@@ -3,9 +3,10 @@ and a whole connector declared as a dict (paginator/auth/cursor kinds by registr
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -101,7 +102,7 @@ def test_a_dict_declared_connector_syncs_against_the_sandbox(sandbox: Uitdataban
 
 
 @pytest.mark.parametrize(("part", "value", "known"), [
-    ("paginator", {"kind": "scroll"}, "cursor, link_header, next_link, offset, page_number"),
+    ("paginator", {"kind": "scroll"}, "cursor, date_windows, keyset_offset, link_header, next_link, offset, page_number"),
     ("auth", {"kind": "kerberos"}, "api_key_header, api_key_query, basic, bearer, hmac"),
     ("incremental", {"cursor_path": "m", "param": "p", "format": "julian"}, "date, epoch, iso_utc, utc_datetime"),
 ])
@@ -196,3 +197,97 @@ def test_a_bad_record_on_a_full_page_does_not_end_the_paging() -> None:
     # The page with the bad item was full: the records after it are read, the bad one is a record error.
     assert [r["id"] for p in pages for r in p.records] == [0, 1, 3, 4, 5, 6]
     assert sum(len(p.errors) for p in pages) == 1
+
+
+class _OneRecordSandbox(Sandbox):
+    """Answers every list request with one record alone, as ``GET items/{id}`` would."""
+
+    name = "one-record"
+    rate_limit_requests = 1000
+
+    def route(self, request: Request) -> Response:
+        return Response.json({"id": 7, "name": "Hamlet"})
+
+
+def test_a_declared_single_record_shape_is_read_by_podium_map_never_as_a_sync_page() -> None:
+    from podium.errors import BadDataError
+    from podium.parsing.base import decode_page
+    from podium.sdk.retry import retrying
+
+    declared = rest_connector({
+        "name": "one_or_many", "base_url": "{config.base_url}",
+        "streams": [{"name": "events", "entity": "event", "primary_key": "id", "path": "items",
+                     "records_path": "items", "single_record_key": "id", "page_markers": ["total"],
+                     "paginator": {"kind": "offset", "limit": 3}}]})
+    decoder = declared.stream("events").decoder
+    assert isinstance(decoder, JsonRecords) and (decoder.single_record_key, decoder.page_markers) == ("id", ("total",))
+    items, _ = decode_page(decoder, b'{"id": 7, "name": "Hamlet"}')
+    assert list(items) == [{"id": 7, "name": "Hamlet"}]
+
+    class Quick(declared):  # type: ignore[valid-type,misc]
+        def retry_policy(self) -> Any:
+            return retrying(max_attempts=2, backoff_initial=0.01, backoff_max=0.01)
+
+    # The sync asked for a page: a lone record in its place is an unreadable page, as before.
+    with _OneRecordSandbox() as box, pytest.raises(BadDataError, match="no 'items' list"):
+        list(Quick({"base_url": box.url}, SyncContext(house="demo")).read("events", None))
+class _ParentsAndChildrenSandbox(Sandbox):
+    """``/parents`` (5, one without an id) in pages of ``limit`` with a total; ``/children?parent=`` in pages
+    of ``limit``: parent n has 3 * n children, none for parents 1 and 2."""
+
+    name = "parents-and-children"
+    rate_limit_requests = 1000
+
+    def route(self, request: Request) -> Response:
+        start, limit = int(request.arg("start") or 0), int(request.arg("limit") or 2)
+        if request.path == "/parents":
+            parents: list[dict[str, Any]] = [{"id": n, "secret": "x"} for n in range(5)]
+            parents[3] = {"name": "no id"}
+            return Response.json({"total": 5, "member": parents[start:start + limit]})
+        parent = int(request.arg("parent") or 0)
+        children = [] if parent in (1, 2) else [{"id": f"{parent}-{k}"} for k in range(3 * parent)]
+        return Response.json({"total": len(children), "member": children[start:start + limit]})
+
+
+def _fanned_out_connector(child: ChildRequest) -> type[RestConnector]:
+    spec = StreamSpec("children", "ticket", "id", JsonRecords("member"))
+
+    class FannedOut(RestConnector):
+        name = "fanned_out"
+        config_spec: ClassVar[dict[str, Any]] = {"type": "object"}
+        rest_streams = (RestStream(spec, path="parents", children=(child,),
+                                   paginator=Paginate("offset", limit=1, offset_param="start",
+                                                      total_path="total")),)
+
+        def base_url(self) -> str:
+            return str(self.config["base_url"])
+    return FannedOut
+
+
+def test_a_paged_child_fans_out_into_the_streams_records() -> None:
+    """Every page of each child is read; the children replace their parents, each given the parent fields
+    asked for; a parent without the id the child needs is a record error, not a silent drop; parent pages
+    without a child (three in a row here) do not trip the paging's empty-page guard."""
+    child = ChildRequest("children?parent={id}", into="children", pages=Paginate(
+        "offset", limit=2, offset_param="start", total_path="total"), records_path="member",
+        fan_out={"parentId": "id"})
+    with _ParentsAndChildrenSandbox() as box:
+        connector = _fanned_out_connector(child)({"base_url": box.url}, SyncContext(house="demo"))
+        pages = list(connector.read("children", None))
+    records = [r for p in pages for r in p.records]
+    assert records == [{"parentId": 4, "id": f"4-{k}"} for k in range(12)]
+    assert [reason for p in pages for reason, _ in p.errors] == [
+        "no usable value for the child request children?parent={id}"]
+    assert json.loads(pages[-1].raw) == {"member": pages[-1].records}  # the archive holds what was stored
+    child_pages = [q for _, path, q in box.requests if path == "/children"]
+    assert len(child_pages) == 1 + 1 + 1 + 6  # parents 0, 1, 2 one page each; parent 4: 12 children by 2
+
+
+def test_a_child_path_may_be_a_function_of_the_record() -> None:
+    def from_uri(record: Any) -> str | None:
+        uri = record.get("@id")
+        return f"children?parent={uri.rsplit('/', 1)[-1]}" if isinstance(uri, str) else None
+
+    child = ChildRequest(from_uri, into="children")
+    assert child.path_for({"@id": "https://io.example/event/7"}) == "children?parent=7"
+    assert child.path_for({}) is None and child.fields() == [] and child.label == "from_uri"

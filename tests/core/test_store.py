@@ -114,6 +114,30 @@ def test_children_that_vanish_from_a_reread_parent_are_retired(store: Store) -> 
     assert sync([{"id": "ev-1#0", "start": "2026-03-28T20:00"}]).deleted == 0  # idempotent
 
 
+def test_records_a_complete_read_no_longer_lists_get_the_unlisted_fields(store: Store) -> None:
+    """A vendor list without a change filter (a mailing list): what a whole read did not serve is changed
+    as the mapping's ``unlisted`` says, once; records of another house or connector are untouched."""
+    run = store.start_stream_run("r1", "h", "acme", "events", "event")
+    store.commit_page(run, [rec("1"), rec("2"), rec("3")], [], {}, read=3)
+    elsewhere = rec("2")
+    data = {**json.loads(elsewhere.data), "id": canonical_id("h2", "acme", "event", "2"), "house": "h2"}
+    raw = dumps(data)
+    elsewhere.id, elsewhere.data, elsewhere.hash = data["id"], raw, content_hash(raw)
+    store.commit_page(store.start_stream_run("r1", "h2", "acme", "events", "event"), [elsewhere], [], {}, read=1)
+    unlisted = {"status": "cancelled"}
+    counts = store.retire_unlisted(store.start_stream_run("r2", "h", "acme", "events", "event"), {"1", "3"},
+                                   unlisted)
+    assert (counts.updated, counts.deleted) == (1, 0)
+    by_id = {(r["house"], r["source"]["id"]): r for r in store.export()}
+    assert by_id[("h", "2")]["status"] == "cancelled" and "status" not in by_id[("h", "1")]
+    assert "status" not in by_id[("h2", "2")]
+    assert store.retire_unlisted(store.start_stream_run("r3", "h", "acme", "events", "event"), {"1", "3"},
+                                 unlisted).updated == 0  # already so: nothing written
+    gone = store.retire_unlisted(store.start_stream_run("r4", "h", "acme", "events", "event"), {"1"},
+                                 {"deleted": True})
+    assert (gone.updated, gone.deleted) == (0, 2)
+
+
 def test_an_unchanged_bad_record_has_one_open_letter_however_often_it_is_seen(store: Store) -> None:
     bad = DeadLetter("mapping: start: not a date-time: 'soon'", source_id="7", raw={"id": 7, "start": "soon"})
     for run_id in ("r1", "r2", "r3"):

@@ -2,13 +2,16 @@
 
 from plugins.podium_provider.hooks.podium import (
     PodiumApiKeyHook,
+    PodiumBasicHook,
+    PodiumBearerHook,
     PodiumHmacHook,
     PodiumHook,
+    PodiumNoAuthHook,
     PodiumOAuth2Hook,
     PodiumS3Hook,
     PodiumSoapShopHook,
     connection_fields,
 )
 
-__all__ = ["PodiumApiKeyHook", "PodiumHmacHook", "PodiumHook", "PodiumOAuth2Hook", "PodiumS3Hook",
-           "PodiumSoapShopHook", "connection_fields"]
+__all__ = ["PodiumApiKeyHook", "PodiumBasicHook", "PodiumBearerHook", "PodiumHmacHook", "PodiumHook",
+           "PodiumNoAuthHook", "PodiumOAuth2Hook", "PodiumS3Hook", "PodiumSoapShopHook", "connection_fields"]

@@ -74,3 +74,18 @@ class PodiumS3Hook(PodiumHook):
 class PodiumOAuth2Hook(PodiumHook):
     conn_type = "podium_oauth2"
     hook_name = "Podium: OAuth2 client credentials"
+
+
+class PodiumBearerHook(PodiumHook):
+    conn_type = "podium_bearer"
+    hook_name = "Podium: Bearer token"
+
+
+class PodiumNoAuthHook(PodiumHook):
+    conn_type = "podium_none"
+    hook_name = "Podium: public API, no credentials"
+
+
+class PodiumBasicHook(PodiumHook):
+    conn_type = "podium_basic"
+    hook_name = "Podium: HTTP Basic auth"

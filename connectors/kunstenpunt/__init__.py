@@ -1,0 +1,1 @@
+"""Kunstenpunt API v1 connector: Flemish performing-arts performances and organisations."""

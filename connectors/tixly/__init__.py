@@ -1,0 +1,1 @@
+"""Tixly CRM API v3 connector (Digitaal Podium box office)."""

@@ -1,0 +1,272 @@
+"""Pages through map + validate, in this process or in worker processes, always back in their order.
+
+The engine reads pages and commits them one by one, in order, each with the state that follows it.
+Mapping and validation (the CPU-heavy middle) can run in ``workers`` processes meanwhile: pages are
+handed out as they are read and collected strictly in the order they were read, so the single
+writer commits exactly what the in-process path commits, page by page, and a killed sync resumes
+from the last committed page as before.
+
+- Bounded: at most ``window`` pages (two per worker) are read ahead of the page being committed.
+- A worker that dies (killed, out of memory) breaks the pool: a fresh pool gets the pages still in
+  flight again, in order; a page is never skipped or committed twice. After ``MAX_RESTARTS`` breaks
+  the stream fails (nothing past the last committed page is stored, the next sync retries).
+- A mapping exception stays what it is in-process: one dead letter for its record.
+- Workers are started with ``spawn`` (the parent runs a heartbeat thread and holds database
+  connections; ``fork`` would copy both) and lazily, on the first page: a stream without pages
+  starts none. ``workers: 1`` (the default) maps in this process, with no pool at all.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import multiprocessing
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Generator, Iterable
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from podium.errors import ConfigError, PodiumError
+from podium.parsing.base import EMPTY_PAGE_CONTEXT, PageContext
+from podium.sdk.connector import Page
+from podium.store import DeadLetter, StoredRecord
+
+if TYPE_CHECKING:
+    from podium.engine import PageProcessor, PageResult
+
+log = logging.getLogger("podium.pipeline")
+
+WORKERS_ENV = "PODIUM_SYNC_WORKERS"
+MAX_WORKERS = 64
+PAGES_PER_WORKER = 2  # in flight per worker: one being mapped, one queued (keeps each busy, memory bounded)
+MAX_RESTARTS = 2  # pool breaks tolerated per sync before the stream fails
+PARENT_CHECK_SECONDS = 0.5
+
+
+class WorkerCrashError(PodiumError):
+    """Worker processes kept dying while mapping pages (the pages after the last committed one wait)."""
+
+    error_class = "internal"
+
+
+def workers_setting(value: int | str | None = None) -> int:
+    """The number of mapping processes: ``value`` (CLI, house config), else ``PODIUM_SYNC_WORKERS``, else 1.
+
+    ``auto`` is the machine's CPU count.
+    """
+    raw: int | str | None = value if value is not None else os.environ.get(WORKERS_ENV) or None
+    if raw is None:
+        return 1
+    if isinstance(raw, str) and raw.strip().lower() == "auto":
+        return max(1, min(os.cpu_count() or 1, MAX_WORKERS))
+    try:
+        count = int(raw)
+    except (TypeError, ValueError):
+        raise ConfigError(f"workers: {raw!r} is not a number of processes (1–{MAX_WORKERS} or auto)") from None
+    if not 1 <= count <= MAX_WORKERS:
+        raise ConfigError(f"workers: {count} is out of range (1–{MAX_WORKERS} or auto)")
+    return count
+
+
+@dataclass(frozen=True)
+class StreamMapping:
+    """What a worker process needs to map and validate one stream's pages: plain, picklable values."""
+
+    mappings_dir: str
+    system: str
+    stream: str
+    entity: str
+    primary_key: str
+    house: str
+    timezone: str
+
+    def processor(self) -> PageProcessor:
+        from podium.engine import PageProcessor
+        from podium.mapping import MappingContext, load_mapping
+
+        mapping = load_mapping(Path(self.mappings_dir), self.system, self.stream)
+        ctx = MappingContext(house=self.house, system=self.system, timezone=ZoneInfo(self.timezone))
+        return PageProcessor(mapping, ctx, self.entity, self.primary_key)
+
+
+@dataclass
+class MappedPage:
+    """A page ready for the writer: its position, the page itself, its archive URI and its result."""
+
+    seq: int
+    page: Page
+    archive_uri: str | None
+    result: PageResult
+
+
+@dataclass
+class _InFlight:
+    seq: int
+    page: Page
+    archive_uri: str | None
+    future: Future[Packed] | None = None
+
+
+# -- the worker side ---------------------------------------------------------------------------------
+_FIELDS = {cls: tuple(f.name for f in fields(cls)) for cls in (StoredRecord, DeadLetter)}
+_processors: dict[StreamMapping, PageProcessor] = {}
+
+
+def _start_worker(secrets: list[str], parent: int) -> None:
+    """A fresh worker knows the secrets the parent resolved (a dead letter's reason is redacted alike)
+    and ends when the parent does."""
+    from podium.secrets import register_secret
+
+    for value in secrets:
+        register_secret(value)
+    threading.Thread(target=_exit_with, args=(parent,), daemon=True, name="podium-parent-watch").start()
+
+
+def _exit_with(parent: int) -> None:
+    """A killed sync (SIGKILL: no clean-up runs) must not leave its workers waiting forever: each worker
+    holds its own end of the work queue, so it would never see the queue close."""
+    while os.getppid() == parent:
+        time.sleep(PARENT_CHECK_SECONDS)
+    os._exit(0)
+
+
+# A page's result crosses back as plain tuples: pickling them takes about half the time of dataclasses.
+Packed = tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], int, list[str]]
+
+
+def _map_page(stream: StreamMapping, records: list[dict[str, Any]], errors: list[tuple[str, Any]],
+              context: dict[str, Any] | None) -> Packed:
+    processor = _processors.get(stream)
+    if processor is None:
+        processor = _processors[stream] = stream.processor()
+    page = Page(records=records, state={}, errors=errors,
+                context=PageContext.from_json(context) if context is not None else EMPTY_PAGE_CONTEXT)
+    result = processor.process(page)
+    return ([astuple(record) for record in result.records], [astuple(letter) for letter in result.dead],
+            result.read, result.complete_parents)
+
+
+def astuple(item: StoredRecord | DeadLetter) -> tuple[Any, ...]:
+    """The fields in declaration order (``dataclasses.astuple`` would deep-copy every value)."""
+    return tuple(getattr(item, name) for name in _FIELDS[type(item)])
+
+
+def _unpack(packed: Packed) -> PageResult:
+    from podium.engine import PageResult
+
+    records, dead, read, complete = packed
+    return PageResult([StoredRecord(*r) for r in records], [DeadLetter(*d) for d in dead], read, complete)
+
+
+# -- the parent side ---------------------------------------------------------------------------------
+ArchiveFn = Callable[[int, Page], "str | None"]
+
+
+class PagePipeline:
+    """Maps a stream's pages and hands them back in order; one per sync (its pool serves every stream)."""
+
+    def __init__(self, workers: int = 1, *, window: int | None = None) -> None:
+        self.workers = workers
+        self.window = window or max(2, PAGES_PER_WORKER * workers)
+        self._pool: ProcessPoolExecutor | None = None
+        self.restarts = 0
+
+    def __enter__(self) -> PagePipeline:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    def run(self, pages: Iterable[Page], stream: StreamMapping, processor: PageProcessor,
+            archive: ArchiveFn) -> Generator[MappedPage, None, None]:
+        """The pages mapped, in the order ``pages`` yields them; ``archive(seq, page)`` runs as each is read."""
+        if self.workers <= 1:
+            for seq, page in enumerate(pages):
+                uri = archive(seq, page)
+                yield MappedPage(seq, page, uri, processor.process(page))
+            return
+        pending: deque[_InFlight] = deque()
+        read = iter(pages)
+        try:
+            for seq in itertools.count():
+                try:
+                    served = next(read, None)
+                    uri = archive(seq, served) if served is not None else None
+                except Exception:
+                    # The read (or the archive) failed: the pages read before it are committed first, as
+                    # in process, so the next sync resumes after them.
+                    while pending:
+                        yield self._collect(pending, stream)
+                    raise
+                if served is None:
+                    break
+                pending.append(_InFlight(seq, served, uri))
+                self._hand_out(pending, stream)
+                while len(pending) >= self.window:
+                    yield self._collect(pending, stream)
+            while pending:
+                yield self._collect(pending, stream)
+        finally:
+            for item in pending:  # the stream stopped early (failure, kill): drop what is still queued
+                if item.future is not None:
+                    item.future.cancel()
+
+    def _pool_now(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            from podium.secrets import registered_secrets
+
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
+                                             initializer=_start_worker, initargs=(registered_secrets(), os.getpid()))
+        return self._pool
+
+    def _submit(self, stream: StreamMapping, page: Page) -> Future[Packed]:
+        context = page.context.to_json() if page.context else None
+        return self._pool_now().submit(_map_page, stream, page.records, page.errors, context)
+
+    def _hand_out(self, pending: deque[_InFlight], stream: StreamMapping) -> None:
+        """Give the newest page to the workers (a pool found broken here is restarted like in ``_collect``)."""
+        try:
+            pending[-1].future = self._submit(stream, pending[-1].page)
+        except BrokenProcessPool:
+            self._restart(pending, stream)
+
+    def _collect(self, pending: deque[_InFlight], stream: StreamMapping) -> MappedPage:
+        """The oldest page's result; when the pool broke, a fresh pool maps every page still in flight."""
+        head = pending[0]
+        while True:
+            try:
+                if head.future is None:
+                    raise BrokenProcessPool("the page was never handed out")
+                result = _unpack(head.future.result())
+                break
+            except BrokenProcessPool:
+                self._restart(pending, stream)
+        pending.popleft()
+        return MappedPage(head.seq, head.page, head.archive_uri, result)
+
+    def _restart(self, pending: deque[_InFlight], stream: StreamMapping) -> None:
+        self.restarts += 1
+        label = pending[0].page.label or pending[0].seq
+        if self.restarts > MAX_RESTARTS:
+            self._pool = None  # broken: a later stream of this sync would start a fresh one
+            raise WorkerCrashError(f"a mapping worker process died {self.restarts} times (last at page {label}); "
+                                   "nothing after the last committed page was stored")
+        log.warning("a mapping worker process died at page %s of %s; mapping the %d page(s) in flight again",
+                    label, stream.stream, len(pending))
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+        for item in pending:
+            item.future = self._submit(stream, item.page)
