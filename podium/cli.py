@@ -184,6 +184,14 @@ def map_cmd(connector: str, stream: str, file: str, house: str, timezone: str) -
     sys.exit(3 if dead else 0)
 
 
+def progress_line(house: str, connector: str, stream: str, report: Any, stored: int) -> str:
+    """``cc-x × ticketmatic × orders: 120 read → 340 tickets (+338 ~2), 1 rejected``: vendor records read,
+    then the canonical records they became, each in its own unit."""
+    entity = report.entity + ("" if stored == 1 else "s")
+    return (f"{house} × {connector} × {stream}: {report.read} read → {stored} {entity} "
+            f"(+{report.inserted} ~{report.updated}), {report.rejected} rejected")
+
+
 def _report_table(reports: list[Any]) -> Table:
     table = Table(title="Sync report")
     for column in ("house", "connector", "stream", "status", "read", "inserted", "updated", "unchanged",
@@ -222,7 +230,14 @@ def sync_cmd(house_ref: str | None, connector: str | None, streams: tuple[str, .
 
     Exit 0 all synced, 1 some failed, 4 some were already being synced by another process (and
     none failed)."""
-    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+    )
 
     from podium.config import load_houses
     from podium.engine import StreamReport, run_sync
@@ -237,20 +252,28 @@ def sync_cmd(house_ref: str | None, connector: str | None, streams: tuple[str, .
               "PODIUM_HOUSES_DIR, or name one with --house FILE)")
     store = _store()
     reports = []
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err,
-                  transient=True, disable=as_json or not err.is_terminal) as progress:
+    # One bar per stream: the vendor's records read against the total it announces (Ticketmatic's
+    # nbrofresults, publiq's totalItems…; a pulsing bar when it gives none), then what they became in
+    # canonical units, so orders read and tickets stored are never added up.
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=err, transient=True,
+                  disable=as_json or not err.is_terminal) as progress:
         for house in houses:
             names = [connector] if connector else [n for n, c in house.connectors.items() if c.enabled]
             for name in names:
-                task = progress.add_task(f"{house.key} × {name}", total=None)
+                bars: dict[str, Any] = {}
 
-                def show(stream: str, report: StreamReport, task: Any = task, name: str = name,
-                         key: str = house.key) -> None:
-                    progress.update(task, description=f"{key} × {name} × {stream}: {report.read} read, "
-                                                      f"{report.inserted} new, {report.rejected} rejected")
+                def show(stream: str, report: StreamReport, name: str = name, key: str = house.key,
+                         bars: dict[str, Any] = bars) -> None:
+                    if stream not in bars:
+                        bars[stream] = progress.add_task("", total=None)
+                    stored = report.inserted + report.updated + report.unchanged
+                    progress.update(bars[stream], total=report.expected, completed=report.read,
+                                    description=progress_line(key, name, stream, report, stored))
                 reports.append(run_sync(house, name, store=store, full_refresh=full_refresh,
                                         streams=list(streams) or None, progress=show, workers=workers))
-                progress.remove_task(task)
+                for bar in bars.values():
+                    progress.remove_task(bar)
     if as_json:
         _json([r.as_dict() for r in reports])
     else:
@@ -279,7 +302,7 @@ def remap_cmd(house_ref: str, connector: str, streams: tuple[str, ...], workers:
     house = _load_house(house_ref)
     report = run_remap(house, connector, store=_store(), streams=list(streams) or None, workers=workers)
     if as_json:
-        click.echo(json.dumps(report.as_dict(), indent=2))
+        _json([report.as_dict()])
     else:
         out.print(_report_table([report]))
         for entity, count in sorted(report.not_reproduced.items()):

@@ -64,6 +64,7 @@ class StreamReport:
     seconds: float = 0.0
     error_class: str | None = None
     error: str | None = None
+    expected: int | None = None  # records the vendor says this read holds (its total), when it says
 
 
 @dataclass
@@ -356,6 +357,8 @@ def _sync_stream(instance: Connector, stream: str, store: Store, archive: Archiv
                 if whole:
                     listed.update(_listed(mapped.page, spec.primary_key))
                 _copy_counts(run.counts, report, mapped.seq + 1)
+                if mapped.page.total is not None:
+                    report.expected = mapped.page.total
                 _log_rejections(house.key, cls.name, stream, mapped)
                 if progress is not None:
                     progress(stream, report)

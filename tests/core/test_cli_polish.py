@@ -103,3 +103,39 @@ def test_dead_letters_print_raw_page_uris_whole_and_replay_says_why_not(store_en
     assert "not replayable 1" in replay.stdout and "still rejected 1" in replay.stdout
     (why,) = [line for line in replay.stdout.splitlines() if "not replayable:" in line]
     assert "could not be read as a record" in why and LONG_URI in why
+
+
+def test_sync_progress_counts_vendor_records_against_their_total_and_canonical_records_apart(tmp_path: Path) -> None:
+    """Ticketmatic announces ``nbrofresults``: the bar runs to it, in orders; tickets are counted as tickets."""
+    from connectors.ticketmatic.sandbox import TicketmaticSandbox
+    from podium.cli import progress_line
+    from podium.config import load_house
+    from podium.engine import StreamReport, run_sync
+
+    with TicketmaticSandbox(events=5, contacts=5, orders=23) as sandbox:
+        house_file = tmp_path / "cc-progress.yaml"
+        house_file.write_text("house: cc-progress\nname: CC Progress\nkind: cultuurcentrum\nconnectors:\n"
+                              f"  ticketmatic:\n    streams: [orders]\n    settings: {{account: progress, "
+                              f"base_url: '{sandbox.url}', page_size: 10}}\n"
+                              "    credentials: {conn_id: ticketmatic_cc_progress}\n")
+        os.environ["AIRFLOW_CONN_TICKETMATIC_CC_PROGRESS"] = json.dumps(
+            {"login": "sandbox-access-key", "password": "sandbox-secret-key"})
+        seen: list[tuple[int, int | None, str]] = []
+
+        def show(stream: str, report: StreamReport) -> None:
+            stored = report.inserted + report.updated + report.unchanged
+            seen.append((report.read, report.expected, progress_line("cc-progress", "ticketmatic", stream, report,
+                                                                     stored)))
+        try:
+            store = Store(f"sqlite:///{tmp_path / 'p.db'}")
+            store.migrate()
+            report = run_sync(load_house(house_file), "ticketmatic", store=store, progress=show)
+        finally:
+            os.environ.pop("AIRFLOW_CONN_TICKETMATIC_CC_PROGRESS")
+    assert report.status == "succeeded"
+    assert [read for read, _, _ in seen] == [10, 20, 23], "one step per page, in orders read"
+    assert {expected for _, expected, _ in seen} == {23}, "the bar's total is the vendor's nbrofresults"
+    orders = report.streams[0]
+    tickets = orders.inserted + orders.updated + orders.unchanged
+    assert tickets > 23, "the sandbox's orders hold more than one ticket each"
+    assert seen[-1][2] == f"cc-progress × ticketmatic × orders: 23 read → {tickets} tickets (+{tickets} ~0), 0 rejected"
