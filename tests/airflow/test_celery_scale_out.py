@@ -18,7 +18,9 @@ import socket
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -212,17 +214,20 @@ def scale_out(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, An
         password = json.loads((home / "simple_auth_manager_passwords.json.generated").read_text())["admin"]
         api = AirflowApi(f"http://127.0.0.1:{port}", password)
         for dag_id in DAG_IDS:
-            _wait_for(f"DAG {dag_id} parsed", lambda d=dag_id: api.dag_parsed(d), READY_TIMEOUT_S)
+            _wait_for(f"DAG {dag_id} parsed", partial(api.dag_parsed, dag_id), READY_TIMEOUT_S)
         began = time.monotonic()
         run_ids = {dag_id: api.trigger(dag_id) for dag_id in DAG_IDS}
         for dag_id, run_id in run_ids.items():
-            state = _wait_for(f"{dag_id} run {run_id} finished",
-                              lambda d=dag_id, r=run_id: api.finished_state(d, r), RUN_TIMEOUT_S, every_s=5)
+            state = _wait_for(f"{dag_id} run {run_id} finished", partial(api.finished_state, dag_id, run_id),
+                              RUN_TIMEOUT_S, every_s=5)
             result["runs"][dag_id] = {"state": state, "task_instances": api.task_instances(dag_id, run_id)}
         result["run_s"] = time.monotonic() - began
         # For the record (`pytest -s`), not asserted: the machine's speed is bench/'s business.
+        hosts = Counter(ti["hostname"] for run in result["runs"].values() for ti in run["task_instances"]
+                        if ti["task_id"] == "sync")
         print(f"\ncelery scale-out: start-up {result['startup_s']:.0f} s (script until both workers answer), "
-              f"runs {result['run_s']:.0f} s for {len(TM_HOUSES) + len(YP_HOUSES)} house syncs")
+              f"runs {result['run_s']:.0f} s for {len(TM_HOUSES) + len(YP_HOUSES)} house syncs, "
+              f"syncs per worker {dict(sorted(hosts.items()))}")
     except BaseException as exc:
         raise AssertionError(f"Celery fleet did not run: {exc}\n{_log_tails(log_dir)}") from exc
     finally:
