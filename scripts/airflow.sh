@@ -101,7 +101,8 @@ start() {
   ' </dev/null >/dev/null 2>&1 &
   local leader=$!
   echo "$leader" >"$PGID_FILE"
-  for _ in $(seq 1 180); do
+  local wait_s=${PODIUM_AIRFLOW_START_TIMEOUT:-180}  # a loaded machine may need longer
+  for _ in $(seq 1 "$wait_s"); do
     if curl -fsS "$URL/api/v2/monitor/health" >/dev/null 2>&1; then
       echo "Airflow is up: $URL  (user admin, password $(password))"
       echo "Podium cockpit: $URL/podium/   logs: $LOG_DIR   stop: bash scripts/airflow.sh stop"
@@ -110,7 +111,7 @@ start() {
     group_alive || { echo "Airflow stopped while starting; see $LOG_DIR" >&2; exit 1; }
     sleep 1
   done
-  echo "nothing answered on $URL after 180 s; see $LOG_DIR (stopping)" >&2
+  echo "nothing answered on $URL after $wait_s s; see $LOG_DIR (stopping)" >&2
   stop
   exit 1
 }

@@ -191,6 +191,7 @@ def scale_out(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, An
         "PODIUM_AIRFLOW_PORT": str(port),
         "PODIUM_REDIS_PORT": str(redis_port),
         "PODIUM_AIRFLOW_DB_URL": airflow_db,
+        "PODIUM_AIRFLOW_START_TIMEOUT": str(START_TIMEOUT_S - 60),
         "AIRFLOW__CELERY__WORKER_CONCURRENCY": "1",
         "PODIUM_DB_URL": podium_db,
         "PODIUM_HOUSES_DIR": str(houses),
