@@ -3,7 +3,7 @@
 #
 #   bash scripts/airflow.sh start            # `airflow standalone` (SQLite metadata DB) + the demo sandboxes
 #   bash scripts/airflow.sh start --celery 2 # CeleryExecutor: Redis broker + 2 Celery workers (needs
-#                                            # PODIUM_AIRFLOW_DB_URL=postgresql+psycopg2://… : Celery cannot use SQLite)
+#                                            # PODIUM_AIRFLOW_DB_URL=postgresql+psycopg://… : Celery cannot use SQLite)
 #   bash scripts/airflow.sh start --no-sandboxes  # the houses' vendors are real (or started elsewhere)
 #   bash scripts/airflow.sh status           # what runs, the URL and the login
 #   bash scripts/airflow.sh stop             # stops every process it started (one process group)
@@ -57,10 +57,20 @@ start() {
     command -v redis-server >/dev/null || { echo "redis-server missing: apt-get install redis-server" >&2; exit 2; }
     export AIRFLOW__CORE__EXECUTOR=CeleryExecutor
     export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=$PODIUM_AIRFLOW_DB_URL
+    # Airflow derives its async engine's URL as postgresql+asyncpg (not installed here); psycopg 3
+    # has an async dialect of its own.
+    if [[ $PODIUM_AIRFLOW_DB_URL == postgresql+psycopg://* ]]; then
+      export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC=${AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC:-postgresql+psycopg_async://${PODIUM_AIRFLOW_DB_URL#postgresql+psycopg://}}
+    fi
     export REDIS_PORT=${PODIUM_REDIS_PORT:-56379}
     export AIRFLOW__CELERY__BROKER_URL=redis://127.0.0.1:$REDIS_PORT/0
-    export AIRFLOW__CELERY__RESULT_BACKEND=db+${PODIUM_AIRFLOW_DB_URL/+psycopg2/}
+    # Celery's database result backend is SQLAlchemy: it takes the metadata DB URL, driver included.
+    export AIRFLOW__CELERY__RESULT_BACKEND=db+$PODIUM_AIRFLOW_DB_URL
     export AIRFLOW__CELERY__WORKER_CONCURRENCY=${AIRFLOW__CELERY__WORKER_CONCURRENCY:-2}
+    # Workers run each task through the API server's execution API: on this port, not the default 8080.
+    export AIRFLOW__CORE__EXECUTION_API_SERVER_URL=${AIRFLOW__CORE__EXECUTION_API_SERVER_URL:-$URL/execution/}
+    # Each worker's name (PODIUM_WORKER_NAME below) is the host name its task instances show.
+    export AIRFLOW__CORE__HOSTNAME_CALLABLE=${AIRFLOW__CORE__HOSTNAME_CALLABLE:-plugins.podium_provider.worker_name.worker_hostname}
   elif [ -n "${PODIUM_AIRFLOW_DB_URL:-}" ]; then
     export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=$PODIUM_AIRFLOW_DB_URL
   fi
@@ -81,8 +91,10 @@ start() {
       airflow scheduler >"$LOG_DIR/scheduler.log" 2>&1 &
       airflow dag-processor >"$LOG_DIR/dag-processor.log" 2>&1 &
       airflow triggerer >"$LOG_DIR/triggerer.log" 2>&1 &
+      # --skip-serve-logs: the workers share this machine (and its log folder, which the API server
+      # reads); each would otherwise bind the same log-server port (8793) and all but one would fail.
       for n in $(seq 1 "$CELERY_WORKERS"); do
-        PODIUM_WORKER_NAME=worker$n airflow celery worker --celery-hostname "worker$n@%h" \
+        PODIUM_WORKER_NAME=worker$n airflow celery worker --celery-hostname "worker$n@%h" --skip-serve-logs \
           >"$LOG_DIR/worker$n.log" 2>&1 &
       done
     else
@@ -92,7 +104,8 @@ start() {
   ' </dev/null >/dev/null 2>&1 &
   local leader=$!
   echo "$leader" >"$PGID_FILE"
-  for _ in $(seq 1 180); do
+  local wait_s=${PODIUM_AIRFLOW_START_TIMEOUT:-180}  # a loaded machine may need longer
+  for _ in $(seq 1 "$wait_s"); do
     if curl -fsS "$URL/api/v2/monitor/health" >/dev/null 2>&1; then
       echo "Airflow is up: $URL  (user admin, password $(password))"
       echo "Podium cockpit: $URL/podium/   logs: $LOG_DIR   stop: bash scripts/airflow.sh stop"
@@ -101,7 +114,7 @@ start() {
     group_alive || { echo "Airflow stopped while starting; see $LOG_DIR" >&2; exit 1; }
     sleep 1
   done
-  echo "nothing answered on $URL after 180 s; see $LOG_DIR (stopping)" >&2
+  echo "nothing answered on $URL after $wait_s s; see $LOG_DIR (stopping)" >&2
   stop
   exit 1
 }
