@@ -36,6 +36,7 @@ from podium.sdk.connector import Connector, Page, SyncContext
 from podium.secrets import redact, resolve_credentials
 from podium.store import DeadLetter, Store, StoredRecord, content_hash, dumps
 from podium.store.locks import LockHolder
+from podium.store.source_hashes import mapping_key, split_unchanged
 from podium.store.store import describe_error, is_store_error
 
 log = logging.getLogger("podium.engine")
@@ -319,14 +320,18 @@ def _sync_stream(instance: Connector, stream: str, store: Store, archive: Archiv
     try:
         mapping = load_mapping(cls.mappings_dir(), cls.name, stream)
         processor = PageProcessor(mapping, ctx, spec.entity, spec.primary_key)
+        raw_key = mapping_key(cls, stream, spec.entity, spec.primary_key, ctx)
         state: Mapping[str, Any] | None = None if full_refresh else store.get_state(house.key, cls.name, stream)
         for seq, page in enumerate(instance.read(stream, state)):
             uri = None
             if page.raw is not None:
                 uri = archive.put(house.key, cls.name, stream, run_id, seq, page.raw_suffix, page.raw)
-            result = processor.process(page)
-            store.commit_page(run, result.records, result.dead, page.state, read=result.read, archive_uri=uri,
-                              complete_parents=result.complete_parents, vanished=mapping.vanished)
+            # Raw records unchanged since they were stored (same raw hash, same mapping) are not mapped again.
+            split = split_unchanged(store, run, page.records, spec.primary_key, raw_key, page.context)
+            result = processor.process(replace(page, records=split.todo) if split.skipped else page)
+            store.commit_page(run, result.records, result.dead, page.state, read=result.read + split.skipped,
+                              archive_uri=uri, complete_parents=result.complete_parents, vanished=mapping.vanished,
+                              source_hashes=split.to_store(result.dead, spec.primary_key), unchanged=split.unchanged)
             _copy_counts(run.counts, report, seq + 1)
             if result.dead:
                 log.warning("%s × %s × %s: page %s: %d record(s) rejected to dead letters",
