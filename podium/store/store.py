@@ -432,15 +432,9 @@ class Store:
                 writer.put_source_hashes({key: (raw_hash, given.get(key, 0))
                                           for key, raw_hash in source_hashes.items()})
             self._put_dead_letters(conn, run, dead, unique.values(), archive_uri, stamp)
-            conn.execute(update(sync_runs).where(sync_runs.c.id == run.id).values(
-                pages=sync_runs.c.pages + 1, read=sync_runs.c.read + counts.read,
-                inserted=sync_runs.c.inserted + counts.inserted, updated=sync_runs.c.updated + counts.updated,
-                unchanged=sync_runs.c.unchanged + counts.unchanged,
-                rejected=sync_runs.c.rejected + counts.rejected, deleted=sync_runs.c.deleted + counts.deleted,
-                heartbeat_at=stamp,
-                **({"archive_uri": archive_uri.rsplit("/", 1)[0]} if archive_uri else {})))
+            writer.count_page(counts, archive_uri.rsplit("/", 1)[0] if archive_uri else None)
             if state is not None:
-                self._put_state(conn, run, state)
+                writer.put_state(dumps(state).decode())
         run.counts.add(counts)
         self._after_commit(counts.inserted)
         return counts
@@ -487,8 +481,6 @@ class Store:
                           stored: Iterable[StoredRecord], archive_uri: str | None, stamp: datetime) -> None:
         """One open letter per bad record: a new one, or the open one seen again; letters of records
         stored now are resolved, older letters of a record rejected anew are superseded."""
-        scope = and_(dead_letters.c.house == run.house, dead_letters.c.connector == run.connector,
-                     dead_letters.c.stream == run.stream, dead_letters.c.status == "open")
         letters: dict[str, dict[str, Any]] = {}
         for letter in dead:
             raw = dead_letter_raw(letter.raw)
@@ -504,6 +496,8 @@ class Store:
                 "raw": raw, "archive_uri": archive_uri, "last_seen_at": stamp, "last_stream_run_id": run.id}
         if not letters and not self._has_open_letters(conn, run):
             return  # the common page: nothing rejected, nothing waiting to be resolved
+        scope = and_(dead_letters.c.house == run.house, dead_letters.c.connector == run.connector,
+                     dead_letters.c.stream == run.stream, dead_letters.c.status == "open")
         rejected = {row["source_id"] for row in letters.values() if row["source_id"] is not None}
         resolved = {key for record in stored for key in (record.source_id, record.parent)
                     if key is not None and key not in rejected}
@@ -748,6 +742,24 @@ class _PageWriter:
                 f"AND source_system = {mark} AND entity = {mark} AND source_id = {mark}", rows)
 
     mark = "?"
+
+    def count_page(self, counts: PageCounts, archive_dir: str | None) -> None:
+        """Add the page's counts to its stream run (and beat the run's heartbeat)."""
+        m = self.mark
+        self.cursor.execute(
+            f"UPDATE sync_runs SET pages = pages + 1, read = read + {m}, inserted = inserted + {m}, "
+            f"updated = updated + {m}, unchanged = unchanged + {m}, rejected = rejected + {m}, "
+            f"deleted = deleted + {m}, heartbeat_at = {m}, archive_uri = COALESCE({m}, archive_uri) WHERE id = {m}",
+            (counts.read, counts.inserted, counts.updated, counts.unchanged, counts.rejected, counts.deleted,
+             self.stamp, archive_dir, self.run.id))
+
+    def put_state(self, state: str) -> None:
+        m, run = self.mark, self.run
+        self.cursor.execute(
+            f"INSERT INTO sync_state (house, connector, stream, state, run_id, updated_at) "
+            f"VALUES ({m}, {m}, {m}, {m}, {m}, {m}) ON CONFLICT (house, connector, stream) DO UPDATE SET "
+            "state = excluded.state, run_id = excluded.run_id, updated_at = excluded.updated_at",
+            (run.house, run.connector, run.stream, state, run.run_id, self.stamp))
 
     def source_hashes(self, keys: list[str]) -> dict[str, tuple[str, int]]:
         """Stored (raw hash, records given) of the stream's raw records ``keys``."""
