@@ -50,7 +50,7 @@ def _files_digest(paths: tuple[Path, ...]) -> str:
     return digest.hexdigest()
 
 
-def mapping_key(connector: type, stream: str, entity: str, primary_key: str, ctx: Any) -> str:
+def mapping_key(connector: type[Any], stream: str, entity: str, primary_key: str, ctx: Any) -> str:
     """What a raw record of ``connector``/``stream`` maps with, as one hash (see the module docstring).
 
     ``connector`` is the connector class (its ``mappings_dir()`` and its package's code, where hooks

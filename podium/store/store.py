@@ -23,7 +23,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, and_, bindparam, create_engine, event, func, insert, select, update
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import SQLAlchemyError, StatementError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError, StatementError
 from sqlalchemy.pool import NullPool
 
 from podium.parsing.text import storable
@@ -365,14 +365,6 @@ class Store:
                 sync_state.c.stream == stream))).first()
         return orjson.loads(row[0]) if row else None
 
-    def _put_state(self, conn: Connection, run: StreamRun, state: dict[str, Any]) -> None:
-        values = {"state": dumps(state).decode(), "run_id": run.run_id, "updated_at": now()}
-        key = and_(sync_state.c.house == run.house, sync_state.c.connector == run.connector,
-                   sync_state.c.stream == run.stream)
-        if conn.execute(update(sync_state).where(key).values(**values)).rowcount == 0:
-            conn.execute(insert(sync_state).values(house=run.house, connector=run.connector, stream=run.stream,
-                                                   **values))
-
     def reset_state(self, house: str, connector: str, stream: str | None = None) -> None:
         """Forget where a sync stands (the next sync reads everything again)."""
         condition = and_(sync_state.c.house == house, sync_state.c.connector == connector)
@@ -410,7 +402,7 @@ class Store:
             unique[record.id] = record  # a record served twice in one page: the later one wins
         stamp = now()
         self._start_checkpointer()
-        with self.engine.begin() as conn:
+        with self.engine.begin() as conn, _store_errors(conn):
             writer = _PageWriter.of(conn, run, stamp)
             changed = writer.upsert_records(list(unique.values())) if unique else []
             for revision, deleted in changed:
@@ -444,7 +436,7 @@ class Store:
         number of canonical records each gave. Asks nothing while the stream has no stored hash."""
         if not hashes or not self._has_source_hashes(run):
             return {}
-        with self.engine.connect() as conn:
+        with self.engine.connect() as conn, _store_errors(conn):
             stored = _PageWriter.of(conn, run, now()).source_hashes(list(hashes))
         return {key: given for key, (raw_hash, given) in stored.items() if hashes.get(key) == raw_hash}
 
@@ -640,6 +632,18 @@ class Store:
 
 
 # -- the page's records on the driver's connection ---------------------------------------------------
+@contextmanager
+def _store_errors(conn: Connection) -> Iterator[None]:
+    """A driver error raised as SQLAlchemy raises it with ``hide_parameters``: no record data in its text
+    (the statement's parameters and PostgreSQL's DETAIL stay out; ``describe_error`` reads the first line)."""
+    dbapi_error = conn.dialect.loaded_dbapi.Error
+    try:
+        yield
+    except dbapi_error as exc:
+        raise DBAPIError.instance("(the page's records, on the driver connection)", None, exc, dbapi_error,
+                                  hide_parameters=True, dialect=conn.dialect) from None
+
+
 _KEY = ("house", "source_system", "entity", "source_id")
 # What a changed record rewrites; ``revision`` counts the changes, so the upsert's RETURNING tells an
 # inserted row (revision 1) from an updated one without reading the row first.
