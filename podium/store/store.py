@@ -651,7 +651,21 @@ _CHANGED = ("content_hash", "data", "deleted", "modified", "parent_key", "last_r
 _UPSERT_SET = ", ".join(f"{c} = excluded.{c}" for c in _CHANGED) + ", revision = canonical_records.revision + 1"
 _RECORD_COLUMNS = (*_KEY, "id", "content_hash", "data", "deleted", "modified", "parent_key", "first_run_id",
                    "last_run_id", "updated_at")
-_SQLITE_MAX_PARAMS = 32_766  # SQLITE_MAX_VARIABLE_NUMBER since SQLite 3.32
+_SQLITE_ROWS_PER_STATEMENT = 256  # × 13 columns: far below SQLITE_MAX_VARIABLE_NUMBER (32,766)
+
+
+def _chunks(items: Sequence[Any], largest: int) -> Iterator[Sequence[Any]]:
+    """``items`` in slices of ``largest``, the rest in powers of two (256, 128, …, 1).
+
+    The statement text depends on a slice's length; with a handful of lengths the driver's statement
+    cache (sqlite3 keeps 128) reuses them instead of parsing, and keeping, one variant per page size.
+    """
+    start, size = 0, largest
+    while start < len(items):
+        while size > len(items) - start:
+            size //= 2
+        yield items[start:start + size]
+        start += size
 
 
 class _PageWriter:
@@ -682,10 +696,8 @@ class _PageWriter:
     def upsert_records(self, records: list[StoredRecord]) -> list[tuple[int, bool]]:
         """Insert new records, rewrite changed ones, leave unchanged ones: (revision, deleted) per write."""
         width = len(_RECORD_COLUMNS)
-        per_statement = _SQLITE_MAX_PARAMS // width
         changed: list[tuple[int, bool]] = []
-        for start in range(0, len(records), per_statement):
-            chunk = records[start:start + per_statement]
+        for chunk in _chunks(records, _SQLITE_ROWS_PER_STATEMENT):
             values = ",".join([f"({','.join('?' * width)})"] * len(chunk))
             self.cursor.execute(
                 f"INSERT INTO canonical_records ({', '.join(_RECORD_COLUMNS)}) VALUES {values} "
@@ -698,8 +710,7 @@ class _PageWriter:
     def children(self, parents: list[str]) -> list[str]:
         """Source ids of the stored, not deleted records of the stream's entity under ``parents``."""
         found: list[str] = []
-        for start in range(0, len(parents), _IN_CHUNK):
-            chunk = parents[start:start + _IN_CHUNK]
+        for chunk in _chunks(parents, _SQLITE_ROWS_PER_STATEMENT):
             self.cursor.execute(
                 "SELECT source_id FROM canonical_records WHERE house = ? AND source_system = ? AND entity = ? "
                 f"AND parent_key IN ({','.join('?' * len(chunk))}) AND deleted = 0",
@@ -709,8 +720,7 @@ class _PageWriter:
 
     def records_data(self, source_ids: list[str]) -> list[tuple[str, str]]:
         found: list[tuple[str, str]] = []
-        for start in range(0, len(source_ids), _IN_CHUNK):
-            chunk = source_ids[start:start + _IN_CHUNK]
+        for chunk in _chunks(source_ids, _SQLITE_ROWS_PER_STATEMENT):
             self.cursor.execute(
                 "SELECT source_id, data FROM canonical_records WHERE house = ? AND source_system = ? "
                 f"AND entity = ? AND source_id IN ({','.join('?' * len(chunk))})",
@@ -768,8 +778,7 @@ class _PageWriter:
     def source_hashes(self, keys: list[str]) -> dict[str, tuple[str, int]]:
         """Stored (raw hash, records given) of the stream's raw records ``keys``."""
         found: dict[str, tuple[str, int]] = {}
-        for start in range(0, len(keys), _IN_CHUNK):
-            chunk = keys[start:start + _IN_CHUNK]
+        for chunk in _chunks(keys, _SQLITE_ROWS_PER_STATEMENT):
             self.cursor.execute(
                 "SELECT source_key, raw_hash, records FROM source_records WHERE house = ? AND connector = ? "
                 f"AND stream = ? AND source_key IN ({','.join('?' * len(chunk))})",
@@ -781,9 +790,7 @@ class _PageWriter:
         run = self.run
         rows = [(run.house, run.connector, run.stream, key, raw_hash, given)
                 for key, (raw_hash, given) in hashes.items()]
-        per_statement = _SQLITE_MAX_PARAMS // 6
-        for start in range(0, len(rows), per_statement):
-            chunk = rows[start:start + per_statement]
+        for chunk in _chunks(rows, _SQLITE_ROWS_PER_STATEMENT):
             self.cursor.execute(
                 "INSERT INTO source_records (house, connector, stream, source_key, raw_hash, records) VALUES "
                 + ",".join(["(?,?,?,?,?,?)"] * len(chunk))
