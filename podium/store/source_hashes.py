@@ -65,9 +65,12 @@ def mapping_key(connector: type[Any], stream: str, entity: str, primary_key: str
 def raw_hash(record: Any, salt: bytes) -> str | None:
     """The hash of a raw record under ``salt`` (mapping key + page context); None if not JSON-able."""
     try:
-        data = orjson.dumps(record, option=orjson.OPT_NON_STR_KEYS)
+        data = orjson.dumps(record)  # half the time of OPT_NON_STR_KEYS, which only a rare record needs
     except (orjson.JSONEncodeError, TypeError):
-        return None
+        try:
+            data = orjson.dumps(record, option=orjson.OPT_NON_STR_KEYS)
+        except (orjson.JSONEncodeError, TypeError):
+            return None
     return hashlib.sha256(salt + data).hexdigest()
 
 
