@@ -12,7 +12,8 @@ import logging
 import time
 import traceback
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import closing
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
@@ -39,6 +40,7 @@ from podium.sdk.connector import Connector, Page, SyncContext
 from podium.secrets import redact, resolve_credentials
 from podium.store import DeadLetter, Store, StoredRecord, content_hash, dumps
 from podium.store.locks import LockHolder
+from podium.store.source_hashes import RawSplit, mapping_key, split_unchanged
 from podium.store.store import StreamRun, describe_error, is_store_error
 
 log = logging.getLogger("podium.engine")
@@ -334,6 +336,7 @@ def _sync_stream(instance: Connector, stream: str, store: Store, archive: Archiv
     try:
         mapping = load_mapping(cls.mappings_dir(), cls.name, stream)
         processor = PageProcessor(mapping, ctx, spec.entity, spec.primary_key)
+        raw_key = mapping_key(cls, stream, spec.entity, spec.primary_key, ctx)
         state: Mapping[str, Any] | None = None if full_refresh else store.get_state(house.key, cls.name, stream)
         # A mapping with ``unlisted`` reconciles a vendor list that drops records (no change filter): a read
         # that starts on the first page without a cursor serves the whole list, so what it did not serve
@@ -344,18 +347,28 @@ def _sync_stream(instance: Connector, stream: str, store: Store, archive: Archiv
             raise ConfigError(f"{cls.name}/{stream}: 'unlisted' needs the only {spec.entity} stream of "
                               f"its connector")
         listed: set[str] = set()
+        splits: deque[RawSplit] = deque()  # one per page read, in order: the writer takes them in that order
+
+        def to_map() -> Iterator[Page]:
+            """The pages as read, less the raw records unchanged since they were stored (same raw hash, same
+            mapping): those are not mapped again. The listing sees every record the vendor served."""
+            for page in instance.read(stream, state):
+                if whole:
+                    listed.update(_listed(page, spec.primary_key))
+                split = split_unchanged(store, run, page.records, spec.primary_key, raw_key, page.context)
+                splits.append(split)
+                yield replace(page, records=split.todo) if split.skipped else page
 
         def archived(seq: int, page: Page) -> str | None:
             if page.raw is None:
                 return None
             return archive.put(house.key, cls.name, stream, run_id, seq, page.raw_suffix, page.raw)
 
-        pages = pipeline.run(instance.read(stream, state), stream_mapping(cls, stream, ctx), processor, archived)
+        pages = pipeline.run(to_map(), stream_mapping(cls, stream, ctx), processor, archived)
         with closing(pages):  # a failed commit stops the pages still being mapped
             for mapped in pages:  # in the order read: one writer, one transaction per page with its state
-                _commit(store, run, mapped, mapped.page.state, mapping.vanished)
-                if whole:
-                    listed.update(_listed(mapped.page, spec.primary_key))
+                _commit(store, run, mapped, mapped.page.state, mapping.vanished, splits.popleft(),
+                        spec.primary_key)
                 _copy_counts(run.counts, report, mapped.seq + 1)
                 if mapped.page.total is not None:
                     report.expected = mapped.page.total
@@ -393,10 +406,14 @@ def _listed(page: Page, primary_key: str) -> Iterable[str]:
 
 
 def _commit(store: Store, run: StreamRun, mapped: MappedPage, state: dict[str, Any] | None,
-            vanished: dict[str, Any] | None) -> None:
+            vanished: dict[str, Any] | None, split: RawSplit | None = None, primary_key: str = "id") -> None:
+    """One page, its state, its dead letters and (``split``) the raw hashes of what it mapped: one transaction."""
     result = mapped.result
-    store.commit_page(run, result.records, result.dead, state, read=result.read, archive_uri=mapped.archive_uri,
-                      complete_parents=result.complete_parents, vanished=vanished)
+    skipped = split.skipped if split is not None else 0
+    store.commit_page(run, result.records, result.dead, state, read=result.read + skipped,
+                      archive_uri=mapped.archive_uri, complete_parents=result.complete_parents, vanished=vanished,
+                      source_hashes=split.to_store(result.dead, primary_key) if split is not None else None,
+                      unchanged=split.unchanged if split is not None else 0)
 
 
 def _log_rejections(house: str, connector: str, stream: str, mapped: MappedPage) -> None:

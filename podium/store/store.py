@@ -6,9 +6,12 @@ again ends with exactly the store an uninterrupted sync gives.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
+import sqlite3
+import threading
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -18,17 +21,18 @@ from typing import Any
 import orjson
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, and_, bindparam, create_engine, event, func, insert, select, update
+from sqlalchemy import Engine, and_, bindparam, create_engine, delete, event, func, insert, select, update
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import SQLAlchemyError, StatementError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError, StatementError
 from sqlalchemy.pool import NullPool
 
 from podium.parsing.text import storable
 from podium.paths import var_dir
 from podium.sdk.retry import retrying_while
 from podium.store import locks
-from podium.store.tables import canonical_records, dead_letters, sync_runs, sync_state
+from podium.store.tables import canonical_records, dead_letters, source_records, sync_runs, sync_state
 
+log = logging.getLogger("podium.store")
 _MIGRATIONS = Path(__file__).parent / "migrations"
 _IN_CHUNK = 500  # ids per IN (...) query: well under every backend's parameter limit
 
@@ -153,14 +157,22 @@ def _sqlite_pragmas(dbapi_connection: Any, _: Any) -> None:
     cursor = dbapi_connection.cursor()
     # First: a fresh database switching to WAL while another process does the same must wait, not fail.
     cursor.execute("PRAGMA busy_timeout=30000")
-    # WAL lets `podium status` read while a sync writes; NORMAL is durable at every commit in WAL mode
-    # except on power loss, where the last commits roll back together with their state (still consistent).
+    # WAL lets `podium status` read while a sync writes. synchronous=NORMAL in WAL mode: a commit is
+    # written to the WAL but not fsynced, so it survives the process being killed (the OS has it);
+    # a power loss (or OS crash) can lose the commits since the WAL was last synced — the background
+    # checkpoint syncs it every fraction of a second — and they roll back whole, records together
+    # with the state and counts of their page, so the next sync re-reads from the state before them.
     # Switching a fresh file to WAL needs the exclusive lock; against another process doing the same it
     # can deadlock, and SQLite then answers "locked" at once without calling the busy handler: try again.
     for attempt in retrying_while(_sqlite_locked, seconds=30):
         with attempt:
             cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
+    # No checkpoint on the commit path: SQLite's automatic one ran inside every 2nd-3rd page commit
+    # (copying the WAL into the database file and fsyncing both) and was the biggest single cost of a
+    # page. While a sync writes, ``_WalCheckpointer`` checkpoints from a background thread instead, and
+    # once more when the stream run ends.
+    cursor.execute("PRAGMA wal_autocheckpoint=0")
     cursor.close()
 
 
@@ -193,6 +205,43 @@ def is_store_error(exc: BaseException) -> bool:
     return isinstance(exc, SQLAlchemyError)
 
 
+class _WalCheckpointer:
+    """Copies SQLite's WAL into the database file from a background thread while a sync writes.
+
+    Off the commit path: a page commit only appends to the WAL. A PASSIVE checkpoint never waits for
+    the writer or blocks it; run often, it keeps up with the pages, so the WAL restarts from its
+    beginning instead of growing for the whole sync. sqlite3 releases the GIL while it works.
+    """
+
+    INTERVAL_S = 0.05
+
+    def __init__(self, database: str) -> None:
+        self.database = database
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="podium-wal-checkpoint", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        connection = sqlite3.connect(self.database, timeout=30, check_same_thread=False)
+        try:
+            while not self._stopping.wait(self.INTERVAL_S):
+                self._checkpoint(connection)
+            self._checkpoint(connection)
+        finally:
+            connection.close()
+
+    @staticmethod
+    def _checkpoint(connection: sqlite3.Connection) -> None:
+        try:
+            connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        except sqlite3.Error as exc:  # e.g. the file was removed under us; the next sync checkpoints
+            log.debug("WAL checkpoint skipped: %s", exc)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._thread.join(timeout=60)
+
+
 class Store:
     """The store, bound to one database."""
 
@@ -205,6 +254,9 @@ class Store:
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self._migrated = False
         self._open_letters: dict[str, bool] = {}  # stream run id -> has open dead letters
+        self._source_hashes_known: dict[str, bool] = {}  # stream run id -> the stream had raw hashes
+        self._inserted_since_analyze, self._analyze_at = 0, 1000
+        self._checkpointer: _WalCheckpointer | None = None
 
     @classmethod
     def from_env(cls) -> Store:
@@ -250,6 +302,7 @@ class Store:
             yield connection
 
     def dispose(self) -> None:
+        self._stop_checkpointer()
         self.engine.dispose()
 
     # -- the one-sync-per-house-×-connector lock -------------------------------------------------
@@ -289,6 +342,20 @@ class Store:
         with self.engine.begin() as conn:
             conn.execute(update(sync_runs).where(sync_runs.c.id == run.id).values(
                 status=status, finished_at=now(), error_class=error_class, error=error))
+        self._stop_checkpointer()
+        self._source_hashes_known.pop(run.id, None)
+
+    def _start_checkpointer(self) -> None:
+        if self._checkpointer is None and self.engine.dialect.name == "sqlite":
+            database = self.engine.url.database
+            if database not in (None, "", ":memory:"):
+                self._checkpointer = _WalCheckpointer(str(database))
+
+    def _stop_checkpointer(self) -> None:
+        """End the background checkpoints with a last one (the WAL is small again after a sync)."""
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
+            self._checkpointer = None
 
     # -- state ----------------------------------------------------------------------------------
     def get_state(self, house: str, connector: str, stream: str) -> dict[str, Any] | None:
@@ -297,14 +364,6 @@ class Store:
                 sync_state.c.house == house, sync_state.c.connector == connector,
                 sync_state.c.stream == stream))).first()
         return orjson.loads(row[0]) if row else None
-
-    def _put_state(self, conn: Connection, run: StreamRun, state: dict[str, Any]) -> None:
-        values = {"state": dumps(state).decode(), "run_id": run.run_id, "updated_at": now()}
-        key = and_(sync_state.c.house == run.house, sync_state.c.connector == run.connector,
-                   sync_state.c.stream == run.stream)
-        if conn.execute(update(sync_state).where(key).values(**values)).rowcount == 0:
-            conn.execute(insert(sync_state).values(house=run.house, connector=run.connector, stream=run.stream,
-                                                   **values))
 
     def reset_state(self, house: str, connector: str, stream: str | None = None) -> None:
         """Forget where a sync stands (the next sync reads everything again)."""
@@ -317,7 +376,8 @@ class Store:
     # -- the page transaction -------------------------------------------------------------------
     def commit_page(self, run: StreamRun, records: Sequence[StoredRecord], dead: Sequence[DeadLetter],
                     state: dict[str, Any] | None, *, read: int, archive_uri: str | None = None,
-                    complete_parents: Iterable[str] = (), vanished: dict[str, Any] | None = None) -> PageCounts:
+                    complete_parents: Iterable[str] = (), vanished: dict[str, Any] | None = None,
+                    source_hashes: Mapping[str, str] | None = None, unchanged: int = 0) -> PageCounts:
         """Upsert the page's records, add its dead letters, count, and store the state: one transaction.
 
         A dead letter already open for the same unchanged record is seen again, not added; an open
@@ -327,62 +387,93 @@ class Store:
         ``complete_parents`` are the raw records of this page that mapped without any rejection; a
         stored child of one of them that this page no longer yields gets ``vanished`` applied
         (e.g. a ticket returned from its order becomes ``refunded``).
+
+        ``source_hashes`` (raw record key -> raw hash) are stored for the raw records of this page that
+        mapped without rejection, with the number of records each gave; ``unchanged`` counts the records
+        of raw records not mapped again because their raw hash had not changed.
+
+        The records go in with one upsert statement per page on the driver's connection (PostgreSQL:
+        COPY into a temporary table, then one ``INSERT … SELECT … ON CONFLICT``); an unchanged record
+        is not written, and what the statement returns gives the counts: nothing is read first.
         """
-        counts = PageCounts(read=read, rejected=len(dead))
+        counts = PageCounts(read=read, rejected=len(dead), unchanged=unchanged)
         unique: dict[str, StoredRecord] = {}
         for record in records:
             unique[record.id] = record  # a record served twice in one page: the later one wins
         stamp = now()
-        with self.engine.begin() as conn:
-            existing = self._existing_hashes(conn, list(unique))
-            inserts, updates = [], []
-            for record in unique.values():
-                old = existing.get(record.id)
-                if old == record.hash:
-                    counts.unchanged += 1
-                    continue
-                row = {"content_hash": record.hash, "data": record.data.decode(), "deleted": record.deleted,
-                       "modified": record.modified, "parent_key": record.parent, "last_run_id": run.run_id,
-                       "updated_at": stamp}
-                if record.deleted:
+        self._start_checkpointer()
+        with self.engine.begin() as conn, _store_errors(conn):
+            writer = _PageWriter.of(conn, run, stamp)
+            writer.begin_page()
+            changed = writer.upsert_records(list(unique.values())) if unique else []
+            for revision, deleted in changed:
+                if deleted:
                     counts.deleted += 1
-                if old is None:
-                    if not record.deleted:
-                        counts.inserted += 1
-                    inserts.append({"id": record.id, "house": run.house, "entity": record.entity,
-                                    "source_system": record.source_system, "source_id": record.source_id,
-                                    "first_run_id": run.run_id, **row})
+                elif revision == 1:
+                    counts.inserted += 1
                 else:
-                    if not record.deleted:
-                        counts.updated += 1
-                    updates.append({"b_id": record.id, **row})
-            if inserts:
-                conn.execute(insert(canonical_records), inserts)
-            retired = (self._retire_vanished(conn, run, unique, set(complete_parents), vanished, counts, stamp)
-                       if vanished else [])
-            for rows in (updates, retired):
-                if rows:
-                    conn.execute(update(canonical_records).where(canonical_records.c.id == bindparam("b_id"))
-                                 .values({k: bindparam(k) for k in rows[0] if k != "b_id"}), rows)
+                    counts.updated += 1
+            counts.unchanged += len(unique) - len(changed)
+            parents = set(complete_parents)
+            if vanished and parents:
+                writer.retire_vanished(unique.values(), parents, vanished, counts)
+            if source_hashes:
+                given: dict[str, int] = {}
+                for record in unique.values():
+                    if record.parent is not None:
+                        given[record.parent] = given.get(record.parent, 0) + 1
+                writer.put_source_hashes({key: (raw_hash, given.get(key, 0))
+                                          for key, raw_hash in source_hashes.items()})
             self._put_dead_letters(conn, run, dead, unique.values(), archive_uri, stamp)
-            conn.execute(update(sync_runs).where(sync_runs.c.id == run.id).values(
-                pages=sync_runs.c.pages + 1, read=sync_runs.c.read + counts.read,
-                inserted=sync_runs.c.inserted + counts.inserted, updated=sync_runs.c.updated + counts.updated,
-                unchanged=sync_runs.c.unchanged + counts.unchanged,
-                rejected=sync_runs.c.rejected + counts.rejected, deleted=sync_runs.c.deleted + counts.deleted,
-                heartbeat_at=stamp,
-                **({"archive_uri": archive_uri.rsplit("/", 1)[0]} if archive_uri else {})))
+            writer.count_page(counts, archive_uri.rsplit("/", 1)[0] if archive_uri else None)
             if state is not None:
-                self._put_state(conn, run, state)
+                writer.put_state(dumps(state).decode())
         run.counts.add(counts)
+        self._after_commit(counts.inserted)
         return counts
+
+    def unchanged_sources(self, run: StreamRun, hashes: Mapping[str, str]) -> dict[str, int]:
+        """Of ``hashes`` (raw record key -> raw hash), the keys stored with the same hash, with the
+        number of canonical records each gave. Asks nothing while the stream has no stored hash."""
+        if not hashes or not self._has_source_hashes(run):
+            return {}
+        with self.engine.connect() as conn, _store_errors(conn):
+            stored = _PageWriter.of(conn, run, now()).source_hashes(list(hashes))
+        return {key: given for key, (raw_hash, given) in stored.items() if hashes.get(key) == raw_hash}
+
+    def _has_source_hashes(self, run: StreamRun) -> bool:
+        """Whether the stream had stored raw hashes when the run started (a first load has none)."""
+        known = self._source_hashes_known.get(run.id)
+        if known is None:
+            with self.engine.connect() as conn:
+                known = conn.execute(select(source_records.c.raw_hash).where(and_(
+                    source_records.c.house == run.house, source_records.c.connector == run.connector,
+                    source_records.c.stream == run.stream)).limit(1)).first() is not None
+            self._source_hashes_known[run.id] = known
+        return known
+
+    def _after_commit(self, inserted: int) -> None:
+        """PostgreSQL: ANALYZE the records table early in a big load, and again as it grows tenfold.
+
+        Until a new table has statistics, the planner scans it whole for the vanished-children query
+        (``parent_key = ANY(...)``), which made an initial load quadratic; autovacuum comes too late.
+        """
+        if self.engine.dialect.name != "postgresql" or not inserted:
+            return
+        self._inserted_since_analyze += inserted
+        if self._inserted_since_analyze < self._analyze_at:
+            return
+        with self.engine.connect() as conn:
+            conn.exec_driver_sql("ANALYZE canonical_records")
+            conn.exec_driver_sql("ANALYZE source_records")
+            conn.commit()
+        self._analyze_at *= 10
+        self._inserted_since_analyze = 0
 
     def _put_dead_letters(self, conn: Connection, run: StreamRun, dead: Sequence[DeadLetter],
                           stored: Iterable[StoredRecord], archive_uri: str | None, stamp: datetime) -> None:
         """One open letter per bad record: a new one, or the open one seen again; letters of records
         stored now are resolved, older letters of a record rejected anew are superseded."""
-        scope = and_(dead_letters.c.house == run.house, dead_letters.c.connector == run.connector,
-                     dead_letters.c.stream == run.stream, dead_letters.c.status == "open")
         letters: dict[str, dict[str, Any]] = {}
         for letter in dead:
             raw = dead_letter_raw(letter.raw)
@@ -398,6 +489,8 @@ class Store:
                 "raw": raw, "archive_uri": archive_uri, "last_seen_at": stamp, "last_stream_run_id": run.id}
         if not letters and not self._has_open_letters(conn, run):
             return  # the common page: nothing rejected, nothing waiting to be resolved
+        scope = and_(dead_letters.c.house == run.house, dead_letters.c.connector == run.connector,
+                     dead_letters.c.stream == run.stream, dead_letters.c.status == "open")
         rejected = {row["source_id"] for row in letters.values() if row["source_id"] is not None}
         resolved = {key for record in stored for key in (record.source_id, record.parent)
                     if key is not None and key not in rejected}
@@ -441,38 +534,6 @@ class Store:
                 dead_letters.c.stream == run.stream, dead_letters.c.status == "open")).limit(1)).first() is not None
         return known
 
-    def _retire_vanished(self, conn: Connection, run: StreamRun, present: dict[str, StoredRecord],
-                         parents: set[str], vanished: dict[str, Any], counts: PageCounts,
-                         stamp: datetime) -> list[dict[str, Any]]:
-        """Rows for the stored children of fully re-read parents that the vendor no longer lists."""
-        rows: list[dict[str, Any]] = []
-        parent_list = sorted(parents)
-        scope = and_(canonical_records.c.house == run.house, canonical_records.c.source_system == run.connector,
-                     canonical_records.c.entity == run.entity, canonical_records.c.deleted.is_(False))
-        for start in range(0, len(parent_list), _IN_CHUNK):
-            chunk = parent_list[start:start + _IN_CHUNK]
-            # Ids first: on an ordinary re-read every stored child is still present and nothing is loaded.
-            stored_ids = conn.execute(select(canonical_records.c.id).where(
-                and_(scope, canonical_records.c.parent_key.in_(chunk)))).scalars()
-            missing = [record_id for record_id in stored_ids if record_id not in present]
-            if not missing:
-                continue
-            for record_id, data in conn.execute(select(canonical_records.c.id, canonical_records.c.data)
-                                                .where(canonical_records.c.id.in_(missing))):
-                record = orjson.loads(data)
-                if all(record.get(k) == v for k, v in vanished.items()):
-                    continue
-                record.update(vanished)
-                raw = dumps(record)
-                deleted = bool(record.get("deleted"))
-                if deleted:
-                    counts.deleted += 1
-                else:
-                    counts.updated += 1
-                rows.append({"b_id": record_id, "content_hash": content_hash(raw), "data": raw.decode(),
-                             "deleted": deleted, "last_run_id": run.run_id, "updated_at": stamp})
-        return rows
-
     def retire_unlisted(self, run: StreamRun, listed: set[str], unlisted: dict[str, Any]) -> PageCounts:
         """After a complete read of a vendor's whole list: apply ``unlisted`` to every stored record of the
         stream's house, connector and entity whose raw record (``parent_key``) that read did not serve.
@@ -482,45 +543,50 @@ class Store:
         """
         counts = PageCounts()
         stamp = now()
-        scope = and_(canonical_records.c.house == run.house, canonical_records.c.source_system == run.connector,
-                     canonical_records.c.entity == run.entity, canonical_records.c.deleted.is_(False))
+        key = (canonical_records.c.house, canonical_records.c.source_system, canonical_records.c.entity)
+        scope = and_(key[0] == run.house, key[1] == run.connector, key[2] == run.entity,
+                     canonical_records.c.deleted.is_(False))
         with self.engine.begin() as conn:
-            missing = [record_id for record_id, parent, source_id in conn.execute(select(
-                canonical_records.c.id, canonical_records.c.parent_key, canonical_records.c.source_id).where(scope))
-                if (parent if parent is not None else source_id) not in listed]
             rows: list[dict[str, Any]] = []
-            for start in range(0, len(missing), _IN_CHUNK):
-                for record_id, data in conn.execute(select(canonical_records.c.id, canonical_records.c.data).where(
-                        canonical_records.c.id.in_(missing[start:start + _IN_CHUNK]))):
-                    record = orjson.loads(data)
-                    if all(record.get(k) == v for k, v in unlisted.items()):
-                        continue
-                    record.update(unlisted)
-                    raw = dumps(record)
-                    deleted = bool(record.get("deleted"))
-                    if deleted:
-                        counts.deleted += 1
-                    else:
-                        counts.updated += 1
-                    rows.append({"b_id": record_id, "content_hash": content_hash(raw), "data": raw.decode(),
-                                 "deleted": deleted, "last_run_id": run.run_id, "updated_at": stamp})
+            retired_sources: set[str] = set()
+            for source_id, parent, data in conn.execute(select(
+                    canonical_records.c.source_id, canonical_records.c.parent_key, canonical_records.c.data)
+                    .where(scope)):
+                raw_key = parent if parent is not None else source_id
+                if raw_key in listed:
+                    continue
+                record = orjson.loads(data)
+                if all(record.get(k) == v for k, v in unlisted.items()):
+                    continue
+                record.update(unlisted)
+                retired_sources.add(raw_key)
+                raw = dumps(record)
+                deleted = bool(record.get("deleted"))
+                if deleted:
+                    counts.deleted += 1
+                else:
+                    counts.updated += 1
+                rows.append({"b_source_id": source_id, "content_hash": content_hash(raw), "data": raw.decode(),
+                             "deleted": deleted, "last_run_id": run.run_id, "updated_at": stamp})
             if rows:
-                conn.execute(update(canonical_records).where(canonical_records.c.id == bindparam("b_id"))
-                             .values({k: bindparam(k) for k in rows[0] if k != "b_id"}), rows)
+                conn.execute(update(canonical_records).where(and_(
+                    key[0] == run.house, key[1] == run.connector, key[2] == run.entity,
+                    canonical_records.c.source_id == bindparam("b_source_id")))
+                    .values({**{k: bindparam(k) for k in rows[0] if k != "b_source_id"},
+                             "revision": canonical_records.c.revision + 1}), rows)
                 conn.execute(update(sync_runs).where(sync_runs.c.id == run.id).values(
                     updated=sync_runs.c.updated + counts.updated, deleted=sync_runs.c.deleted + counts.deleted,
                     heartbeat_at=stamp))
+                # The stored record no longer is what its raw record maps to: when the vendor lists that raw
+                # record again, unchanged, it must be mapped again, not skipped by its raw hash.
+                keys = sorted(retired_sources)
+                for start in range(0, len(keys), _IN_CHUNK):
+                    conn.execute(delete(source_records).where(and_(
+                        source_records.c.house == run.house, source_records.c.connector == run.connector,
+                        source_records.c.stream == run.stream,
+                        source_records.c.source_key.in_(keys[start:start + _IN_CHUNK]))))
         run.counts.add(counts)
         return counts
-
-    def _existing_hashes(self, conn: Connection, ids: list[str]) -> dict[str, str]:
-        found: dict[str, str] = {}
-        for start in range(0, len(ids), _IN_CHUNK):
-            chunk = ids[start:start + _IN_CHUNK]
-            rows = conn.execute(select(canonical_records.c.id, canonical_records.c.content_hash)
-                                .where(canonical_records.c.id.in_(chunk)))
-            found.update((row[0], row[1]) for row in rows)
-        return found
 
     # -- reading --------------------------------------------------------------------------------
     def export(self, house: str | None = None, entity: str | None = None) -> Iterator[dict[str, Any]]:
@@ -618,3 +684,239 @@ class Store:
             stamp = now()
             conn.execute(update(dead_letters).where(dead_letters.c.id.in_(ids)).values(
                 status=status, replayed_at=stamp, closed_at=stamp))
+
+
+# -- the page's records on the driver's connection ---------------------------------------------------
+@contextmanager
+def _store_errors(conn: Connection) -> Iterator[None]:
+    """A driver error raised as SQLAlchemy raises it with ``hide_parameters``: no record data in its text
+    (the statement's parameters and PostgreSQL's DETAIL stay out; ``describe_error`` reads the first line)."""
+    dbapi_error = conn.dialect.loaded_dbapi.Error
+    try:
+        yield
+    except dbapi_error as exc:
+        raise DBAPIError.instance("(the page's records, on the driver connection)", None, exc, dbapi_error,
+                                  hide_parameters=True, dialect=conn.dialect) from None
+
+
+_KEY = ("house", "source_system", "entity", "source_id")
+# What a changed record rewrites; ``revision`` counts the changes, so the upsert's RETURNING tells an
+# inserted row (revision 1) from an updated one without reading the row first.
+_CHANGED = ("content_hash", "data", "deleted", "modified", "parent_key", "last_run_id", "updated_at")
+_UPSERT_SET = ", ".join(f"{c} = excluded.{c}" for c in _CHANGED) + ", revision = canonical_records.revision + 1"
+_RECORD_COLUMNS = (*_KEY, "id", "content_hash", "data", "deleted", "modified", "parent_key", "first_run_id",
+                   "last_run_id", "updated_at")
+_SQLITE_ROWS_PER_STATEMENT = 256  # × 13 columns: far below SQLITE_MAX_VARIABLE_NUMBER (32,766)
+
+
+def _chunks(items: Sequence[Any], largest: int) -> Iterator[Sequence[Any]]:
+    """``items`` in slices of ``largest``, the rest in powers of two (256, 128, …, 1).
+
+    The statement text depends on a slice's length; with a handful of lengths the driver's statement
+    cache (sqlite3 keeps 128) reuses them instead of parsing, and keeping, one variant per page size.
+    """
+    start, size = 0, largest
+    while start < len(items):
+        while size > len(items) - start:
+            size //= 2
+        yield items[start:start + size]
+        start += size
+
+
+class _PageWriter:
+    """The page's record writes as one statement each, on the raw driver cursor of the page transaction.
+
+    SQLAlchemy Core spent more per row on parameter handling than the database on the row; the driver
+    cursor belongs to the same connection, so these statements are part of the page's transaction.
+    """
+
+    def __init__(self, conn: Connection, run: StreamRun, stamp: datetime) -> None:
+        self.conn, self.run = conn, run
+        self.cursor: Any = conn.connection.cursor()
+        stamp_type = canonical_records.c.updated_at.type
+        stamp_bind = stamp_type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
+        self.stamp: Any = stamp_bind(stamp) if stamp_bind else stamp  # SQLite: SQLAlchemy's own text form
+
+    @staticmethod
+    def of(conn: Connection, run: StreamRun, stamp: datetime) -> _PageWriter:
+        cls = _PostgresPageWriter if conn.dialect.name == "postgresql" else _PageWriter
+        return cls(conn, run, stamp)
+
+    def row(self, record: StoredRecord) -> tuple[Any, ...]:
+        run = self.run
+        return (run.house, record.source_system, record.entity, record.source_id, record.id, record.hash,
+                record.data.decode(), record.deleted, record.modified, record.parent, run.run_id, run.run_id,
+                self.stamp)
+
+    def upsert_records(self, records: list[StoredRecord]) -> list[tuple[int, bool]]:
+        """Insert new records, rewrite changed ones, leave unchanged ones: (revision, deleted) per write."""
+        width = len(_RECORD_COLUMNS)
+        changed: list[tuple[int, bool]] = []
+        for chunk in _chunks(records, _SQLITE_ROWS_PER_STATEMENT):
+            values = ",".join([f"({','.join('?' * width)})"] * len(chunk))
+            self.cursor.execute(
+                f"INSERT INTO canonical_records ({', '.join(_RECORD_COLUMNS)}) VALUES {values} "
+                f"ON CONFLICT ({', '.join(_KEY)}) DO UPDATE SET {_UPSERT_SET} "
+                "WHERE canonical_records.content_hash <> excluded.content_hash RETURNING revision, deleted",
+                [value for record in chunk for value in self.row(record)])
+            changed.extend((revision, bool(deleted)) for revision, deleted in self.cursor.fetchall())
+        return changed
+
+    def children(self, parents: list[str]) -> list[str]:
+        """Source ids of the stored, not deleted records of the stream's entity under ``parents``."""
+        found: list[str] = []
+        for chunk in _chunks(parents, _SQLITE_ROWS_PER_STATEMENT):
+            self.cursor.execute(
+                "SELECT source_id FROM canonical_records WHERE house = ? AND source_system = ? AND entity = ? "
+                f"AND parent_key IN ({','.join('?' * len(chunk))}) AND deleted = 0",
+                (self.run.house, self.run.connector, self.run.entity, *chunk))
+            found.extend(row[0] for row in self.cursor.fetchall())
+        return found
+
+    def records_data(self, source_ids: list[str]) -> list[tuple[str, str]]:
+        found: list[tuple[str, str]] = []
+        for chunk in _chunks(source_ids, _SQLITE_ROWS_PER_STATEMENT):
+            self.cursor.execute(
+                "SELECT source_id, data FROM canonical_records WHERE house = ? AND source_system = ? "
+                f"AND entity = ? AND source_id IN ({','.join('?' * len(chunk))})",
+                (self.run.house, self.run.connector, self.run.entity, *chunk))
+            found.extend(self.cursor.fetchall())
+        return found
+
+    def retire_vanished(self, present: Iterable[StoredRecord], parents: set[str], vanished: dict[str, Any],
+                        counts: PageCounts) -> None:
+        """Apply ``vanished`` to the stored children of fully re-read parents that the vendor no longer lists."""
+        here = {r.source_id for r in present if r.entity == self.run.entity}
+        # Source ids first: on an ordinary re-read every stored child is still present and nothing is loaded.
+        missing = [source_id for source_id in self.children(sorted(parents)) if source_id not in here]
+        rows = []
+        for source_id, data in self.records_data(missing) if missing else []:
+            record = orjson.loads(data)
+            if all(record.get(k) == v for k, v in vanished.items()):
+                continue
+            record.update(vanished)
+            raw = dumps(record)
+            deleted = bool(record.get("deleted"))
+            if deleted:
+                counts.deleted += 1
+            else:
+                counts.updated += 1
+            rows.append((content_hash(raw), raw.decode(), deleted, self.run.run_id, self.stamp, self.run.house,
+                         self.run.connector, self.run.entity, source_id))
+        if rows:
+            mark = self.mark
+            self.cursor.executemany(
+                f"UPDATE canonical_records SET content_hash = {mark}, data = {mark}, deleted = {mark}, "
+                f"last_run_id = {mark}, updated_at = {mark}, revision = revision + 1 WHERE house = {mark} "
+                f"AND source_system = {mark} AND entity = {mark} AND source_id = {mark}", rows)
+
+    mark = "?"
+
+    def begin_page(self) -> None:
+        """SQLite: nothing (its WAL commit is already asynchronous, see ``_sqlite_pragmas``)."""
+
+    def count_page(self, counts: PageCounts, archive_dir: str | None) -> None:
+        """Add the page's counts to its stream run (and beat the run's heartbeat)."""
+        m = self.mark
+        self.cursor.execute(
+            f"UPDATE sync_runs SET pages = pages + 1, read = read + {m}, inserted = inserted + {m}, "
+            f"updated = updated + {m}, unchanged = unchanged + {m}, rejected = rejected + {m}, "
+            f"deleted = deleted + {m}, heartbeat_at = {m}, archive_uri = COALESCE({m}, archive_uri) WHERE id = {m}",
+            (counts.read, counts.inserted, counts.updated, counts.unchanged, counts.rejected, counts.deleted,
+             self.stamp, archive_dir, self.run.id))
+
+    def put_state(self, state: str) -> None:
+        m, run = self.mark, self.run
+        self.cursor.execute(
+            f"INSERT INTO sync_state (house, connector, stream, state, run_id, updated_at) "
+            f"VALUES ({m}, {m}, {m}, {m}, {m}, {m}) ON CONFLICT (house, connector, stream) DO UPDATE SET "
+            "state = excluded.state, run_id = excluded.run_id, updated_at = excluded.updated_at",
+            (run.house, run.connector, run.stream, state, run.run_id, self.stamp))
+
+    def source_hashes(self, keys: list[str]) -> dict[str, tuple[str, int]]:
+        """Stored (raw hash, records given) of the stream's raw records ``keys``."""
+        found: dict[str, tuple[str, int]] = {}
+        for chunk in _chunks(keys, _SQLITE_ROWS_PER_STATEMENT):
+            self.cursor.execute(
+                "SELECT source_key, raw_hash, records FROM source_records WHERE house = ? AND connector = ? "
+                f"AND stream = ? AND source_key IN ({','.join('?' * len(chunk))})",
+                (self.run.house, self.run.connector, self.run.stream, *chunk))
+            found.update((key, (raw_hash, given)) for key, raw_hash, given in self.cursor.fetchall())
+        return found
+
+    def put_source_hashes(self, hashes: dict[str, tuple[str, int]]) -> None:
+        run = self.run
+        rows = [(run.house, run.connector, run.stream, key, raw_hash, given)
+                for key, (raw_hash, given) in hashes.items()]
+        for chunk in _chunks(rows, _SQLITE_ROWS_PER_STATEMENT):
+            self.cursor.execute(
+                "INSERT INTO source_records (house, connector, stream, source_key, raw_hash, records) VALUES "
+                + ",".join(["(?,?,?,?,?,?)"] * len(chunk))
+                + " ON CONFLICT (house, connector, stream, source_key) DO UPDATE SET raw_hash = excluded.raw_hash,"
+                  " records = excluded.records WHERE source_records.raw_hash <> excluded.raw_hash"
+                  " OR source_records.records <> excluded.records",
+                [value for row in chunk for value in row])
+
+
+class _PostgresPageWriter(_PageWriter):
+    """PostgreSQL (psycopg 3): COPY the page into a temporary table, then one ``INSERT … SELECT … ON
+    CONFLICT``; set-valued parameters as arrays (``= ANY(%s)``), one plan whatever the page's size."""
+
+    mark = "%s"
+
+    def begin_page(self) -> None:
+        # The page commit does not wait for its WAL flush (an fsync per page was most of an unchanged
+        # page's cost). The same bargain as SQLite's synchronous=NORMAL: a killed sync process loses
+        # nothing (the server has the commit); a server crash or power loss can lose the last commits
+        # (at most ~3 × wal_writer_delay, 0.6 s by default), each whole — records, dead letters,
+        # counts and the state that follows them — so the next sync resumes from the state before.
+        self.cursor.execute("SET LOCAL synchronous_commit TO OFF")
+
+    def upsert_records(self, records: list[StoredRecord]) -> list[tuple[int, bool]]:
+        cursor = self.cursor
+        # ON COMMIT DELETE ROWS: the rows never outlive the page; the table lives as long as the session.
+        cursor.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS podium_page_records (house text, source_system text, entity text, "
+            "source_id text, id text, content_hash text, data text, deleted boolean, modified text, "
+            "parent_key text, first_run_id text, last_run_id text, updated_at timestamptz) ON COMMIT DELETE ROWS")
+        with cursor.copy(f"COPY podium_page_records ({', '.join(_RECORD_COLUMNS)}) FROM STDIN") as copy:
+            for record in records:
+                copy.write_row(self.row(record))
+        columns = ", ".join(_RECORD_COLUMNS)
+        cursor.execute(
+            f"INSERT INTO canonical_records ({columns}, revision) SELECT {columns}, 1 FROM podium_page_records "
+            f"ON CONFLICT ({', '.join(_KEY)}) DO UPDATE SET {_UPSERT_SET} "
+            "WHERE canonical_records.content_hash IS DISTINCT FROM excluded.content_hash "
+            "RETURNING revision, deleted")
+        return [(revision, deleted) for revision, deleted in cursor.fetchall()]
+
+    def children(self, parents: list[str]) -> list[str]:
+        self.cursor.execute(
+            "SELECT source_id FROM canonical_records WHERE house = %s AND source_system = %s AND entity = %s "
+            "AND parent_key = ANY(%s) AND NOT deleted",
+            (self.run.house, self.run.connector, self.run.entity, parents))
+        return [row[0] for row in self.cursor.fetchall()]
+
+    def records_data(self, source_ids: list[str]) -> list[tuple[str, str]]:
+        self.cursor.execute(
+            "SELECT source_id, data FROM canonical_records WHERE house = %s AND source_system = %s "
+            "AND entity = %s AND source_id = ANY(%s)",
+            (self.run.house, self.run.connector, self.run.entity, source_ids))
+        return list(self.cursor.fetchall())
+
+    def source_hashes(self, keys: list[str]) -> dict[str, tuple[str, int]]:
+        self.cursor.execute(
+            "SELECT source_key, raw_hash, records FROM source_records WHERE house = %s AND connector = %s "
+            "AND stream = %s AND source_key = ANY(%s)", (self.run.house, self.run.connector, self.run.stream, keys))
+        return {key: (raw_hash, given) for key, raw_hash, given in self.cursor.fetchall()}
+
+    def put_source_hashes(self, hashes: dict[str, tuple[str, int]]) -> None:
+        keys = list(hashes)
+        self.cursor.execute(
+            "INSERT INTO source_records (house, connector, stream, source_key, raw_hash, records) "
+            "SELECT %s, %s, %s, key, raw_hash, given FROM unnest(%s::text[], %s::text[], %s::int[]) "
+            "AS page (key, raw_hash, given) ON CONFLICT (house, connector, stream, source_key) DO UPDATE "
+            "SET raw_hash = excluded.raw_hash, records = excluded.records "
+            "WHERE source_records.raw_hash <> excluded.raw_hash OR source_records.records <> excluded.records",
+            (self.run.house, self.run.connector, self.run.stream, keys, [hashes[k][0] for k in keys],
+             [hashes[k][1] for k in keys]))

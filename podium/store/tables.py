@@ -16,17 +16,19 @@ from sqlalchemy import (
 
 metadata = MetaData()
 
-# One row per canonical record, keyed by (house, entity, source system, source id): the primary key
-# ``id`` is the deterministic canonical id, a UUIDv5 *of that key*, so the primary key enforces the
-# key's uniqueness and no second unique index is kept (each index costs a random B-tree write per
-# row on the hot path). ``content_hash`` lets an unchanged record be recognised without rewriting it.
+# One row per canonical record, keyed by its natural key (house, source system, entity, source id):
+# consecutive vendor ids share B-tree leaves, where a key on the random UUIDv5 ``id`` wrote every row
+# into a random leaf. ``id`` is the canonical id (a UUIDv5 *of that key*), kept as data, not indexed.
+# ``content_hash`` lets an unchanged record be recognised without rewriting it; ``revision`` counts
+# its content changes (1 when first stored), so the page upsert tells inserted from updated by what
+# it returns.
 canonical_records = Table(
     "canonical_records", metadata,
-    Column("id", String(36), primary_key=True),
-    Column("house", String(64), nullable=False),
-    Column("entity", String(16), nullable=False),
-    Column("source_system", String(64), nullable=False),
-    Column("source_id", String(255), nullable=False),
+    Column("house", String(64), primary_key=True),
+    Column("source_system", String(64), primary_key=True),
+    Column("entity", String(16), primary_key=True),
+    Column("source_id", String(255), primary_key=True),
+    Column("id", String(36), nullable=False),
     Column("content_hash", String(64), nullable=False),
     Column("data", Text, nullable=False),
     Column("deleted", Boolean, nullable=False, default=False),
@@ -37,7 +39,22 @@ canonical_records = Table(
     Column("first_run_id", String(36)),
     Column("last_run_id", String(36)),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("revision", Integer, nullable=False, default=1, server_default="1"),
     Index("ix_canonical_parent", "house", "source_system", "entity", "parent_key"),
+)
+
+# Per raw record (an order, an event) of a house × connector × stream: the hash of the raw record
+# with the mapping it was mapped with, and how many canonical records it gave. A re-read raw record
+# with the same hash is not mapped again (its records are unchanged). Only raw records that mapped
+# without any rejection are kept here, so a rejected one is always mapped (and counted) again.
+source_records = Table(
+    "source_records", metadata,
+    Column("house", String(64), primary_key=True),
+    Column("connector", String(64), primary_key=True),
+    Column("stream", String(64), primary_key=True),
+    Column("source_key", String(255), primary_key=True),
+    Column("raw_hash", String(64), nullable=False),
+    Column("records", Integer, nullable=False),
 )
 
 # Where each (house, connector, stream) stands: committed with the page it follows.

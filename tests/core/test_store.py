@@ -311,3 +311,130 @@ def test_a_held_lock_beats_a_heartbeat_while_the_sync_waits(store: Store, monkey
             threading.Event().wait(0.01)
         assert now[0] > first[0] and now[1] > first[1], "no heartbeat while the lock was held"
     assert store.sync_lock_holder("h", "acme") is None
+
+
+def _rows(store: Store) -> list[dict[str, Any]]:
+    """Every stored row of the records table, by key (what the store holds, beyond the export)."""
+    with store.engine.connect() as conn:
+        rows = conn.execute(sa.text(
+            "select house, source_system, entity, source_id, id, content_hash, data, deleted, modified, parent_key,"
+            " first_run_id, last_run_id, updated_at, revision from canonical_records"
+            " order by house, source_system, entity, source_id")).mappings()
+        return [dict(row) for row in rows]
+
+
+def test_an_unchanged_page_writes_nothing_and_counts_nothing_changed(store: Store) -> None:
+    first = store.start_stream_run("run-1", "h", "acme", "events", "event")
+    store.commit_page(first, [rec("1"), rec("2")], [], {"cursor": "a"}, read=2)
+    before = _rows(store)
+    again = store.start_stream_run("run-2", "h", "acme", "events", "event")
+    counts = store.commit_page(again, [rec("1"), rec("2")], [], {"cursor": "b"}, read=2)
+    assert (counts.inserted, counts.updated, counts.deleted, counts.unchanged) == (0, 0, 0, 2)
+    assert _rows(store) == before  # not rewritten: still the first run's, first revision, same time
+    assert {row["last_run_id"] for row in before} == {"run-1"} and {row["revision"] for row in before} == {1}
+    assert store.get_state("h", "acme", "events") == {"cursor": "b"}  # the page's state is committed
+
+
+def test_a_changed_record_is_updated_in_place(store: Store) -> None:
+    first = store.start_stream_run("run-1", "h", "acme", "events", "event")
+    store.commit_page(first, [rec("1"), rec("2")], [], None, read=2)
+    second = store.start_stream_run("run-2", "h", "acme", "events", "event")
+    counts = store.commit_page(second, [rec("1", "Macbeth"), rec("2")], [], None, read=2)
+    assert (counts.inserted, counts.updated, counts.unchanged) == (0, 1, 1)
+    rows = {row["source_id"]: row for row in _rows(store)}
+    assert len(rows) == 2
+    assert orjson_loads(rows["1"]["data"])["title"] == {"nl": "Macbeth"}
+    assert (rows["1"]["first_run_id"], rows["1"]["last_run_id"], rows["1"]["revision"]) == ("run-1", "run-2", 2)
+    assert (rows["2"]["last_run_id"], rows["2"]["revision"]) == ("run-1", 1)
+    assert store.get_record(rec("1").id)["title"] == {"nl": "Macbeth"}  # type: ignore[index]
+
+
+def orjson_loads(data: str) -> Any:
+    return json.loads(data)
+
+
+def _sync_pages(store: Store) -> list[Any]:
+    """The same pages into a store: new records, a changed one, an unchanged one, a deletion, a child
+    retired by its re-read parent, dead letters and raw hashes; returns the counts of each page."""
+    from podium.engine import PageProcessor
+    from podium.mapping import MappingContext, compile_mapping
+    from podium.sdk.connector import Page
+
+    mapping = compile_mapping({
+        "entity": "event", "each": "dates", "source_id": {"path": "id"}, "vanished": "deleted",
+        "fields": {"title": {"path": "^.name", "transform": "lang_map"}, "calendar": {"value": "single"},
+                   "start": {"path": "start", "transform": "local_datetime"}}}, "acme", "events")
+    processor = PageProcessor(mapping, MappingContext("h", "acme"), "event", "uuid")
+    pages = [
+        [{"uuid": "ev-1", "name": "Hamlet", "dates": [{"id": "ev-1#0", "start": "2026-03-28T20:00"},
+                                                      {"id": "ev-1#1", "start": "2026-03-29T20:00"}]},
+         {"uuid": "ev-2", "name": "Lear", "dates": [{"id": "ev-2#0", "start": "2026-04-01T20:00"}]}],
+        [{"uuid": "ev-1", "name": "Hamlet", "dates": [{"id": "ev-1#0", "start": "2026-03-28T20:00"}]},
+         {"uuid": "ev-2", "name": "King Lear", "dates": [{"id": "ev-2#0", "start": "2026-04-01T20:00"},
+                                                         {"id": "ev-2#1", "start": "gisteren"}]}],
+    ]
+    counts = []
+    for number, records in enumerate(pages):
+        run = store.start_stream_run(f"run-{number}", "h", "acme", "events", "event")
+        result = processor.process(Page(records=records, state={}))
+        counts.append(store.commit_page(run, result.records, result.dead, {"page": number}, read=len(records),
+                                        complete_parents=result.complete_parents, vanished=mapping.vanished,
+                                        source_hashes={r["uuid"]: f"hash-{number}-{r['uuid']}" for r in records}))
+    return counts
+
+
+def test_postgresql_copy_path_and_sqlite_path_store_the_same(store: Store, tmp_path: Path) -> None:
+    """The same pages through PostgreSQL's COPY + INSERT … SELECT and SQLite's multi-row upsert."""
+    if store.engine.dialect.name != "postgresql":
+        pytest.skip("compares the PostgreSQL write path with SQLite's")
+    sqlite = Store(f"sqlite:///{tmp_path / 'same.db'}")
+    sqlite.migrate()
+    try:
+        assert _sync_pages(store) == _sync_pages(sqlite)
+
+        def contents(of: Store) -> dict[str, Any]:
+            with of.engine.connect() as conn:
+                sources = sorted(tuple(r) for r in conn.execute(sa.text(
+                    "select house, connector, stream, source_key, raw_hash, records from source_records")))
+                letters = sorted(tuple(r) for r in conn.execute(sa.text(
+                    "select source_id, reason, status, seen_count from dead_letters")))
+            rows = [{k: v for k, v in row.items() if k != "updated_at"} for row in _rows(of)]
+            return {"rows": rows, "sources": sources, "letters": letters, "export": list(of.export())}
+
+        on_postgres, on_sqlite = contents(store), contents(sqlite)
+        assert on_postgres == on_sqlite
+        retired = next(r for r in on_postgres["rows"] if r["source_id"] == "ev-1#1")
+        assert retired["deleted"] and retired["revision"] == 2  # the vanished date, on both stores
+        assert len(on_postgres["sources"]) == 2
+    finally:
+        sqlite.dispose()
+
+
+def test_migration_0006_keeps_every_record_under_its_natural_key(store_url: str) -> None:
+    """Records stored before 0006 (keyed by id) are the same records after it: a re-read finds them
+    unchanged, a changed one is updated in place, none is duplicated."""
+    from alembic import command
+    from alembic.config import Config
+
+    from podium.store import store as store_module
+
+    store = Store(store_url)
+    config = Config()
+    config.set_main_option("script_location", str(store_module._MIGRATIONS))
+    old = sa.table("canonical_records", *(sa.column(name) for name in (
+        "id", "house", "entity", "source_system", "source_id", "content_hash", "data", "deleted", "updated_at")))
+    with store.engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0005")
+        connection.execute(sa.insert(old).values([
+            {"id": r.id, "house": "h", "entity": "event", "source_system": "acme", "source_id": r.source_id,
+             "content_hash": r.hash, "data": r.data.decode(), "deleted": False, "updated_at": store_module.now()}
+            for r in (rec("1"), rec("2"))]))
+    store.migrate()
+    try:
+        run = store.start_stream_run("r9", "h", "acme", "events", "event")
+        counts = store.commit_page(run, [rec("1"), rec("2", "Macbeth")], [], None, read=2)
+        assert (counts.inserted, counts.updated, counts.unchanged) == (0, 1, 1)
+        assert [(row["source_id"], row["revision"]) for row in _rows(store)] == [("1", 1), ("2", 2)]
+    finally:
+        store.dispose()

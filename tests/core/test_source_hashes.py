@@ -1,0 +1,114 @@
+"""A no-change re-read does not map raw records whose raw hash is unchanged; a mapping change (or
+a changed raw record) maps them again. On SQLite and PostgreSQL, against the Ticketmatic sandbox."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from connectors.ticketmatic.connector import TicketmaticConnector
+from connectors.ticketmatic.sandbox import TicketmaticSandbox
+from podium.engine import run_sync
+from podium.mapping import CompiledMapping
+from podium.store import Store
+from podium.store.source_hashes import RawSplit
+from tests.core.test_engine import house
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[TicketmaticSandbox]:
+    with TicketmaticSandbox(events=12, contacts=40, orders=60) as sandbox:
+        yield sandbox
+
+
+@pytest.fixture(autouse=True)
+def _credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PODIUM_CC_ENGINE__TM_KEY", "sandbox-access-key")
+    monkeypatch.setenv("PODIUM_CC_ENGINE__TM_SECRET", "sandbox-secret-key")
+
+
+@pytest.fixture
+def mapped(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    """Raw records mapped, per stream (every call of a compiled mapping)."""
+    calls: dict[str, int] = {}
+    original = CompiledMapping.map
+
+    def counting(self: CompiledMapping, raw: dict[str, Any], ctx: Any) -> Any:
+        calls[self.stream] = calls.get(self.stream, 0) + 1
+        return original(self, raw, ctx)
+
+    monkeypatch.setattr(CompiledMapping, "map", counting)
+    return calls
+
+
+def _mappings(tmp_path: Path, name: str, edit: str = "") -> Path:
+    """A copy of the Ticketmatic mappings (a new folder is a new mapping to the process's cache)."""
+    folder = tmp_path / name
+    shutil.copytree(TicketmaticConnector.mappings_dir(), folder)
+    if edit:
+        orders = folder / "orders.yaml"
+        orders.write_text(orders.read_text(encoding="utf-8") + edit, encoding="utf-8")
+    return folder
+
+
+def test_a_no_change_reread_maps_nothing_and_a_mapping_change_maps_again(
+        sandbox: TicketmaticSandbox, store: Store, tmp_path: Path, mapped: dict[str, int],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    config = house(sandbox.url, tmp_path, account="rawskip")
+    orders = len(sandbox.data("rawskip")["orders"])
+    tickets = sum(len(o["tickets"]) for o in sandbox.data("rawskip")["orders"])
+    v1, v2 = _mappings(tmp_path, "v1"), _mappings(tmp_path, "v2", "\n# reviewed\n")
+    monkeypatch.setattr(TicketmaticConnector, "mappings_dir", classmethod(lambda cls: v1))
+
+    first = run_sync(config, "ticketmatic", store=store, streams=["orders"])
+    assert first.status == "succeeded" and mapped["orders"] == orders
+    stored = list(store.export("cc-engine"))
+
+    mapped.clear()
+    reread = run_sync(config, "ticketmatic", store=store, streams=["orders"], full_refresh=True)
+    (stream,) = reread.streams
+    assert mapped.get("orders", 0) == 0, "unchanged raw records were mapped again"
+    assert (stream.read, stream.unchanged, stream.inserted, stream.updated) == (orders, tickets, 0, 0)
+    assert list(store.export("cc-engine")) == stored
+
+    # Another mapping (here: only a comment added): every raw record is mapped again, once.
+    monkeypatch.setattr(TicketmaticConnector, "mappings_dir", classmethod(lambda cls: v2))
+    mapped.clear()
+    remapped = run_sync(config, "ticketmatic", store=store, streams=["orders"], full_refresh=True)
+    assert mapped["orders"] == orders and remapped.streams[0].unchanged == tickets
+    mapped.clear()
+    run_sync(config, "ticketmatic", store=store, streams=["orders"], full_refresh=True)
+    assert mapped.get("orders", 0) == 0
+
+
+def test_a_changed_raw_record_is_mapped_again_and_its_change_stored(
+        sandbox: TicketmaticSandbox, store: Store, tmp_path: Path, mapped: dict[str, int]) -> None:
+    import time as _time
+
+    from connectors.ticketmatic import sandbox as tm_sandbox
+
+    config = house(sandbox.url, tmp_path, account="rawchange")
+    run_sync(config, "ticketmatic", store=store, streams=["orders"])
+    order = next(o for o in sandbox.data("rawchange")["orders"] if len(o["tickets"]) >= 2)
+    returned = str(order["tickets"][-1]["id"])
+    _time.sleep(1.1)  # lastupdatets has one-second resolution
+    with sandbox._data_lock:
+        tm_sandbox._return_ticket(order, tm_sandbox._now())
+    mapped.clear()
+    report = run_sync(config, "ticketmatic", store=store, streams=["orders"], full_refresh=True)
+    assert mapped["orders"] == 1  # only the changed order
+    assert report.streams[0].updated >= 1
+    tickets = {t["source"]["id"]: t for t in store.export("cc-engine", "ticket")}
+    assert tickets[returned]["status"] == "refunded"
+
+
+def test_a_rejected_raw_record_keeps_no_hash() -> None:
+    """Its dead letter must be seen again on the next read, so it is always mapped."""
+    from podium.store import DeadLetter
+
+    split = RawSplit(todo=[], hashes={"1": "a", "2": "b"})
+    assert split.to_store([DeadLetter("bad", raw={"orderid": 2, "x": 1})], "orderid") == {"1": "a"}
