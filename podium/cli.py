@@ -1,7 +1,9 @@
 """``podium``: the command line of Podium Hub.
 
-Tables and progress go to stderr/stdout through rich; machine output (``--json``, ``map``,
-``export``) is plain JSON lines on stdout so that it pipes.
+Tables go to stdout and progress to stderr through rich. Machine output has one convention:
+every ``--json`` option prints ONE JSON document (an array of objects, one per row) on stdout;
+the record streams ``map`` and ``export`` print JSON lines (one canonical record per line) so that
+they pipe into line tools. Errors go to stderr with a non-zero exit code.
 """
 
 from __future__ import annotations
@@ -21,9 +23,15 @@ from rich.table import Table
 
 from podium.errors import BadDataError, ConfigError, PodiumError
 
-# Piped or captured output (CI logs, `| less`) gets a wide console instead of rich's 80 columns.
-out = Console(width=None if sys.stdout.isatty() else 180)
-err = Console(stderr=True, width=None if sys.stderr.isatty() else 180)
+
+def _width(stream: Any) -> int | None:
+    """A terminal's own width (or ``COLUMNS`` when set); piped or captured output (CI logs, ``| less``)
+    gets 180 columns instead of rich's 80."""
+    return None if stream.isatty() or os.environ.get("COLUMNS") else 180
+
+
+out = Console(width=_width(sys.stdout))
+err = Console(stderr=True, width=_width(sys.stderr))
 
 
 # `podium sync`: another sync of the same house × connector holds the lock (nothing was done).
@@ -41,7 +49,13 @@ def _store() -> Any:
     return Store.from_env()
 
 
+def _json(rows: list[dict[str, Any]]) -> None:
+    """The one ``--json`` convention: a JSON array of row objects on stdout."""
+    click.echo(json.dumps(rows, indent=2, default=str, ensure_ascii=False))
+
+
 @click.group()
+@click.version_option(package_name="podium-hub", prog_name="podium", message="%(prog)s %(version)s")
 @click.option("-v", "--verbose", count=True, help="More log output (-v info, -vv debug).")
 def main(verbose: int) -> None:
     """Podium Hub: sync arts and culture houses' vendor systems into one canonical model."""
@@ -68,7 +82,7 @@ def connectors_cmd(as_json: bool) -> None:
              "pool_slots": cls.pool_slots}
             for name, cls in all_connectors().items()]
     if as_json:
-        click.echo(json.dumps(rows, indent=2))
+        _json(rows)
         return
     table = Table(title="Installed connectors")
     for column in ("connector", "version", "streams → entity", "connection type", "schedule", "pool"):
@@ -103,14 +117,17 @@ def _load_house(house: str) -> Any:
 @main.command("check")
 @click.option("--house", "house_ref", required=True, help="House config file (or key in PODIUM_HOUSES_DIR).")
 @click.option("--connector", default=None, help="Only this connector.")
-def check_cmd(house_ref: str, connector: str | None) -> None:
-    """Validate a house config and prove each enabled connector's settings and credentials."""
+@click.option("--json", "as_json", is_flag=True, help="JSON output: one object per connector checked.")
+def check_cmd(house_ref: str, connector: str | None, as_json: bool) -> None:
+    """Validate a house config and prove each enabled connector's settings and credentials.
+
+    Exit 0 all fine, 1 some connector failed its check, 2 the house config itself is wrong."""
     from podium.engine import build_connector
     from podium.secrets import redact
 
     house = _load_house(house_ref)
     names = [connector] if connector else [n for n, c in house.connectors.items() if c.enabled]
-    failed = 0
+    rows: list[dict[str, Any]] = []
     for name in names:
         try:
             instance = build_connector(house, name)
@@ -118,11 +135,19 @@ def check_cmd(house_ref: str, connector: str | None) -> None:
                 instance.check()
             finally:
                 instance.close()
-            out.print(f"[green]✔[/] {house.key} × {name}: ok")
+            rows.append({"house": house.key, "connector": name, "ok": True, "error_class": None, "error": None})
         except PodiumError as exc:
-            failed += 1
-            out.print(f"[red]✘[/] {house.key} × {name}: " + escape(f"[{exc.error_class}] {redact(str(exc))}"), highlight=False)
-    sys.exit(1 if failed else 0)
+            rows.append({"house": house.key, "connector": name, "ok": False, "error_class": exc.error_class,
+                         "error": redact(str(exc))})
+    if as_json:
+        _json(rows)
+    for row in [] if as_json else rows:
+        if row["ok"]:
+            out.print(f"[green]✔[/] {row['house']} × {row['connector']}: ok")
+        else:
+            out.print(f"[red]✘[/] {row['house']} × {row['connector']}: "
+                      + escape(f"[{row['error_class']}] {row['error']}"), highlight=False)
+    sys.exit(0 if all(row["ok"] for row in rows) else 1)
 
 
 @main.command("map")
@@ -157,6 +182,14 @@ def map_cmd(connector: str, stream: str, file: str, house: str, timezone: str) -
                                "schema_path": letter.schema_path, "instance_path": letter.instance_path},
                               ensure_ascii=False), err=True)
     sys.exit(3 if dead else 0)
+
+
+def progress_line(house: str, connector: str, stream: str, report: Any, stored: int) -> str:
+    """``cc-x × ticketmatic × orders: 120 read → 340 tickets (+338 ~2), 1 rejected``: vendor records read,
+    then the canonical records they became, each in its own unit."""
+    entity = report.entity + ("" if stored == 1 else "s")
+    return (f"{house} × {connector} × {stream}: {report.read} read → {stored} {entity} "
+            f"(+{report.inserted} ~{report.updated}), {report.rejected} rejected")
 
 
 def _report_table(reports: list[Any]) -> Table:
@@ -197,33 +230,52 @@ def sync_cmd(house_ref: str | None, connector: str | None, streams: tuple[str, .
 
     Exit 0 all synced, 1 some failed, 4 some were already being synced by another process (and
     none failed)."""
-    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+    )
 
     from podium.config import load_houses
     from podium.engine import StreamReport, run_sync
+    from podium.paths import houses_dir
 
     try:
         houses = [_load_house(house_ref)] if house_ref else load_houses()
     except ConfigError as exc:
         _fail(str(exc))
+    if not houses:
+        _fail(f"no house configs in {houses_dir().resolve()} (run from the project folder, or set "
+              "PODIUM_HOUSES_DIR, or name one with --house FILE)")
     store = _store()
     reports = []
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err,
-                  transient=True, disable=as_json or not err.is_terminal) as progress:
+    # One bar per stream: the vendor's records read against the total it announces (Ticketmatic's
+    # nbrofresults, publiq's totalItems…; a pulsing bar when it gives none), then what they became in
+    # canonical units, so orders read and tickets stored are never added up.
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=err, transient=True,
+                  disable=as_json or not err.is_terminal) as progress:
         for house in houses:
             names = [connector] if connector else [n for n, c in house.connectors.items() if c.enabled]
             for name in names:
-                task = progress.add_task(f"{house.key} × {name}", total=None)
+                bars: dict[str, Any] = {}
 
-                def show(stream: str, report: StreamReport, task: Any = task, name: str = name,
-                         key: str = house.key) -> None:
-                    progress.update(task, description=f"{key} × {name} × {stream}: {report.read} read, "
-                                                      f"{report.inserted} new, {report.rejected} rejected")
+                def show(stream: str, report: StreamReport, name: str = name, key: str = house.key,
+                         bars: dict[str, Any] = bars) -> None:
+                    if stream not in bars:
+                        bars[stream] = progress.add_task("", total=None)
+                    stored = report.inserted + report.updated + report.unchanged
+                    progress.update(bars[stream], total=report.expected, completed=report.read,
+                                    description=progress_line(key, name, stream, report, stored))
                 reports.append(run_sync(house, name, store=store, full_refresh=full_refresh,
                                         streams=list(streams) or None, progress=show, workers=workers))
-                progress.remove_task(task)
+                for bar in bars.values():
+                    progress.remove_task(bar)
     if as_json:
-        click.echo(json.dumps([r.as_dict() for r in reports], indent=2))
+        _json([r.as_dict() for r in reports])
     else:
         out.print(_report_table(reports))
     for report in reports:
@@ -250,7 +302,7 @@ def remap_cmd(house_ref: str, connector: str, streams: tuple[str, ...], workers:
     house = _load_house(house_ref)
     report = run_remap(house, connector, store=_store(), streams=list(streams) or None, workers=workers)
     if as_json:
-        click.echo(json.dumps(report.as_dict(), indent=2))
+        _json([report.as_dict()])
     else:
         out.print(_report_table([report]))
         for entity, count in sorted(report.not_reproduced.items()):
@@ -311,30 +363,61 @@ def new_connector_cmd(name: str, dest: Path, title: str | None) -> None:
 
 @main.command("status")
 @click.option("--house", default=None, help="Only this house key.")
-@click.option("--json", "as_json", is_flag=True, help="JSON output.")
-def status_cmd(house: str | None, as_json: bool) -> None:
+@click.option("--wide", is_flag=True, help="Every column (owner, finish time, counts, full error).")
+@click.option("--json", "as_json", is_flag=True, help="JSON output: one object per house × connector × stream.")
+def status_cmd(house: str | None, wide: bool, as_json: bool) -> None:
     """Per house × connector × stream: last run, state, counts and open dead letters.
 
     A run whose process died reads 'interrupted' at once (its owner's pid is gone on this host, or
-    its heartbeat is older than two minutes)."""
+    its heartbeat is older than two minutes). The default table fits an 80-column terminal;
+    ``--wide`` shows every column."""
     rows = _store().status(house)
+    if house and not rows:
+        known = sorted({r["house"] for r in _store().status(None)})
+        _fail(f"no sync of house '{house}' is recorded (houses with syncs: {', '.join(known) or 'none'})")
     if as_json:
-        click.echo(json.dumps(rows, indent=2, default=str))
+        _json(rows)
         return
-    table = Table(title="Podium Hub sync status")
-    for column in ("house", "connector", "stream", "last run (UTC)", "status", "read", "inserted", "updated",
-                   "unchanged", "rejected", "dead letters", "cursor", "error"):
-        table.add_column(column, overflow="fold")
+    out.print(_status_table(rows, wide))
+    for r in [] if wide else rows:
+        if r["error_class"]:
+            out.print(f"[red]✘[/] {r['house']} × {r['connector']} × {r['stream']}: "
+                      + escape(f"[{r['error_class']}] {r['error'] or ''}"), highlight=False)
+
+
+def _status_table(rows: list[dict[str, Any]], wide: bool) -> Table:
+    """Short columns that never fold a timestamp; counts, owner, cursor and the error with ``wide``
+    (without it, ``status_cmd`` prints each error whole below the table)."""
+
+    table = Table(title="Podium Hub sync status", box=None, pad_edge=False, show_header=True,
+                  header_style="bold")
+    # The time and the status keep their width; on a terminal under 100 columns the names give way
+    # (ellipsis) so that every column still fits in 80.
+    widths = {"last run (UTC)": 16, "status": 11, "rej": 3, "DL": 3}
+    caps = {"house": 13, "connector": 10, "stream": 11} if out.width < 100 and not wide else {}
+    columns = ["house", "connector", "stream", "last run (UTC)", "status", "rej", "DL"]
+    if wide:
+        columns += ["read", "inserted", "updated", "unchanged", "finished (UTC)", "owner", "cursor", "error"]
+    for column in columns:
+        numeric = column in ("rej", "DL", "read", "inserted", "updated", "unchanged")
+        table.add_column(column, justify="right" if numeric else "left",
+                         min_width=widths.get(column), max_width=caps.get(column),
+                         no_wrap=column != "error", overflow="fold" if column == "error" else "ellipsis")
     for r in rows:
         status = {"succeeded": "[green]ok[/]", "failed": "[red]failed[/]",
                   "interrupted": "[yellow]interrupted[/]"}.get(r["status"], r["status"])
-        state = r["state"] or {}
-        cursor = str(state.get("cursor") or ("resuming" if state.get("resume") else "—"))
-        table.add_row(r["house"], r["connector"], r["stream"], (r["started_at"] or "")[:19], status,
-                      str(r["read"]), str(r["inserted"]), str(r["updated"]), str(r["unchanged"]),
-                      str(r["rejected"]), str(r["dead_letters_open"]), cursor[:32],
-                      escape(f"[{r['error_class']}] {(r['error'] or '')[:60]}") if r["error_class"] else "")
-    out.print(table)
+        cells = [r["house"], r["connector"], r["stream"], (r["started_at"] or "")[:16].replace("T", " "), status,
+                 str(r["rejected"]), str(r["dead_letters_open"])]
+        if wide:
+            state = r["state"] or {}
+            cursor = str(state.get("cursor") or ("resuming" if state.get("resume") else "—"))
+            cells += [str(r["read"]), str(r["inserted"]), str(r["updated"]), str(r["unchanged"]),
+                      (r["finished_at"] or "")[:19].replace("T", " "), r["owner"] or "—", cursor,
+                      escape(f"[{r['error_class']}] {r['error'] or ''}" if r["error_class"] else "")]
+        table.add_row(*cells)
+    if not wide:
+        table.caption = "rej: rejected by the last run · DL: open dead letters · --wide: all columns"
+    return table
 
 
 @main.command("export")
@@ -364,16 +447,20 @@ def deadletters_list(house: str | None, connector: str | None, stream: str | Non
     rows = _store().dead_letters(house=house, connector=connector, stream=stream,
                                  status=None if show_all else "open", limit=limit)
     if as_json:
-        for row in rows:
-            click.echo(json.dumps(row, default=str, ensure_ascii=False))
+        _json(rows)
         return
     table = Table(title=f"Dead letters ({len(rows)})")
-    for column in ("id", "house", "connector", "stream", "source id", "status", "reason", "raw page"):
-        table.add_column(column)
+    for column in ("id", "house", "connector", "stream", "source id", "status", "reason"):
+        table.add_column(column, overflow="fold" if column == "reason" else "ellipsis")
     for r in rows:
         table.add_row(str(r["id"]), r["house"], r["connector"], r["stream"], r["source_id"] or "—", r["status"],
-                      escape(r["reason"][:90]), r["archive_uri"] or "—")
+                      escape(r["reason"][:200]))
     out.print(table)
+    # Archive URIs are printed whole, one per line and never wrapped, so they can be copied into
+    # `podium archive show URI`.
+    for r in rows:
+        if r["archive_uri"]:
+            click.echo(f"#{r['id']} raw page: {r['archive_uri']}")
 
 
 @deadletters_cmd.command("replay")
@@ -389,9 +476,15 @@ def deadletters_replay(house: str | None, connector: str | None, stream: str | N
         houses = {h.key: h for h in load_houses()} if Path(os.environ.get("PODIUM_HOUSES_DIR", "houses")).exists() else {}
     except ConfigError:
         houses = {}
-    counts = replay_dead_letters(_store(), house=house, connector=connector, stream=stream, houses=houses)
-    out.print(f"replayed {counts['replayed']}, still rejected {counts['still_rejected']}, "
-              f"not replayable {counts['not_replayable']}")
+    outcome = replay_dead_letters(_store(), house=house, connector=connector, stream=stream, houses=houses)
+    out.print(f"replayed {outcome.replayed}, still rejected {outcome.still_rejected}, "
+              f"not replayable {outcome.not_replayable}")
+    for letter_id, why in sorted(outcome.why_not_replayable.items()):
+        click.echo(f"#{letter_id} not replayable: {why}")
+    for pair in outcome.busy:
+        err.print(f"[yellow]skipped {escape(pair)}:[/] a sync of it is running; replay again when it ends",
+                  highlight=False)
+    sys.exit(EXIT_ALREADY_RUNNING if outcome.busy else 0)
 
 
 @main.group("fleet")

@@ -66,6 +66,7 @@ class StreamReport:
     seconds: float = 0.0
     error_class: str | None = None
     error: str | None = None
+    expected: int | None = None  # records the vendor says this read holds (its total), when it says
 
 
 @dataclass
@@ -369,6 +370,8 @@ def _sync_stream(instance: Connector, stream: str, store: Store, archive: Archiv
                 _commit(store, run, mapped, mapped.page.state, mapping.vanished, splits.popleft(),
                         spec.primary_key)
                 _copy_counts(run.counts, report, mapped.seq + 1)
+                if mapped.page.total is not None:
+                    report.expected = mapped.page.total
                 _log_rejections(house.key, cls.name, stream, mapped)
                 if progress is not None:
                     progress(stream, report)
@@ -514,42 +517,80 @@ def _loads(data: bytes) -> dict[str, Any]:
     return orjson.loads(data)  # type: ignore[no-any-return]
 
 
+@dataclass
+class ReplayOutcome:
+    """What a dead-letter replay did: counts, why some letters cannot be replayed, which pairs were busy."""
+
+    replayed: int = 0
+    still_rejected: int = 0
+    not_replayable: int = 0
+    # letter id -> why it cannot be mapped again (said to the operator, with what to do instead)
+    why_not_replayable: dict[int, str] = field(default_factory=dict)
+    # house × connector pairs skipped because a sync of them holds the lock
+    busy: list[str] = field(default_factory=list)
+
+    def counts(self) -> dict[str, int]:
+        return {"replayed": self.replayed, "still_rejected": self.still_rejected,
+                "not_replayable": self.not_replayable}
+
+
+def _why_not_replayable(letter: Mapping[str, Any], raw: Any) -> str | None:
+    """Why a letter cannot be mapped again, or None when it can."""
+    if letter["reason"].startswith("decode:") or letter["raw"] is None:
+        where = f" (the page as received: {letter['archive_uri']})" if letter.get("archive_uri") else ""
+        return ("the vendor's bytes could not be read as a record, so there is nothing to map again"
+                f"{where}; once the vendor fixes the data, the next sync reads it")
+    if not isinstance(raw, dict):
+        return "the kept raw record is not an object; a full refresh (podium sync --full-refresh) reads it again"
+    return None
+
+
 def replay_dead_letters(store: Store, *, house: str | None = None, connector: str | None = None,
-                        stream: str | None = None, houses: Mapping[str, HouseConfig] | None = None) -> dict[str, int]:
-    """Map the open dead letters again with today's mappings; store the ones that now pass."""
+                        stream: str | None = None, houses: Mapping[str, HouseConfig] | None = None) -> ReplayOutcome:
+    """Map the open dead letters again with today's mappings; store the ones that now pass.
+
+    Each house × connector is replayed under its sync lock, so a replay never writes beside a sync
+    of the same pair (a busy pair is skipped and named)."""
     from zoneinfo import ZoneInfo
 
     import orjson
 
-    counts = {"replayed": 0, "still_rejected": 0, "not_replayable": 0}
+    outcome = ReplayOutcome()
     letters = store.dead_letters(house=house, connector=connector, stream=stream, status="open")
     groups: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
     for letter in letters:
         groups.setdefault((letter["house"], letter["connector"], letter["stream"]), []).append(letter)
     for (house_key, name, stream_name), items in groups.items():
-        cls = get_connector(name)
-        spec = cls.stream(stream_name)
-        tz = houses[house_key].tz if houses and house_key in houses else ZoneInfo("Europe/Brussels")
-        ctx = MappingContext(house=house_key, system=cls.name, timezone=tz)
-        processor = PageProcessor(load_mapping(cls.mappings_dir(), cls.name, stream_name), ctx, spec.entity,
-                                  spec.primary_key)
-        run = store.start_stream_run(str(uuid.uuid4()), house_key, name, stream_name, spec.entity, "replay")
-        replayed, again = [], []
-        records: list[StoredRecord] = []
-        for letter in items:
-            raw = orjson.loads(letter["raw"]) if letter["raw"] else None
-            if not isinstance(raw, dict) or letter["reason"].startswith("decode:"):
-                counts["not_replayable"] += 1
-                continue
-            result = processor.process(_page_of_letter(raw))
-            if result.dead:
-                again.append(letter["id"])
-                counts["still_rejected"] += 1
-            else:
-                records.extend(result.records)
-                replayed.append(letter["id"])
-                counts["replayed"] += 1
-        store.commit_page(run, records, [], None, read=len(replayed))
-        store.mark_dead_letters(replayed, "replayed")
-        store.finish_stream_run(run, "succeeded")
-    return counts
+        run_id = str(uuid.uuid4())
+        lease = store.try_lock_sync(house_key, name, run_id)
+        if lease is None:
+            outcome.busy.append(f"{house_key} × {name}")
+            continue
+        with lease:
+            cls = get_connector(name)
+            spec = cls.stream(stream_name)
+            tz = houses[house_key].tz if houses and house_key in houses else ZoneInfo("Europe/Brussels")
+            ctx = MappingContext(house=house_key, system=cls.name, timezone=tz)
+            processor = PageProcessor(load_mapping(cls.mappings_dir(), cls.name, stream_name), ctx, spec.entity,
+                                      spec.primary_key)
+            run = store.start_stream_run(run_id, house_key, name, stream_name, spec.entity, "replay")
+            replayed: list[int] = []
+            records: list[StoredRecord] = []
+            for letter in items:
+                raw = orjson.loads(letter["raw"]) if letter["raw"] else None
+                why = _why_not_replayable(letter, raw)
+                if why is not None or not isinstance(raw, dict):
+                    outcome.not_replayable += 1
+                    outcome.why_not_replayable[letter["id"]] = why or "not an object"
+                    continue
+                result = processor.process(_page_of_letter(raw))
+                if result.dead:
+                    outcome.still_rejected += 1
+                else:
+                    records.extend(result.records)
+                    replayed.append(letter["id"])
+                    outcome.replayed += 1
+            store.commit_page(run, records, [], None, read=len(replayed))
+            store.mark_dead_letters(replayed, "replayed")
+            store.finish_stream_run(run, "succeeded")
+    return outcome

@@ -57,3 +57,30 @@ def classify(exc: BaseException) -> str:
     if is_transport_fault(exc):
         return "vendor_down"  # a connection cut, a short body or a stall: the vendor's side, not a bug
     return "internal"
+
+
+# Each error class in plain words for the person on call: what happened, and what to do about it.
+# ``{conn}`` is the house's Airflow connection id (or how to find it), ``{house}`` the house key.
+ERROR_ADVICE: dict[str, tuple[str, str]] = {
+    "config": ("The house config, or the credentials it references, is wrong; retrying will not help.",
+               "Fix houses/{house}.yaml or the Airflow connection {conn}; `podium check --house {house}` "
+               "names the file and key."),
+    "auth": ("The vendor refused the credentials.",
+             "Renew the credentials in the Airflow connection {conn}, then run the sync again."),
+    "vendor_down": ("The vendor did not answer, or answered with server errors, through every retry.",
+                    "Wait, or call the vendor. Nothing is lost: the next run resumes where this one stopped."),
+    "rate_limited": ("The vendor kept refusing requests as too many.",
+                     "Lower this vendor's pool slots in houses/_fleet.yaml, or ask the vendor for a higher limit."),
+    "bad_data": ("The vendor sent a page that could not be read at all.",
+                 "Open the raw page in the archive and the dead letters; tell the vendor what is broken."),
+    "interrupted": ("The sync process stopped before finishing (killed, or its machine restarted).",
+                    "Nothing: the pages it stored are kept and the next run resumes from its state."),
+    "internal": ("A bug in Podium or in the connector.",
+                 "Open the task log and report it with the house and connector."),
+}
+
+
+def advice(error_class: str | None, *, house: str = "<house>", conn: str | None = None) -> tuple[str, str]:
+    """(what happened, what to do) for an error class, in plain words."""
+    what, todo = ERROR_ADVICE.get(error_class or "internal", ERROR_ADVICE["internal"])
+    return what, todo.format(house=house, conn=f"'{conn}'" if conn else "named by the house's credentials.conn_id")

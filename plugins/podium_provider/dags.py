@@ -16,6 +16,7 @@ from datetime import timedelta
 from typing import Any
 
 import pendulum
+from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.sdk import DAG, RetryAction, RetryRule, get_parsing_context, task
 from airflow.sdk.definitions.retry_policy import ExceptionRetryPolicy
 
@@ -34,6 +35,7 @@ EXAMPLE_MAILING_DAG_ID = "podium_example_mailing"
 EXAMPLE_DAG_ID = "podium_example_publication"
 ERRORS_DAG_ID = "podium_fleet_config_errors"
 CONFIG_ERRORS_POOL = "podium_fleet_checks"
+OWNER_TASK_ID = "owner"
 
 # Retrying cannot fix a wrong config, refused credentials or unreadable data: fail at once and alert.
 # A vendor that keeps rate limiting gets a longer pause than the exponential backoff's first step.
@@ -91,6 +93,12 @@ def build_sync_dag(group: SyncGroup, houses_dir: str | os.PathLike[str] | None =
             task_id="sync", connector=connector, houses_dir=folder,
             map_index_template=MAP_INDEX_TEMPLATE, outlets=[CHANGES_ALIAS],
         ).expand(house=list(group.houses))
+        # Airflow 3.3 fills the DAG list's "Owner" from the serialized DAG's unmapped tasks only (a mapped
+        # task keeps its owner in partial_kwargs), so the DAG showed "airflow". This unconnected empty task
+        # carries the owner from houses/_fleet.yaml; the scheduler marks it done without a worker, and it
+        # gates nothing (the run's state still follows every house's sync).
+        EmptyOperator(task_id=OWNER_TASK_ID, owner=group.owner,
+                      doc_md="Carries the DAG's owner to the Airflow UI; does no work.")
     return dag
 
 

@@ -64,11 +64,32 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Podium Hub demo through Airflow")
     parser.add_argument("--connections-json", action="store_true",
                         help="print the demo connections for `airflow connections import` and exit")
+    parser.add_argument("--serve-sandboxes", action="store_true",
+                        help="serve the example houses' vendor sandboxes on their demo ports until stopped")
     args = parser.parse_args(argv)
     if args.connections_json:
         print(json.dumps(demo_connections(), indent=2))
         return 0
+    if args.serve_sandboxes:
+        return serve_sandboxes()
     return run_demo_through_airflow()
+
+
+def serve_sandboxes() -> int:
+    """The example houses' sandboxes on their documented ports, until SIGTERM/SIGINT (scripts/airflow.sh)."""
+    import signal
+    import threading
+
+    from podium.demo import running_sandboxes
+
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    with running_sandboxes() as sandboxes:
+        print("sandboxes: " + ", ".join(f"{name}={sandbox.url}" for name, sandbox in sorted(sandboxes.items())),
+              flush=True)
+        stop.wait()
+    return 0
 
 
 if __name__ == "__main__":

@@ -70,7 +70,8 @@ def run_dag(dag: Any) -> DagResult:
     result = DagResult(dag_id=dag.dag_id, run_id=run.run_id, state=str(getattr(run.state, "value", run.state)))
     with create_session() as session:
         tis = (session.query(TaskInstance)
-               .filter(TaskInstance.dag_id == dag.dag_id, TaskInstance.run_id == run.run_id)
+               .filter(TaskInstance.dag_id == dag.dag_id, TaskInstance.run_id == run.run_id,
+                       TaskInstance.task_id == task.task_id)
                .order_by(TaskInstance.map_index).all())
         for ti in tis:
             house = houses[ti.map_index] if 0 <= ti.map_index < len(houses) else str(ti.map_index)

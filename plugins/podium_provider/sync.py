@@ -48,6 +48,12 @@ def _merge(into: dict[str, dict[str, int]], other: Any) -> dict[str, dict[str, i
     return into
 
 
+def _conn_id(house: Any, connector: str) -> str | None:
+    """The Airflow connection the house's config names for this connector (None for env credentials)."""
+    entry = getattr(house, "connectors", {}).get(connector)
+    return ((getattr(entry, "credentials", None) or {}).get("conn_id")) if entry is not None else None
+
+
 def _state_store(context: MutableMapping[str, Any]) -> Any:
     return context.get("task_state_store")
 
@@ -71,6 +77,7 @@ def run_house_sync(connector: str, house_key: str, context: MutableMapping[str, 
     try:
         house = load_house(house_path(house_key, Path(houses_dir) if houses_dir else None))
     except PodiumError as exc:
+        context["podium_label"] = f"{house_key} ✘ {exc.error_class}"
         exc.podium_report = {"house": house_key, "connector": connector, "status": "failed",  # type: ignore[attr-defined]
                              "error_class": exc.error_class, "failed_stream": None, "rejected": 0}
         raise
@@ -95,7 +102,11 @@ def run_house_sync(connector: str, house_key: str, context: MutableMapping[str, 
         try:
             report.raise_for_failure()
         except PodiumError as exc:
-            exc.podium_report = summary  # type: ignore[attr-defined]
+            # The grid's map-index label says what failed without opening the log; the alert names the
+            # Airflow connection to renew or check.
+            context["podium_label"] = f"{house_key} ✘ {exc.error_class}" + (
+                f" ⚠ {report.rejected} rejected" if report.rejected else "")
+            exc.podium_report = {**summary, "conn_id": _conn_id(house, connector)}  # type: ignore[attr-defined]
             raise
 
     if state is not None:

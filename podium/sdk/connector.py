@@ -48,6 +48,7 @@ class Page:
     label: str = ""  # human-readable position: "offset=200", "file=x.csv"
     errors: list[tuple[str, Any]] = field(default_factory=list)  # (reason, raw) for undecodable parts
     context: PageContext = EMPTY_PAGE_CONTEXT  # what the page says about all its records (tables, language)
+    total: int | None = None  # how many records the whole read holds, when the vendor says (progress only)
 
 
 @dataclass

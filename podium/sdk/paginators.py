@@ -63,6 +63,10 @@ class Paginator:
         """Continue from a stored position."""
         return self._remember(position)
 
+    def total(self, response: requests.Response | None, document: Any) -> int | None:
+        """How many records the whole read holds, when the vendor says (for progress only; None: unknown)."""
+        return None
+
     def _next(self, position: Position, response: requests.Response | None, document: Any,
               record_count: int) -> Position | None:
         raise NotImplementedError
@@ -103,6 +107,12 @@ class OffsetPaginator(Paginator):
 
     def start(self, params: dict[str, Any]) -> Position:
         return super().start({**params, self.limit_param: self.limit, self.offset_param: 0})
+
+    def total(self, response: requests.Response | None, document: Any) -> int | None:
+        try:
+            return self._total(response, document) if document is not None else None
+        except (BadDataError, TypeError, ValueError):
+            return None  # paging itself reports a broken total; progress just shows none
 
     def _next(self, position: Position, response: requests.Response | None, document: Any,
               record_count: int) -> Position | None:

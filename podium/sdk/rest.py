@@ -374,8 +374,10 @@ class RestConnector(Connector):
             # Fanned-out children are not in the parent's answer: the page archived is what was read and
             # stored, in the parent page's shape (so ``podium map`` reads it like a page of the vendor's).
             raw = _page_of(decoder.records_path, records) if fanned_out else response.content
+            # The vendor's total counts its own records (parents), not fanned-out children.
+            total = paginator.total(response, document) if loaded is not None and not fanned_out else None
             yield Page(records=records, state=after, raw=raw, raw_suffix=decoder.suffix,
-                       label=label, errors=errors, context=context)
+                       label=label, errors=errors, context=context, total=total)
             position = nxt
 
     def _fetch_children(self, child: ChildRequest, records: list[dict[str, Any]]

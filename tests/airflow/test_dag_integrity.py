@@ -47,12 +47,25 @@ def test_every_dag_has_owner_tags_retries_and_a_pool(fleet: Path) -> None:
             assert task.pool.startswith("podium_"), (dag_id, task.task_id, task.pool)
 
 
+def test_the_airflow_ui_shows_each_sync_dags_owner_from_the_fleet_file(fleet: Path) -> None:
+    """The DAG list's Owner comes from the serialized DAG (what the DAG processor writes to the DB), not
+    from the Python object: check it there."""
+    from airflow.serialization.serialized_objects import DagSerialization, LazyDeserializedDAG
+
+    bag = dagbag()
+    fleet_cfg = load_fleet_settings(fleet)
+    for group in fleet_groups(fleet):
+        serialized = LazyDeserializedDAG(data=DagSerialization.to_dict(bag.dags[group.dag_id]))
+        assert serialized.owner == fleet_cfg["connectors"][group.connector]["owner"] != "airflow", group.dag_id
+
+
 def test_sync_dag_is_one_task_mapped_over_the_houses_with_the_fleet_schedule_and_vendor_pool(fleet: Path) -> None:
     bag = dagbag()
     fleet_cfg = load_fleet_settings(fleet)  # the connectors' declared defaults under _fleet.yaml
     for group in fleet_groups(fleet):
         dag = bag.dags[group.dag_id]
-        assert [t.task_id for t in dag.tasks] == ["sync"]
+        assert sorted(t.task_id for t in dag.tasks) == ["owner", "sync"]
+        assert not dag.get_task("owner").upstream_list and not dag.get_task("owner").downstream_list
         sync = dag.get_task("sync")
         assert type(sync).__name__.endswith("MappedOperator")
         assert list(mapped_houses(sync)) == list(group.houses)

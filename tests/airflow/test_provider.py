@@ -134,6 +134,26 @@ def test_failure_alert_without_a_report_classifies_the_exception() -> None:
     assert alert["error_class"] == "internal"
 
 
+def test_an_auth_alert_names_the_connection_to_renew_and_a_retry_alert_says_airflow_tries_again() -> None:
+    from plugins.podium_provider.notifications.podium import failure_alert, format_alert
+
+    exc = AuthError("cc-hasselt × ticketmatic: [auth] 401 Unauthorized")
+    exc.podium_report = {"house": "cc-hasselt", "connector": "ticketmatic", "failed_stream": "orders",  # type: ignore[attr-defined]
+                         "error_class": "auth", "rejected": 0, "conn_id": "ticketmatic_cc_hasselt"}
+    failed = failure_alert(_context(exc), "ticketmatic")
+    assert failed["conn_id"] == "ticketmatic_cc_hasselt"
+    assert "renew the credentials in the Airflow connection 'ticketmatic_cc_hasselt'" in failed["action"]
+    assert "conn_id=ticketmatic_cc_hasselt" in format_alert(failed)
+
+    down = VendorDownError("cc-hasselt × ticketmatic × orders: [vendor_down] 503")
+    context = {**_context(down), "task": SimpleNamespace(retries=3)}
+    context["ti"].try_number = 1
+    retrying = failure_alert(context, "ticketmatic", event="retrying")
+    assert "retries" not in retrying["action"].replace("tries again", "")  # no "after all retries" on try 1
+    assert "tries again (try 1 of 4)" in retrying["action"]
+    assert "through every retry" in failure_alert(_context(down), "ticketmatic")["action"]
+
+
 def test_failure_alert_masks_registered_secrets() -> None:
     from plugins.podium_provider.notifications.podium import failure_alert
     from podium.secrets import register_secret
@@ -230,9 +250,11 @@ def test_a_broken_house_config_fails_as_a_config_error_with_a_report(monkeypatch
     from plugins.podium_provider.sync import run_house_sync
 
     (tmp_path / "cc-bad.yaml").write_text("house: cc-bad\nname: X\nkind: theater\nconnectors: {}\n")
+    context: dict[str, Any] = {}
     with pytest.raises(ConfigError) as info:
-        run_house_sync("ticketmatic", "cc-bad", {}, houses_dir=tmp_path)
+        run_house_sync("ticketmatic", "cc-bad", context, houses_dir=tmp_path)
     assert info.value.podium_report["error_class"] == "config"  # type: ignore[attr-defined]
+    assert context["podium_label"] == "cc-bad ✘ config", "the grid label says why, without opening the log"
 
 
 def test_a_sync_already_running_for_the_house_is_a_skip_naming_the_holder(fake_engine: list[Any]) -> None:

@@ -48,8 +48,8 @@ def test_a_replayed_dead_letter_is_mapped_in_the_context_of_the_page_it_came_in(
     store.commit_page(run, [], result.dead, None, read=1)
     store.finish_stream_run(run, "succeeded")
 
-    assert replay_dead_letters(store, house="cc-hasselt") == {"replayed": 1, "still_rejected": 0,
-                                                               "not_replayable": 0}
+    assert replay_dead_letters(store, house="cc-hasselt").counts() == {"replayed": 1, "still_rejected": 0,
+                                                                        "not_replayable": 0}
     (event,) = list(store.export(house="cc-hasselt"))
     synced, _ = map_document("ticketmatic", "events", PAGE, house="cc-hasselt")
     assert event["venue"] == next(e["venue"] for e in synced if e["source"]["id"] == event["source"]["id"])

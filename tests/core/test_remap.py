@@ -179,7 +179,7 @@ def test_podium_remap_on_the_command_line(tmp_path: Path) -> None:
              "--json"]
     done = subprocess.run(remap, env=env, capture_output=True, text=True, timeout=300)  # no vendor, no credentials
     assert done.returncode == 0, done.stderr
-    report = json.loads(done.stdout)
+    (report,) = json.loads(done.stdout)  # every --json prints one array
     assert report["status"] == "succeeded" and report["changed_entities"] == []
     assert report["streams"]["orders"]["unchanged"] > 0
 
