@@ -284,11 +284,15 @@ def test_pages_and_filters_as_served(sandbox: TixlySandbox) -> None:
     changed = requests.get(f"{sandbox.url}/v3/customers", params={"DateFrom": since["Created"]}, headers=head,
                            timeout=5).json()["Data"]
     assert changed and all((c["Edited"] or c["Created"]) >= since["Created"] for c in changed)
-    window = requests.get(f"{sandbox.url}/v3/events/sales", params={"SoldFrom": "2025-09-01", "SoldTo": "2025-10-01",
+    # A month of the sandbox's sales season, whatever day the test runs (the data follows the injected today).
+    first_sale = date.fromisoformat(sandbox.data()["sales"][0]["Created"][:10])
+    sold_from = first_sale.replace(day=1) + timedelta(days=32)
+    sold_from, sold_to = sold_from.replace(day=1).isoformat(), (sold_from + timedelta(days=31)).replace(day=1).isoformat()
+    window = requests.get(f"{sandbox.url}/v3/events/sales", params={"SoldFrom": sold_from, "SoldTo": sold_to,
                                                                     "pageSize": "500"}, headers=head, timeout=5).json()
     assert window["Next"] is None and window["Data"]
-    assert all("2025-09-01" <= s["Created"] < "2025-10-01" for s in window["Data"])
-    later = [s for s in sandbox.data()["sales"] if s["Created"] >= "2025-10-01"]
+    assert all(sold_from <= s["Created"] < sold_to for s in window["Data"])
+    later = [s for s in sandbox.data()["sales"] if s["Created"] >= sold_to]
     assert later, "later windows hold sales although this window's Next is null"
 
 
