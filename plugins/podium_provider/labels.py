@@ -70,16 +70,20 @@ def label_pending_task_instances(dag_run: Any, session: Any, dag: Any = None) ->
     for task_id, houses in sync_houses(dag).items():
         if not houses:
             continue
-        label = case({index: house[:LABEL_LENGTH] for index, house in enumerate(houses)},
-                     value=TaskInstance.map_index)
-        with session.begin_nested():
-            result = session.execute(
-                update(TaskInstance)
-                .where(TaskInstance.dag_id == dag_run.dag_id, TaskInstance.run_id == dag_run.run_id,
-                       TaskInstance.task_id == task_id, TaskInstance.map_index.between(0, len(houses) - 1),
-                       TaskInstance._rendered_map_index.is_(None))
-                .values(_rendered_map_index=label)
-                .execution_options(synchronize_session=False))
+        # A savepoint on the connection, not the session: the scheduler runs listeners inside its own
+        # transaction with a guard that refuses any session commit (a session savepoint's release is one),
+        # and a failed label must not abort that transaction.
+        connection = session.connection()
+        with connection.begin_nested():
+            result = connection.execute(
+                update(TaskInstance.__table__)
+                .where(TaskInstance.__table__.c.dag_id == dag_run.dag_id,
+                       TaskInstance.__table__.c.run_id == dag_run.run_id,
+                       TaskInstance.__table__.c.task_id == task_id,
+                       TaskInstance.__table__.c.map_index.between(0, len(houses) - 1),
+                       TaskInstance.__table__.c.rendered_map_index.is_(None))
+                .values(rendered_map_index=case({index: house[:LABEL_LENGTH] for index, house in enumerate(houses)},
+                                                value=TaskInstance.__table__.c.map_index)))
         labelled += int(getattr(result, "rowcount", 0) or 0)
     return labelled
 

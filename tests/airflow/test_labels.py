@@ -125,8 +125,11 @@ def test_the_scheduler_starting_a_run_labels_every_pending_task_instance_by_hous
         run_id = run.run_id
     assert _labels(run_id) == {0: "0", 1: "1", 2: "2"}  # queued: what the grid shows without the plugin
 
-    with create_session() as session:
+    from airflow.utils.sqlalchemy import prohibit_commit
+
+    with create_session() as session, prohibit_commit(session) as guard:  # as the scheduler loop runs it
         SchedulerJobRunner(job=Job())._start_queued_dagruns(session=session)
+        guard.commit()
     with create_session() as session:
         assert session.query(DagRun.state).filter(DagRun.run_id == run_id).scalar() == DagRunState.RUNNING
     assert _labels(run_id) == dict(enumerate(houses))
