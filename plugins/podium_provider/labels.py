@@ -88,6 +88,42 @@ def label_pending_task_instances(dag_run: Any, session: Any, dag: Any = None) ->
     return labelled
 
 
+def link_changes_alias(session: Any) -> int:
+    """Relate the sync tasks' asset alias to the canonical entities' assets before any sync task runs.
+
+    Airflow 3.3 relates an alias to an asset the first time a task emits an event through it, without
+    guarding against a second task doing the same at the same moment: two houses finishing together
+    on two workers both insert the relation, and the loser's *successful* sync is set to failed
+    (``asset_alias_asset_pkey``). Made here, by the one scheduler as it starts a run, the relation
+    already exists when the tasks report. Returns how many relations it added (through a connection
+    savepoint, inside the scheduler's transaction)."""
+    from airflow.models.asset import AssetAliasModel, AssetModel, alias_association_table
+    from sqlalchemy import insert, select
+
+    from plugins.podium_provider.assets import CHANGES_ALIAS, ENTITIES, canonical_asset
+
+    connection = session.connection()
+    alias_id = connection.execute(select(AssetAliasModel.__table__.c.id).where(
+        AssetAliasModel.__table__.c.name == CHANGES_ALIAS.name)).scalar()
+    if alias_id is None:
+        return 0
+    assets = AssetModel.__table__
+    added = 0
+    for entity in ENTITIES:
+        asset = canonical_asset(entity)
+        asset_id = connection.execute(select(assets.c.id).where(assets.c.name == asset.name,
+                                                                assets.c.uri == asset.uri)).scalar()
+        if asset_id is None:
+            continue
+        link = alias_association_table
+        if connection.execute(select(link.c.alias_id).where(link.c.alias_id == alias_id,
+                                                             link.c.asset_id == asset_id)).first() is None:
+            with connection.begin_nested():
+                connection.execute(insert(link).values(alias_id=alias_id, asset_id=asset_id))
+            added += 1
+    return added
+
+
 class PodiumLabelsListener:
     """Airflow listener: labels a sync DAG run's task instances when the scheduler starts the run."""
 
@@ -98,11 +134,13 @@ class PodiumLabelsListener:
         session = object_session(dag_run)
         try:
             if session is not None:
+                link_changes_alias(session)
                 labelled = label_pending_task_instances(dag_run, session)
             else:
                 from airflow.utils.session import create_session
 
                 with create_session() as own_session:
+                    link_changes_alias(own_session)
                     labelled = label_pending_task_instances(dag_run, own_session)
         except Exception:  # a label is cosmetic: never let it stop a run from starting
             log.exception("podium labels: could not label the task instances of %s %s",
