@@ -25,9 +25,9 @@ from podium.errors import BadDataError, ConfigError, PodiumError
 
 
 def _width(stream: Any) -> int | None:
-    """A terminal's own width (or ``COLUMNS`` when set); piped or captured output (CI logs, ``| less``)
-    gets 180 columns instead of rich's 80."""
-    return None if stream.isatty() or os.environ.get("COLUMNS") else 180
+    """A terminal's own width; piped or captured output (CI logs, ``| less``) gets ``PODIUM_CLI_WIDTH``
+    columns (default 180) instead of rich's 80."""
+    return None if stream.isatty() else int(os.environ.get("PODIUM_CLI_WIDTH") or 180)
 
 
 out = Console(width=_width(sys.stdout))
@@ -185,7 +185,7 @@ def map_cmd(connector: str, stream: str, file: str, house: str, timezone: str) -
 
 
 def progress_line(house: str, connector: str, stream: str, report: Any, stored: int) -> str:
-    """``cc-x × ticketmatic × orders: 120 read → 340 tickets (+338 ~2), 1 rejected``: vendor records read,
+    """``cc-x × acme × orders: 120 read → 340 tickets (+338 ~2), 1 rejected``: vendor records read,
     then the canonical records they became, each in its own unit."""
     entity = report.entity + ("" if stored == 1 else "s")
     return (f"{house} × {connector} × {stream}: {report.read} read → {stored} {entity} "
@@ -252,8 +252,8 @@ def sync_cmd(house_ref: str | None, connector: str | None, streams: tuple[str, .
               "PODIUM_HOUSES_DIR, or name one with --house FILE)")
     store = _store()
     reports = []
-    # One bar per stream: the vendor's records read against the total it announces (Ticketmatic's
-    # nbrofresults, publiq's totalItems…; a pulsing bar when it gives none), then what they became in
+    # One bar per stream: the vendor's records read against the total it announces (a result count in
+    # its list answers; a pulsing bar when it gives none), then what they became in
     # canonical units, so orders read and tickets stored are never added up.
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=err, transient=True,

@@ -54,14 +54,14 @@ def test_a_sync_that_finds_no_house_says_where_it_looked_and_fails(tmp_path: Pat
 
 
 def test_status_fits_an_80_column_terminal_and_wide_shows_every_column(store_env: dict[str, str]) -> None:
-    narrow = podium("status", env={**store_env, "COLUMNS": "80"})
+    narrow = podium("status", env={**store_env, "PODIUM_CLI_WIDTH": "80"})
     assert narrow.returncode == 0, narrow.stderr
     lines = narrow.stdout.splitlines()
     assert lines and max(len(line) for line in lines) <= 80
     started = Store(store_env["PODIUM_DB_URL"]).status()[0]["started_at"][:16].replace("T", " ")
     assert any(started in line for line in lines), "the run's time is shown whole, never folded"
     assert "failed" in narrow.stdout and "vendor_down" in narrow.stdout
-    wide = podium("status", "--wide", env={**store_env, "COLUMNS": "250"})
+    wide = podium("status", "--wide", env={**store_env, "PODIUM_CLI_WIDTH": "250"})
     header = wide.stdout
     for column in ("read", "inserted", "updated", "unchanged", "owner", "cursor"):
         assert column in header
@@ -95,7 +95,7 @@ def test_every_json_option_prints_one_json_array(store_env: dict[str, str], tmp_
 
 
 def test_dead_letters_print_raw_page_uris_whole_and_replay_says_why_not(store_env: dict[str, str]) -> None:
-    listed = podium("deadletters", "list", env={**store_env, "COLUMNS": "80"})
+    listed = podium("deadletters", "list", env={**store_env, "PODIUM_CLI_WIDTH": "80"})
     assert listed.returncode == 0
     assert listed.stdout.count(LONG_URI) == 2, "each letter's raw page URI on one line, whole"
     replay = podium("deadletters", "replay", env=store_env)
