@@ -36,7 +36,7 @@ from podium.mapping.engine import unexpected
 from podium.parsing.base import PageContext, decode_page, document_shapes
 from podium.pipeline import MappedPage, PagePipeline, StreamMapping, workers_setting
 from podium.registry import get_connector
-from podium.sdk.connector import Connector, Page, SyncContext
+from podium.sdk.connector import Connector, Page, StreamSpec, SyncContext
 from podium.secrets import redact, resolve_credentials
 from podium.store import DeadLetter, Store, StoredRecord, content_hash, dumps
 from podium.store.locks import LockHolder
@@ -265,6 +265,27 @@ def build_connector(house: HouseConfig, name: str) -> Connector:
 ProgressFn = Callable[[str, StreamReport], None]
 
 
+def plan_run(house: HouseConfig, connector: str, streams: Iterable[str] | None,
+             workers: int | str | None) -> tuple[type[Connector], Any, list[StreamSpec], int]:
+    """What a sync or a remap of one house × connector runs: the connector class, the house's config of
+    it, the selected streams (argument, else the config's, else all) and the mapping worker count."""
+    cls = get_connector(connector)
+    config = house.connector(connector)
+    selected = list(streams or config.streams or [s.name for s in cls.streams])
+    return (cls, config, [cls.stream(name) for name in selected],
+            workers_setting(workers if workers is not None else config.workers))
+
+
+def lock_or_report(store: Store, report: SyncReport, run_id: str) -> Any:
+    """The house × connector's sync lock, or None with ``report`` naming the sync that holds it."""
+    lease = store.try_lock_sync(report.house, report.connector, run_id)
+    if lease is None:
+        report.running_elsewhere = (store.sync_lock_holder(report.house, report.connector)
+                                    or LockHolder(None, None, None))
+        log.warning("%s", report.already_running_message())
+    return lease
+
+
 def run_sync(house: HouseConfig, connector: str, *, store: Store | None = None, archive: Archive | None = None,
              full_refresh: bool = False, streams: Iterable[str] | None = None, trigger: str = "cli",
              progress: ProgressFn | None = None, workers: int | str | None = None) -> SyncReport:
@@ -281,17 +302,11 @@ def run_sync(house: HouseConfig, connector: str, *, store: Store | None = None, 
     run_id = str(uuid.uuid4())
     report = SyncReport(house=house.key, connector=connector, run_id=run_id)
     try:
-        cls = get_connector(connector)
-        config = house.connector(connector)
-        selected = list(streams or config.streams or [s.name for s in cls.streams])
-        specs = [cls.stream(name) for name in selected]
-        processes = workers_setting(workers if workers is not None else config.workers)
+        cls, _config, specs, processes = plan_run(house, connector, streams, workers)
     except PodiumError as exc:
         return _cannot_start(report, exc)
-    lease = store.try_lock_sync(house.key, connector, run_id)
+    lease = lock_or_report(store, report, run_id)
     if lease is None:
-        report.running_elsewhere = store.sync_lock_holder(house.key, connector) or LockHolder(None, None, None)
-        log.warning("%s", report.already_running_message())
         return report
     with lease:  # beats a heartbeat while the sync runs; released however it ends
         try:

@@ -36,16 +36,16 @@ from podium.engine import (
     _commit,
     _copy_counts,
     _log_rejections,
+    lock_or_report,
+    plan_run,
     stream_mapping,
 )
 from podium.errors import ConfigError, PodiumError, classify
 from podium.mapping import MappingContext, load_mapping
-from podium.pipeline import PagePipeline, workers_setting
-from podium.registry import get_connector
+from podium.pipeline import PagePipeline
 from podium.sdk.connector import Connector, Page
 from podium.secrets import redact
 from podium.store import Store
-from podium.store.locks import LockHolder
 from podium.store.store import describe_error
 
 log = logging.getLogger("podium.remap")
@@ -71,20 +71,14 @@ def run_remap(house: HouseConfig, connector: str, *, store: Store | None = None,
     run_id = str(uuid.uuid4())
     report = RemapReport(house=house.key, connector=connector, run_id=run_id)
     try:
-        cls = get_connector(connector)
-        config = house.connector(connector)
-        selected = list(streams or config.streams or [s.name for s in cls.streams])
-        specs = [cls.stream(name) for name in selected]
-        processes = workers_setting(workers if workers is not None else config.workers)
+        cls, config, specs, processes = plan_run(house, connector, streams, workers)
         if not archive.enabled:
             raise ConfigError("the raw archive is off (PODIUM_ARCHIVE_URL=none://): there is nothing to remap")
     except PodiumError as exc:
         _cannot_start(report, exc)
         return report
-    lease = store.try_lock_sync(house.key, connector, run_id)
+    lease = lock_or_report(store, report, run_id)
     if lease is None:
-        report.running_elsewhere = store.sync_lock_holder(house.key, connector) or LockHolder(None, None, None)
-        log.warning("%s", report.already_running_message())
         return report
     with lease:
         store.close_interrupted_runs(house.key, connector)
@@ -98,7 +92,7 @@ def run_remap(house: HouseConfig, connector: str, *, store: Store | None = None,
                 _remap_stream(cls, spec.name, store, archive, ctx, run_id, stream_report, progress, pipeline, ids,
                               config.settings)
         if not any(s.status == "failed" for s in report.streams):
-            report.not_reproduced = _not_reproduced(store, house.key, cls, set(selected), produced)
+            report.not_reproduced = _not_reproduced(store, house.key, cls, {s.name for s in specs}, produced)
     return report
 
 
