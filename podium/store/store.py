@@ -392,20 +392,38 @@ class Store:
         mapped without rejection, with the number of records each gave; ``unchanged`` counts the records
         of raw records not mapped again because their raw hash had not changed.
 
-        The records go in with one upsert statement per page on the driver's connection (PostgreSQL:
-        COPY into a temporary table, then one ``INSERT … SELECT … ON CONFLICT``); an unchanged record
-        is not written, and what the statement returns gives the counts: nothing is read first.
+        The records go in on the driver's connection, and what is written gives the counts. SQLite: one
+        upsert statement per page, nothing read first. PostgreSQL: the page's stored hashes are read
+        first (one statement), new records are COPied, changed ones upserted, unchanged ones not sent
+        (see ``_PostgresPageWriter``).
         """
-        counts = PageCounts(read=read, rejected=len(dead), unchanged=unchanged)
         unique: dict[str, StoredRecord] = {}
         for record in records:
             unique[record.id] = record  # a record served twice in one page: the later one wins
-        stamp = now()
         self._start_checkpointer()
+        try:
+            counts = self._write_page(run, list(unique.values()), dead, state, read, archive_uri,
+                                      set(complete_parents), vanished, source_hashes, unchanged, copy_new=True)
+        except _NewKeyTaken:
+            log.info("%s %s: a row of this page was stored by another writer meanwhile; writing the page again "
+                     "by upserts", run.connector, run.stream)
+            counts = self._write_page(run, list(unique.values()), dead, state, read, archive_uri,
+                                      set(complete_parents), vanished, source_hashes, unchanged, copy_new=False)
+        run.counts.add(counts)
+        self._after_commit(counts.inserted)
+        return counts
+
+    def _write_page(self, run: StreamRun, records: list[StoredRecord], dead: Sequence[DeadLetter],
+                    state: dict[str, Any] | None, read: int, archive_uri: str | None, parents: set[str],
+                    vanished: dict[str, Any] | None, source_hashes: Mapping[str, str] | None, unchanged: int, *,
+                    copy_new: bool) -> PageCounts:
+        """``commit_page``'s one transaction (``copy_new``: see ``_PostgresPageWriter``)."""
+        counts = PageCounts(read=read, rejected=len(dead), unchanged=unchanged)
+        stamp = now()
         with self.engine.begin() as conn, _store_errors(conn):
-            writer = _PageWriter.of(conn, run, stamp)
+            writer = _PageWriter.of(conn, run, stamp, copy_new=copy_new)
             writer.begin_page()
-            changed = writer.upsert_records(list(unique.values())) if unique else []
+            changed = writer.upsert_records(records) if records else []
             for revision, deleted in changed:
                 if deleted:
                     counts.deleted += 1
@@ -413,23 +431,20 @@ class Store:
                     counts.inserted += 1
                 else:
                     counts.updated += 1
-            counts.unchanged += len(unique) - len(changed)
-            parents = set(complete_parents)
+            counts.unchanged += len(records) - len(changed)
             if vanished and parents:
-                writer.retire_vanished(unique.values(), parents, vanished, counts)
+                writer.retire_vanished(records, parents, vanished, counts)
             if source_hashes:
                 given: dict[str, int] = {}
-                for record in unique.values():
+                for record in records:
                     if record.parent is not None:
                         given[record.parent] = given.get(record.parent, 0) + 1
                 writer.put_source_hashes({key: (raw_hash, given.get(key, 0))
                                           for key, raw_hash in source_hashes.items()})
-            self._put_dead_letters(conn, run, dead, unique.values(), archive_uri, stamp)
+            self._put_dead_letters(conn, run, dead, records, archive_uri, stamp)
             writer.count_page(counts, archive_uri.rsplit("/", 1)[0] if archive_uri else None)
             if state is not None:
                 writer.put_state(dumps(state).decode())
-        run.counts.add(counts)
-        self._after_commit(counts.inserted)
         return counts
 
     def unchanged_sources(self, run: StreamRun, hashes: Mapping[str, str]) -> dict[str, int]:
@@ -706,6 +721,7 @@ _CHANGED = ("content_hash", "data", "deleted", "modified", "parent_key", "last_r
 _UPSERT_SET = ", ".join(f"{c} = excluded.{c}" for c in _CHANGED) + ", revision = canonical_records.revision + 1"
 _RECORD_COLUMNS = (*_KEY, "id", "content_hash", "data", "deleted", "modified", "parent_key", "first_run_id",
                    "last_run_id", "updated_at")
+_UNIQUE_VIOLATION = "23505"  # SQLSTATE
 _SQLITE_ROWS_PER_STATEMENT = 256  # × 13 columns: far below SQLITE_MAX_VARIABLE_NUMBER (32,766)
 
 
@@ -738,9 +754,10 @@ class _PageWriter:
         self.stamp: Any = stamp_bind(stamp) if stamp_bind else stamp  # SQLite: SQLAlchemy's own text form
 
     @staticmethod
-    def of(conn: Connection, run: StreamRun, stamp: datetime) -> _PageWriter:
-        cls = _PostgresPageWriter if conn.dialect.name == "postgresql" else _PageWriter
-        return cls(conn, run, stamp)
+    def of(conn: Connection, run: StreamRun, stamp: datetime, *, copy_new: bool = True) -> _PageWriter:
+        if conn.dialect.name == "postgresql":
+            return _PostgresPageWriter(conn, run, stamp, copy_new=copy_new)
+        return _PageWriter(conn, run, stamp)
 
     def row(self, record: StoredRecord) -> tuple[Any, ...]:
         run = self.run
@@ -858,11 +875,31 @@ class _PageWriter:
                 [value for row in chunk for value in row])
 
 
+class _NewKeyTaken(Exception):
+    """A row the page writer found absent was stored by another transaction before its COPY (a race the
+    sync lock rules out): the page's transaction is rolled back and the page written again by upserts."""
+
+
+# COPY FORMAT BINARY: the rows go over as the server stores them, no text to escape and parse (the JSON
+# ``data`` is most of a row); varchar columns take text's binary form.
+_RECORD_COPY_TYPES = ("text", "text", "text", "text", "text", "text", "text", "bool", "text", "text", "text", "text",
+                      "timestamptz", "int4")
+
+
 class _PostgresPageWriter(_PageWriter):
-    """PostgreSQL (psycopg 3): COPY the page into a temporary table, then one ``INSERT … SELECT … ON
-    CONFLICT``; set-valued parameters as arrays (``= ANY(%s)``), one plan whatever the page's size."""
+    """PostgreSQL (psycopg 3). The page's rows are looked up by key first (one index probe each, nothing
+    locked): a new row is COPied straight into its table, a changed one goes through a temporary table and
+    ``INSERT … SELECT … ON CONFLICT``, an unchanged one is not sent at all. An upsert locks (and writes
+    WAL for) every conflicting row even when its ``WHERE`` leaves the row alone, and a temporary table is
+    truncated at every commit that touched it: an unchanged page cost as much as a new one.
+    Set-valued parameters are arrays (``= ANY(%s)``), one plan whatever the page's size."""
 
     mark = "%s"
+
+    def __init__(self, conn: Connection, run: StreamRun, stamp: datetime, *, copy_new: bool = True) -> None:
+        super().__init__(conn, run, stamp)
+        # False once a COPY met a key stored meanwhile: every row then goes through the upsert.
+        self.copy_new = copy_new
 
     def begin_page(self) -> None:
         # The page commit does not wait for its WAL flush (an fsync per page was most of an unchanged
@@ -873,13 +910,63 @@ class _PostgresPageWriter(_PageWriter):
         self.cursor.execute("SET LOCAL synchronous_commit TO OFF")
 
     def upsert_records(self, records: list[StoredRecord]) -> list[tuple[int, bool]]:
+        stored = self._stored_hashes(records)
+        new: list[StoredRecord] = []
+        changed: list[StoredRecord] = []
+        for record in records:
+            known = stored.get((record.source_system, record.entity, record.source_id))
+            if known is None:
+                new.append(record)
+            elif known != record.hash:
+                changed.append(record)
+        written: list[tuple[int, bool]] = []
+        if new and self.copy_new:
+            self._copy_new_records(new)
+            written += [(1, record.deleted) for record in new]
+        elif new:
+            changed += new
+        if changed:
+            written += self._upsert_through_temp_table(changed)
+        return written
+
+    def _stored_hashes(self, records: list[StoredRecord]) -> dict[tuple[str, str, str], str]:
+        """Content hash of the stored rows of ``records``, by (source system, entity, source id)."""
+        keys: dict[tuple[str, str], list[str]] = {}
+        for record in records:
+            keys.setdefault((record.source_system, record.entity), []).append(record.source_id)
+        found: dict[tuple[str, str, str], str] = {}
+        for (system, entity), source_ids in keys.items():
+            self.cursor.execute(
+                "SELECT source_id, content_hash FROM canonical_records WHERE house = %s AND source_system = %s "
+                "AND entity = %s AND source_id = ANY(%s)", (self.run.house, system, entity, source_ids))
+            found.update(((system, entity, source_id), hash_) for source_id, hash_ in self.cursor.fetchall())
+        return found
+
+    def _copy_new_records(self, records: list[StoredRecord]) -> None:
+        self._copy_new_rows(f"COPY canonical_records ({', '.join(_RECORD_COLUMNS)}, revision) FROM STDIN "
+                            "(FORMAT BINARY)", _RECORD_COPY_TYPES, ((*self.row(record), 1) for record in records))
+
+    def _copy_new_rows(self, statement: str, types: Sequence[str], rows: Iterable[tuple[Any, ...]]) -> None:
+        """COPY rows whose keys were just found absent; a key stored meanwhile raises ``_NewKeyTaken``."""
+        try:
+            with self.cursor.copy(statement) as copy:
+                copy.set_types(types)
+                for row in rows:
+                    copy.write_row(row)
+        except self.conn.dialect.loaded_dbapi.IntegrityError as exc:
+            if getattr(exc, "sqlstate", None) == _UNIQUE_VIOLATION:
+                raise _NewKeyTaken from None
+            raise
+
+    def _upsert_through_temp_table(self, records: list[StoredRecord]) -> list[tuple[int, bool]]:
         cursor = self.cursor
         # ON COMMIT DELETE ROWS: the rows never outlive the page; the table lives as long as the session.
         cursor.execute(
             "CREATE TEMP TABLE IF NOT EXISTS podium_page_records (house text, source_system text, entity text, "
             "source_id text, id text, content_hash text, data text, deleted boolean, modified text, "
             "parent_key text, first_run_id text, last_run_id text, updated_at timestamptz) ON COMMIT DELETE ROWS")
-        with cursor.copy(f"COPY podium_page_records ({', '.join(_RECORD_COLUMNS)}) FROM STDIN") as copy:
+        with cursor.copy(f"COPY podium_page_records ({', '.join(_RECORD_COLUMNS)}) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(_RECORD_COPY_TYPES[:-1])
             for record in records:
                 copy.write_row(self.row(record))
         columns = ", ".join(_RECORD_COLUMNS)
@@ -911,12 +998,24 @@ class _PostgresPageWriter(_PageWriter):
         return {key: (raw_hash, given) for key, raw_hash, given in self.cursor.fetchall()}
 
     def put_source_hashes(self, hashes: dict[str, tuple[str, int]]) -> None:
-        keys = list(hashes)
-        self.cursor.execute(
-            "INSERT INTO source_records (house, connector, stream, source_key, raw_hash, records) "
-            "SELECT %s, %s, %s, key, raw_hash, given FROM unnest(%s::text[], %s::text[], %s::int[]) "
-            "AS page (key, raw_hash, given) ON CONFLICT (house, connector, stream, source_key) DO UPDATE "
-            "SET raw_hash = excluded.raw_hash, records = excluded.records "
-            "WHERE source_records.raw_hash <> excluded.raw_hash OR source_records.records <> excluded.records",
-            (self.run.house, self.run.connector, self.run.stream, keys, [hashes[k][0] for k in keys],
-             [hashes[k][1] for k in keys]))
+        # As the records: new keys COPied, changed ones upserted, unchanged ones not sent.
+        stored = self.source_hashes(list(hashes))
+        new = [key for key in hashes if key not in stored]
+        changed = [key for key in hashes if key in stored and stored[key] != hashes[key]]
+        run = self.run
+        if new and self.copy_new:
+            self._copy_new_rows(
+                "COPY source_records (house, connector, stream, source_key, raw_hash, records) FROM STDIN (FORMAT BINARY)",
+                ("text", "text", "text", "text", "text", "int4"),
+                ((run.house, run.connector, run.stream, key, *hashes[key]) for key in new))
+        elif new:
+            changed += new
+        if changed:
+            self.cursor.execute(
+                "INSERT INTO source_records (house, connector, stream, source_key, raw_hash, records) "
+                "SELECT %s, %s, %s, key, raw_hash, given FROM unnest(%s::text[], %s::text[], %s::int[]) "
+                "AS page (key, raw_hash, given) ON CONFLICT (house, connector, stream, source_key) DO UPDATE "
+                "SET raw_hash = excluded.raw_hash, records = excluded.records "
+                "WHERE source_records.raw_hash <> excluded.raw_hash OR source_records.records <> excluded.records",
+                (run.house, run.connector, run.stream, changed, [hashes[k][0] for k in changed],
+                 [hashes[k][1] for k in changed]))

@@ -349,6 +349,34 @@ def test_a_changed_record_is_updated_in_place(store: Store) -> None:
     assert store.get_record(rec("1").id)["title"] == {"nl": "Macbeth"}  # type: ignore[index]
 
 
+def test_rows_stored_by_another_writer_after_the_lookup_are_upserted_not_lost(
+        store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """PostgreSQL COPies the rows its look-up found absent; a key stored meanwhile (by a writer the sync
+    lock should have kept out) rolls the page back and writes it again by upserts: same counts, rows, state."""
+    if store.engine.dialect.name != "postgresql":
+        pytest.skip("the COPY of new rows is PostgreSQL's")
+    from podium.store import store as store_module
+
+    first = store.start_stream_run("run-1", "h", "acme", "events", "event")
+    store.commit_page(first, [rec("1"), rec("2")], [], {"cursor": "a"}, read=2, source_hashes={"1": "x", "2": "y"})
+    # Every look-up answers "nothing stored yet", as it would have just before another writer committed.
+    monkeypatch.setattr(store_module._PostgresPageWriter, "_stored_hashes", lambda self, records: {})
+    monkeypatch.setattr(store_module._PostgresPageWriter, "source_hashes", lambda self, keys: {})
+    second = store.start_stream_run("run-2", "h", "acme", "events", "event")
+    counts = store.commit_page(second, [rec("1"), rec("2", "Macbeth"), rec("3")], [], {"cursor": "b"}, read=3,
+                               source_hashes={"1": "x", "2": "z", "3": "w"})
+    assert (counts.inserted, counts.updated, counts.unchanged) == (1, 1, 1)
+    rows = {row["source_id"]: row for row in _rows(store)}
+    assert {key: (row["revision"], row["last_run_id"]) for key, row in rows.items()} == {
+        "1": (1, "run-1"), "2": (2, "run-2"), "3": (1, "run-2")}
+    assert store.get_state("h", "acme", "events") == {"cursor": "b"}
+    with store.engine.connect() as conn:
+        assert dict(conn.execute(sa.text("select source_key, raw_hash from source_records")).all()) == {
+            "1": "x", "2": "z", "3": "w"}
+    (run,) = [r for r in store.runs("run-2")]
+    assert (run["pages"], run["inserted"], run["updated"], run["unchanged"]) == (1, 1, 1, 1)
+
+
 def orjson_loads(data: str) -> Any:
     return json.loads(data)
 
