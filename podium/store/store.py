@@ -422,7 +422,7 @@ class Store:
         stamp = now()
         with self.engine.begin() as conn, _store_errors(conn):
             writer = _PageWriter.of(conn, run, stamp, copy_new=copy_new)
-            writer.begin_page()
+            writer.begin_page(records, sorted(parents) if vanished else [], list(source_hashes or ()))
             changed = writer.upsert_records(records) if records else []
             for revision, deleted in changed:
                 if deleted:
@@ -434,17 +434,18 @@ class Store:
             counts.unchanged += len(records) - len(changed)
             if vanished and parents:
                 writer.retire_vanished(records, parents, vanished, counts)
-            if source_hashes:
-                given: dict[str, int] = {}
-                for record in records:
-                    if record.parent is not None:
-                        given[record.parent] = given.get(record.parent, 0) + 1
-                writer.put_source_hashes({key: (raw_hash, given.get(key, 0))
-                                          for key, raw_hash in source_hashes.items()})
             self._put_dead_letters(conn, run, dead, records, archive_uri, stamp)
-            writer.count_page(counts, archive_uri.rsplit("/", 1)[0] if archive_uri else None)
-            if state is not None:
-                writer.put_state(dumps(state).decode())
+            with writer.page_end():
+                if source_hashes:
+                    given: dict[str, int] = {}
+                    for record in records:
+                        if record.parent is not None:
+                            given[record.parent] = given.get(record.parent, 0) + 1
+                    writer.put_source_hashes({key: (raw_hash, given.get(key, 0))
+                                              for key, raw_hash in source_hashes.items()})
+                writer.count_page(counts, archive_uri.rsplit("/", 1)[0] if archive_uri else None)
+                if state is not None:
+                    writer.put_state(dumps(state).decode())
         return counts
 
     def unchanged_sources(self, run: StreamRun, hashes: Mapping[str, str]) -> dict[str, int]:
@@ -722,6 +723,10 @@ _UPSERT_SET = ", ".join(f"{c} = excluded.{c}" for c in _CHANGED) + ", revision =
 _RECORD_COLUMNS = (*_KEY, "id", "content_hash", "data", "deleted", "modified", "parent_key", "first_run_id",
                    "last_run_id", "updated_at")
 _UNIQUE_VIOLATION = "23505"  # SQLSTATE
+_CHILDREN = ("SELECT source_id FROM canonical_records WHERE house = %s AND source_system = %s AND entity = %s "
+             "AND parent_key = ANY(%s) AND NOT deleted")
+_SOURCE_HASHES = ("SELECT source_key, raw_hash, records FROM source_records WHERE house = %s AND connector = %s "
+                  "AND stream = %s AND source_key = ANY(%s)")
 _SQLITE_ROWS_PER_STATEMENT = 256  # × 13 columns: far below SQLITE_MAX_VARIABLE_NUMBER (32,766)
 
 
@@ -829,8 +834,15 @@ class _PageWriter:
 
     mark = "?"
 
-    def begin_page(self) -> None:
-        """SQLite: nothing (its WAL commit is already asynchronous, see ``_sqlite_pragmas``)."""
+    def begin_page(self, records: list[StoredRecord], parents: list[str], source_keys: list[str]) -> None:
+        """Before the page's writes, given what they will look up (its records, the re-read parents whose
+        children may have vanished, its raw record keys). SQLite: nothing — its look-ups are calls into
+        the process, made as they come, and its WAL commit is already asynchronous (``_sqlite_pragmas``)."""
+
+    @contextmanager
+    def page_end(self) -> Iterator[None]:
+        """Around the page's last writes (raw hashes, counts, state). SQLite: nothing."""
+        yield
 
     def count_page(self, counts: PageCounts, archive_dir: str | None) -> None:
         """Add the page's counts to its stream run (and beat the run's heartbeat)."""
@@ -888,11 +900,13 @@ _RECORD_COPY_TYPES = ("text", "text", "text", "text", "text", "text", "text", "b
 
 class _PostgresPageWriter(_PageWriter):
     """PostgreSQL (psycopg 3). The page's rows are looked up by key first (one index probe each, nothing
-    locked): a new row is COPied straight into its table, a changed one goes through a temporary table and
-    ``INSERT … SELECT … ON CONFLICT``, an unchanged one is not sent at all. An upsert locks (and writes
-    WAL for) every conflicting row even when its ``WHERE`` leaves the row alone, and a temporary table is
-    truncated at every commit that touched it: an unchanged page cost as much as a new one.
-    Set-valued parameters are arrays (``= ANY(%s)``), one plan whatever the page's size."""
+    locked): a new record is COPied (binary) straight into its table, a changed one goes through a
+    temporary table and ``INSERT … SELECT … ON CONFLICT``, an unchanged one is not sent at all; raw record
+    hashes likewise. An upsert locks (and writes WAL for) every conflicting row even when its ``WHERE``
+    leaves the row alone, and a temporary table is truncated at every commit that touched it: an
+    unchanged page cost as much as a new one. A page is five round trips: its look-ups (one pipeline),
+    the COPY, its last writes (one pipeline) and the commit. Set-valued parameters are arrays
+    (``= ANY(%s)``), one plan whatever the page's size."""
 
     mark = "%s"
 
@@ -900,17 +914,56 @@ class _PostgresPageWriter(_PageWriter):
         super().__init__(conn, run, stamp)
         # False once a COPY met a key stored meanwhile: every row then goes through the upsert.
         self.copy_new = copy_new
+        # What ``begin_page`` read: stored content hashes by (source system, entity, source id), stored
+        # (raw hash, records given) by raw record key, stored children of the re-read parents.
+        self._stored: dict[tuple[str, str, str], str] = {}
+        self._stored_sources: dict[str, tuple[str, int]] = {}
+        self._children: list[str] = []
 
-    def begin_page(self) -> None:
-        # The page commit does not wait for its WAL flush (an fsync per page was most of an unchanged
-        # page's cost). The same bargain as SQLite's synchronous=NORMAL: a killed sync process loses
-        # nothing (the server has the commit); a server crash or power loss can lose the last commits
-        # (at most ~3 × wal_writer_delay, 0.6 s by default), each whole — records, dead letters,
-        # counts and the state that follows them — so the next sync resumes from the state before.
-        self.cursor.execute("SET LOCAL synchronous_commit TO OFF")
+    def begin_page(self, records: list[StoredRecord], parents: list[str], source_keys: list[str]) -> None:
+        """Every look-up of the page in one round trip (a pipeline): the stored hashes of its records and
+        of its raw records, and the stored children of its re-read parents. The children are read before
+        the page's records are written: the ones the page writes are in the page, so the vanished ones
+        (stored children the page does not have) are the same either way."""
+        connection = self.cursor.connection
+        with connection.pipeline():
+            # The page commit does not wait for its WAL flush (an fsync per page was most of an unchanged
+            # page's cost). The same bargain as SQLite's synchronous=NORMAL: a killed sync process loses
+            # nothing (the server has the commit); a server crash or power loss can lose the last commits
+            # (at most ~3 × wal_writer_delay, 0.6 s by default), each whole — records, dead letters,
+            # counts and the state that follows them — so the next sync resumes from the state before.
+            connection.execute("SET LOCAL synchronous_commit TO OFF")
+            keys: dict[tuple[str, str], list[str]] = {}
+            for record in records:
+                keys.setdefault((record.source_system, record.entity), []).append(record.source_id)
+            hashes = [(system, entity, connection.execute(
+                "SELECT source_id, content_hash FROM canonical_records WHERE house = %s AND source_system = %s "
+                "AND entity = %s AND source_id = ANY(%s)", (self.run.house, system, entity, source_ids)))
+                for (system, entity), source_ids in keys.items()]
+            run = self.run
+            sources = connection.execute(_SOURCE_HASHES, (run.house, run.connector, run.stream, source_keys)) \
+                if source_keys else None
+            children = connection.execute(_CHILDREN, (run.house, run.connector, run.entity, parents)) \
+                if parents else None
+        self._stored = {(system, entity, source_id): hash_
+                        for system, entity, cursor in hashes for source_id, hash_ in cursor.fetchall()}
+        self._stored_sources = {key: (raw_hash, given) for key, raw_hash, given in sources.fetchall()} \
+            if sources is not None else {}
+        self._children = [row[0] for row in children.fetchall()] if children is not None else []
+
+    @contextmanager
+    def page_end(self) -> Iterator[None]:
+        """The page's last writes in one round trip (a pipeline); its errors are raised as it ends."""
+        try:
+            with self.cursor.connection.pipeline():
+                yield
+        except self.conn.dialect.loaded_dbapi.IntegrityError as exc:
+            if getattr(exc, "sqlstate", None) == _UNIQUE_VIOLATION:  # a raw record key inserted meanwhile
+                raise _NewKeyTaken from None
+            raise
 
     def upsert_records(self, records: list[StoredRecord]) -> list[tuple[int, bool]]:
-        stored = self._stored_hashes(records)
+        stored = self._stored
         new: list[StoredRecord] = []
         changed: list[StoredRecord] = []
         for record in records:
@@ -929,30 +982,14 @@ class _PostgresPageWriter(_PageWriter):
             written += self._upsert_through_temp_table(changed)
         return written
 
-    def _stored_hashes(self, records: list[StoredRecord]) -> dict[tuple[str, str, str], str]:
-        """Content hash of the stored rows of ``records``, by (source system, entity, source id)."""
-        keys: dict[tuple[str, str], list[str]] = {}
-        for record in records:
-            keys.setdefault((record.source_system, record.entity), []).append(record.source_id)
-        found: dict[tuple[str, str, str], str] = {}
-        for (system, entity), source_ids in keys.items():
-            self.cursor.execute(
-                "SELECT source_id, content_hash FROM canonical_records WHERE house = %s AND source_system = %s "
-                "AND entity = %s AND source_id = ANY(%s)", (self.run.house, system, entity, source_ids))
-            found.update(((system, entity, source_id), hash_) for source_id, hash_ in self.cursor.fetchall())
-        return found
-
     def _copy_new_records(self, records: list[StoredRecord]) -> None:
-        self._copy_new_rows(f"COPY canonical_records ({', '.join(_RECORD_COLUMNS)}, revision) FROM STDIN "
-                            "(FORMAT BINARY)", _RECORD_COPY_TYPES, ((*self.row(record), 1) for record in records))
-
-    def _copy_new_rows(self, statement: str, types: Sequence[str], rows: Iterable[tuple[Any, ...]]) -> None:
-        """COPY rows whose keys were just found absent; a key stored meanwhile raises ``_NewKeyTaken``."""
+        """COPY records whose keys ``begin_page`` found absent; a key stored meanwhile raises ``_NewKeyTaken``."""
         try:
-            with self.cursor.copy(statement) as copy:
-                copy.set_types(types)
-                for row in rows:
-                    copy.write_row(row)
+            with self.cursor.copy(f"COPY canonical_records ({', '.join(_RECORD_COLUMNS)}, revision) FROM STDIN "
+                                  "(FORMAT BINARY)") as copy:
+                copy.set_types(_RECORD_COPY_TYPES)
+                for record in records:
+                    copy.write_row((*self.row(record), 1))
         except self.conn.dialect.loaded_dbapi.IntegrityError as exc:
             if getattr(exc, "sqlstate", None) == _UNIQUE_VIOLATION:
                 raise _NewKeyTaken from None
@@ -978,11 +1015,7 @@ class _PostgresPageWriter(_PageWriter):
         return [(revision, deleted) for revision, deleted in cursor.fetchall()]
 
     def children(self, parents: list[str]) -> list[str]:
-        self.cursor.execute(
-            "SELECT source_id FROM canonical_records WHERE house = %s AND source_system = %s AND entity = %s "
-            "AND parent_key = ANY(%s) AND NOT deleted",
-            (self.run.house, self.run.connector, self.run.entity, parents))
-        return [row[0] for row in self.cursor.fetchall()]
+        return self._children  # of the same parents, read by ``begin_page``
 
     def records_data(self, source_ids: list[str]) -> list[tuple[str, str]]:
         self.cursor.execute(
@@ -992,29 +1025,26 @@ class _PostgresPageWriter(_PageWriter):
         return list(self.cursor.fetchall())
 
     def source_hashes(self, keys: list[str]) -> dict[str, tuple[str, int]]:
-        self.cursor.execute(
-            "SELECT source_key, raw_hash, records FROM source_records WHERE house = %s AND connector = %s "
-            "AND stream = %s AND source_key = ANY(%s)", (self.run.house, self.run.connector, self.run.stream, keys))
+        self.cursor.execute(_SOURCE_HASHES, (self.run.house, self.run.connector, self.run.stream, keys))
         return {key: (raw_hash, given) for key, raw_hash, given in self.cursor.fetchall()}
 
     def put_source_hashes(self, hashes: dict[str, tuple[str, int]]) -> None:
-        # As the records: new keys COPied, changed ones upserted, unchanged ones not sent.
-        stored = self.source_hashes(list(hashes))
+        # As the records: new keys inserted (no ON CONFLICT), changed ones upserted, unchanged ones not sent.
+        stored = self._stored_sources
         new = [key for key in hashes if key not in stored]
         changed = [key for key in hashes if key in stored and stored[key] != hashes[key]]
+        if not self.copy_new:
+            new, changed = [], new + changed
+        insert = ("INSERT INTO source_records (house, connector, stream, source_key, raw_hash, records) "
+                  "SELECT %s, %s, %s, key, raw_hash, given FROM unnest(%s::text[], %s::text[], %s::int[]) "
+                  "AS page (key, raw_hash, given)")
         run = self.run
-        if new and self.copy_new:
-            self._copy_new_rows(
-                "COPY source_records (house, connector, stream, source_key, raw_hash, records) FROM STDIN (FORMAT BINARY)",
-                ("text", "text", "text", "text", "text", "int4"),
-                ((run.house, run.connector, run.stream, key, *hashes[key]) for key in new))
-        elif new:
-            changed += new
+        if new:
+            self.cursor.execute(insert, (run.house, run.connector, run.stream, new, [hashes[k][0] for k in new],
+                                         [hashes[k][1] for k in new]))
         if changed:
             self.cursor.execute(
-                "INSERT INTO source_records (house, connector, stream, source_key, raw_hash, records) "
-                "SELECT %s, %s, %s, key, raw_hash, given FROM unnest(%s::text[], %s::text[], %s::int[]) "
-                "AS page (key, raw_hash, given) ON CONFLICT (house, connector, stream, source_key) DO UPDATE "
+                insert + " ON CONFLICT (house, connector, stream, source_key) DO UPDATE "
                 "SET raw_hash = excluded.raw_hash, records = excluded.records "
                 "WHERE source_records.raw_hash <> excluded.raw_hash OR source_records.records <> excluded.records",
                 (run.house, run.connector, run.stream, changed, [hashes[k][0] for k in changed],

@@ -360,8 +360,13 @@ def test_rows_stored_by_another_writer_after_the_lookup_are_upserted_not_lost(
     first = store.start_stream_run("run-1", "h", "acme", "events", "event")
     store.commit_page(first, [rec("1"), rec("2")], [], {"cursor": "a"}, read=2, source_hashes={"1": "x", "2": "y"})
     # Every look-up answers "nothing stored yet", as it would have just before another writer committed.
-    monkeypatch.setattr(store_module._PostgresPageWriter, "_stored_hashes", lambda self, records: {})
-    monkeypatch.setattr(store_module._PostgresPageWriter, "source_hashes", lambda self, keys: {})
+    look_up = store_module._PostgresPageWriter.begin_page
+
+    def look_up_too_early(self: Any, *args: Any) -> None:
+        look_up(self, *args)
+        self._stored, self._stored_sources = {}, {}
+
+    monkeypatch.setattr(store_module._PostgresPageWriter, "begin_page", look_up_too_early)
     second = store.start_stream_run("run-2", "h", "acme", "events", "event")
     counts = store.commit_page(second, [rec("1"), rec("2", "Macbeth"), rec("3")], [], {"cursor": "b"}, read=3,
                                source_hashes={"1": "x", "2": "z", "3": "w"})
@@ -375,6 +380,19 @@ def test_rows_stored_by_another_writer_after_the_lookup_are_upserted_not_lost(
             "1": "x", "2": "z", "3": "w"}
     (run,) = [r for r in store.runs("run-2")]
     assert (run["pages"], run["inserted"], run["updated"], run["unchanged"]) == (1, 1, 1, 1)
+
+    def sources_look_up_too_early(self: Any, *args: Any) -> None:  # the records' look-up is right this time
+        look_up(self, *args)
+        self._stored_sources = {}
+
+    monkeypatch.setattr(store_module._PostgresPageWriter, "begin_page", sources_look_up_too_early)
+    third = store.start_stream_run("run-3", "h", "acme", "events", "event")
+    counts = store.commit_page(third, [rec("4")], [], {"cursor": "c"}, read=1, source_hashes={"1": "x2", "4": "v"})
+    assert (counts.inserted, counts.updated, counts.unchanged) == (1, 0, 0)
+    assert store.get_state("h", "acme", "events") == {"cursor": "c"}
+    with store.engine.connect() as conn:
+        assert dict(conn.execute(sa.text("select source_key, raw_hash from source_records")).all()) == {
+            "1": "x2", "2": "z", "3": "w", "4": "v"}
 
 
 def orjson_loads(data: str) -> Any:
