@@ -395,6 +395,29 @@ def test_rows_stored_by_another_writer_after_the_lookup_are_upserted_not_lost(
             "1": "x2", "2": "z", "3": "w", "4": "v"}
 
 
+def test_the_sqlite_wal_starts_again_during_a_long_load_instead_of_growing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The background checkpoints never complete against a writer that keeps committing; once the WAL is
+    long the writer completes one between two pages, and the WAL is written from its beginning again."""
+    from podium.store import store as store_module
+
+    monkeypatch.setattr(store_module._WalCheckpointer, "RESTART_FRAMES", 64)
+    monkeypatch.setattr(store_module._WalCheckpointer, "INTERVAL_S", 0.005)
+    store = Store(f"sqlite:///{tmp_path / 'long.db'}")
+    store.migrate()
+    run = store.start_stream_run("run-1", "h", "acme", "events", "event")
+    try:
+        for page in range(200):  # ~2,400 WAL frames (~10 MB) of records
+            store.commit_page(run, [rec(f"{page}-{n}", "x" * 2000) for n in range(20)], [], {"page": page}, read=20)
+        # The WAL header's checkpoint sequence number counts the times the WAL started again.
+        restarts = int.from_bytes((tmp_path / "long.db-wal").read_bytes()[12:16], "big")
+    finally:
+        store.finish_stream_run(run, "succeeded")
+        store.dispose()
+    assert store.count_records() == 4000
+    assert restarts >= 3
+
+
 def orjson_loads(data: str) -> Any:
     return json.loads(data)
 
