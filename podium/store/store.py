@@ -504,7 +504,10 @@ class Store:
         if self._inserted_since_analyze < self._analyze_at:
             return
         with self.engine.connect() as conn:
-            conn.exec_driver_sql("ANALYZE canonical_records")
+            # The columns queries select by, not ``data``: statistics of the JSON were half the ANALYZE
+            # (at 30,000 tickets 70-110 ms instead of 170-220). Autovacuum analyses every column later.
+            conn.exec_driver_sql("ANALYZE canonical_records (house, source_system, entity, source_id, id, parent_key, "
+                                 "deleted)")
             conn.exec_driver_sql("ANALYZE source_records")
             conn.commit()
         self._analyze_at *= 10
