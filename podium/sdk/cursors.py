@@ -9,6 +9,7 @@ in ``LocalFormat``, for vendors that write the house's wall-clock time.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
@@ -25,6 +26,34 @@ def parse_utc(value: Any) -> datetime:
         return datetime.fromtimestamp(int(text), UTC)
     parsed = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text)
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+# Per rendering pattern: the text that pattern renders (a year of four digits, no fraction, UTC). A value
+# already in that shape is its own normalised text once it is a real date-time, so ``normalise`` checks
+# it with ``datetime.fromisoformat`` instead of parsing and rendering it (every raw record of every page
+# is normalised to take the page's highest cursor). A year below 1000 is left to the full path
+# (``%Y`` renders it with fewer digits).
+_RENDERED_SHAPES = {
+    "iso": re.compile(r"[1-9][0-9]{3}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\+00:00"),
+    "%Y-%m-%d %H:%M:%S": re.compile(r"[1-9][0-9]{3}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}"),
+    "%Y-%m-%d": re.compile(r"[1-9][0-9]{3}-[0-9]{2}-[0-9]{2}"),
+    "%Y-%m-%dT%H:%M:%S": re.compile(r"[1-9][0-9]{3}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}"),  # naive local
+}
+
+
+def _already_rendered(pattern: str, value: Any) -> bool:
+    """Whether ``value`` is text in the shape ``pattern`` renders (see ``_RENDERED_SHAPES``)."""
+    shape = _RENDERED_SHAPES.get(pattern)
+    return shape is not None and type(value) is str and shape.fullmatch(value) is not None
+
+
+def _real_date_time(text: str) -> str | None:
+    """``text`` when it names a real date-time (no 30 February, no hour 24), else None."""
+    try:
+        datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return text
 
 
 @dataclass(frozen=True)
@@ -47,6 +76,8 @@ class CursorFormat:
         cursor must not move the stored position: the mapping reports the record)."""
         if value in (None, ""):
             return None
+        if _already_rendered(self.pattern, value):
+            return _real_date_time(value)
         try:
             return self.render(parse_utc(value))
         except (TypeError, ValueError, OverflowError):
@@ -80,6 +111,8 @@ class LocalFormat:
         """A record's cursor value as comparable local text; None when absent or unreadable."""
         if value in (None, ""):
             return None
+        if _already_rendered(self.pattern, value):  # naive, as written: nothing to convert
+            return _real_date_time(value)
         try:
             return self.parse(value, timezone).strftime(self.pattern)
         except (TypeError, ValueError):

@@ -209,15 +209,25 @@ class _WalCheckpointer:
     """Copies SQLite's WAL into the database file from a background thread while a sync writes.
 
     Off the commit path: a page commit only appends to the WAL. A PASSIVE checkpoint never waits for
-    the writer or blocks it; run often, it keeps up with the pages, so the WAL restarts from its
-    beginning instead of growing for the whole sync. sqlite3 releases the GIL while it works.
+    the writer or blocks it; run often, it keeps up with the pages. sqlite3 releases the GIL while it works.
+
+    But it copies only the frames committed when it began, and the WAL starts again from its beginning
+    only when a write transaction begins after a *complete* checkpoint: against a writer that commits
+    while it copies, that never happened, and the WAL grew for the whole sync (70 MB for 30,000
+    tickets; the file keeps its size afterwards). So once the WAL holds ``RESTART_FRAMES`` frames, the
+    writer itself checkpoints between two pages (``between_pages``): only the frames of the last few
+    pages are left to copy, and its next page writes the WAL from its beginning. (A RESTART checkpoint
+    from this thread would deadlock with the writer's page until its busy timeout: the page reads
+    before it asks for the write lock that the RESTART holds while it waits for readers.)
     """
 
     INTERVAL_S = 0.05
+    RESTART_FRAMES = 4096  # 16 MB of 4 KiB pages
 
     def __init__(self, database: str) -> None:
         self.database = database
         self._stopping = threading.Event()
+        self._restart_due = threading.Event()
         self._thread = threading.Thread(target=self._run, name="podium-wal-checkpoint", daemon=True)
         self._thread.start()
 
@@ -225,17 +235,29 @@ class _WalCheckpointer:
         connection = sqlite3.connect(self.database, timeout=30, check_same_thread=False)
         try:
             while not self._stopping.wait(self.INTERVAL_S):
-                self._checkpoint(connection)
+                if self._checkpoint(connection) >= self.RESTART_FRAMES:
+                    self._restart_due.set()
             self._checkpoint(connection)
         finally:
             connection.close()
 
     @staticmethod
-    def _checkpoint(connection: sqlite3.Connection) -> None:
+    def _checkpoint(connection: sqlite3.Connection) -> int:
+        """A PASSIVE checkpoint; the frames in the WAL (0 if it failed)."""
         try:
-            connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            result = connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
         except sqlite3.Error as exc:  # e.g. the file was removed under us; the next sync checkpoints
             log.debug("WAL checkpoint skipped: %s", exc)
+            return 0
+        return max(result[1], 0) if result else 0
+
+    def between_pages(self, engine: Engine) -> None:
+        """On the writer's thread, after a page commit: complete the checkpoint when the WAL is long."""
+        if self._restart_due.is_set():
+            with engine.connect() as conn:
+                busy, frames, copied = conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)").one()
+            if not busy and frames == copied:  # else (this thread was checkpointing too) after the next page
+                self._restart_due.clear()
 
     def stop(self) -> None:
         self._stopping.set()
@@ -392,20 +414,40 @@ class Store:
         mapped without rejection, with the number of records each gave; ``unchanged`` counts the records
         of raw records not mapped again because their raw hash had not changed.
 
-        The records go in with one upsert statement per page on the driver's connection (PostgreSQL:
-        COPY into a temporary table, then one ``INSERT … SELECT … ON CONFLICT``); an unchanged record
-        is not written, and what the statement returns gives the counts: nothing is read first.
+        The records go in on the driver's connection, and what is written gives the counts. SQLite: one
+        upsert statement per page, nothing read first. PostgreSQL: the page's stored hashes are read
+        first (one statement), new records are COPied, changed ones upserted, unchanged ones not sent
+        (see ``_PostgresPageWriter``).
         """
-        counts = PageCounts(read=read, rejected=len(dead), unchanged=unchanged)
         unique: dict[str, StoredRecord] = {}
         for record in records:
             unique[record.id] = record  # a record served twice in one page: the later one wins
-        stamp = now()
         self._start_checkpointer()
+        try:
+            counts = self._write_page(run, list(unique.values()), dead, state, read, archive_uri,
+                                      set(complete_parents), vanished, source_hashes, unchanged, copy_new=True)
+        except _NewKeyTaken:
+            log.info("%s %s: a row of this page was stored by another writer meanwhile; writing the page again "
+                     "by upserts", run.connector, run.stream)
+            counts = self._write_page(run, list(unique.values()), dead, state, read, archive_uri,
+                                      set(complete_parents), vanished, source_hashes, unchanged, copy_new=False)
+        run.counts.add(counts)
+        self._after_commit(counts.inserted)
+        if self._checkpointer is not None:
+            self._checkpointer.between_pages(self.engine)
+        return counts
+
+    def _write_page(self, run: StreamRun, records: list[StoredRecord], dead: Sequence[DeadLetter],
+                    state: dict[str, Any] | None, read: int, archive_uri: str | None, parents: set[str],
+                    vanished: dict[str, Any] | None, source_hashes: Mapping[str, str] | None, unchanged: int, *,
+                    copy_new: bool) -> PageCounts:
+        """``commit_page``'s one transaction (``copy_new``: see ``_PostgresPageWriter``)."""
+        counts = PageCounts(read=read, rejected=len(dead), unchanged=unchanged)
+        stamp = now()
         with self.engine.begin() as conn, _store_errors(conn):
-            writer = _PageWriter.of(conn, run, stamp)
-            writer.begin_page()
-            changed = writer.upsert_records(list(unique.values())) if unique else []
+            writer = _PageWriter.of(conn, run, stamp, copy_new=copy_new)
+            writer.begin_page(records, sorted(parents) if vanished else [], list(source_hashes or ()))
+            changed = writer.upsert_records(records) if records else []
             for revision, deleted in changed:
                 if deleted:
                     counts.deleted += 1
@@ -413,23 +455,21 @@ class Store:
                     counts.inserted += 1
                 else:
                     counts.updated += 1
-            counts.unchanged += len(unique) - len(changed)
-            parents = set(complete_parents)
+            counts.unchanged += len(records) - len(changed)
             if vanished and parents:
-                writer.retire_vanished(unique.values(), parents, vanished, counts)
-            if source_hashes:
-                given: dict[str, int] = {}
-                for record in unique.values():
-                    if record.parent is not None:
-                        given[record.parent] = given.get(record.parent, 0) + 1
-                writer.put_source_hashes({key: (raw_hash, given.get(key, 0))
-                                          for key, raw_hash in source_hashes.items()})
-            self._put_dead_letters(conn, run, dead, unique.values(), archive_uri, stamp)
-            writer.count_page(counts, archive_uri.rsplit("/", 1)[0] if archive_uri else None)
-            if state is not None:
-                writer.put_state(dumps(state).decode())
-        run.counts.add(counts)
-        self._after_commit(counts.inserted)
+                writer.retire_vanished(records, parents, vanished, counts)
+            self._put_dead_letters(conn, run, dead, records, archive_uri, stamp)
+            with writer.page_end():
+                if source_hashes:
+                    given: dict[str, int] = {}
+                    for record in records:
+                        if record.parent is not None:
+                            given[record.parent] = given.get(record.parent, 0) + 1
+                    writer.put_source_hashes({key: (raw_hash, given.get(key, 0))
+                                              for key, raw_hash in source_hashes.items()})
+                writer.count_page(counts, archive_uri.rsplit("/", 1)[0] if archive_uri else None)
+                if state is not None:
+                    writer.put_state(dumps(state).decode())
         return counts
 
     def unchanged_sources(self, run: StreamRun, hashes: Mapping[str, str]) -> dict[str, int]:
@@ -464,7 +504,10 @@ class Store:
         if self._inserted_since_analyze < self._analyze_at:
             return
         with self.engine.connect() as conn:
-            conn.exec_driver_sql("ANALYZE canonical_records")
+            # The columns queries select by, not ``data``: statistics of the JSON were half the ANALYZE
+            # (at 30,000 tickets 70-110 ms instead of 170-220). Autovacuum analyses every column later.
+            conn.exec_driver_sql("ANALYZE canonical_records (house, source_system, entity, source_id, id, parent_key, "
+                                 "deleted)")
             conn.exec_driver_sql("ANALYZE source_records")
             conn.commit()
         self._analyze_at *= 10
@@ -706,6 +749,11 @@ _CHANGED = ("content_hash", "data", "deleted", "modified", "parent_key", "last_r
 _UPSERT_SET = ", ".join(f"{c} = excluded.{c}" for c in _CHANGED) + ", revision = canonical_records.revision + 1"
 _RECORD_COLUMNS = (*_KEY, "id", "content_hash", "data", "deleted", "modified", "parent_key", "first_run_id",
                    "last_run_id", "updated_at")
+_UNIQUE_VIOLATION = "23505"  # SQLSTATE
+_CHILDREN = ("SELECT source_id FROM canonical_records WHERE house = %s AND source_system = %s AND entity = %s "
+             "AND parent_key = ANY(%s) AND NOT deleted")
+_SOURCE_HASHES = ("SELECT source_key, raw_hash, records FROM source_records WHERE house = %s AND connector = %s "
+                  "AND stream = %s AND source_key = ANY(%s)")
 _SQLITE_ROWS_PER_STATEMENT = 256  # × 13 columns: far below SQLITE_MAX_VARIABLE_NUMBER (32,766)
 
 
@@ -738,9 +786,10 @@ class _PageWriter:
         self.stamp: Any = stamp_bind(stamp) if stamp_bind else stamp  # SQLite: SQLAlchemy's own text form
 
     @staticmethod
-    def of(conn: Connection, run: StreamRun, stamp: datetime) -> _PageWriter:
-        cls = _PostgresPageWriter if conn.dialect.name == "postgresql" else _PageWriter
-        return cls(conn, run, stamp)
+    def of(conn: Connection, run: StreamRun, stamp: datetime, *, copy_new: bool = True) -> _PageWriter:
+        if conn.dialect.name == "postgresql":
+            return _PostgresPageWriter(conn, run, stamp, copy_new=copy_new)
+        return _PageWriter(conn, run, stamp)
 
     def row(self, record: StoredRecord) -> tuple[Any, ...]:
         run = self.run
@@ -812,8 +861,15 @@ class _PageWriter:
 
     mark = "?"
 
-    def begin_page(self) -> None:
-        """SQLite: nothing (its WAL commit is already asynchronous, see ``_sqlite_pragmas``)."""
+    def begin_page(self, records: list[StoredRecord], parents: list[str], source_keys: list[str]) -> None:
+        """Before the page's writes, given what they will look up (its records, the re-read parents whose
+        children may have vanished, its raw record keys). SQLite: nothing — its look-ups are calls into
+        the process, made as they come, and its WAL commit is already asynchronous (``_sqlite_pragmas``)."""
+
+    @contextmanager
+    def page_end(self) -> Iterator[None]:
+        """Around the page's last writes (raw hashes, counts, state). SQLite: nothing."""
+        yield
 
     def count_page(self, counts: PageCounts, archive_dir: str | None) -> None:
         """Add the page's counts to its stream run (and beat the run's heartbeat)."""
@@ -858,28 +914,123 @@ class _PageWriter:
                 [value for row in chunk for value in row])
 
 
+class _NewKeyTaken(Exception):
+    """A row the page writer found absent was stored by another transaction before its COPY (a race the
+    sync lock rules out): the page's transaction is rolled back and the page written again by upserts."""
+
+
+# COPY FORMAT BINARY: the rows go over as the server stores them, no text to escape and parse (the JSON
+# ``data`` is most of a row); varchar columns take text's binary form.
+_RECORD_COPY_TYPES = ("text", "text", "text", "text", "text", "text", "text", "bool", "text", "text", "text", "text",
+                      "timestamptz", "int4")
+
+
 class _PostgresPageWriter(_PageWriter):
-    """PostgreSQL (psycopg 3): COPY the page into a temporary table, then one ``INSERT … SELECT … ON
-    CONFLICT``; set-valued parameters as arrays (``= ANY(%s)``), one plan whatever the page's size."""
+    """PostgreSQL (psycopg 3). The page's rows are looked up by key first (one index probe each, nothing
+    locked): a new record is COPied (binary) straight into its table, a changed one goes through a
+    temporary table and ``INSERT … SELECT … ON CONFLICT``, an unchanged one is not sent at all; raw record
+    hashes likewise. An upsert locks (and writes WAL for) every conflicting row even when its ``WHERE``
+    leaves the row alone, and a temporary table is truncated at every commit that touched it: an
+    unchanged page cost as much as a new one. A page is five round trips: its look-ups (one pipeline),
+    the COPY, its last writes (one pipeline) and the commit. Set-valued parameters are arrays
+    (``= ANY(%s)``), one plan whatever the page's size."""
 
     mark = "%s"
 
-    def begin_page(self) -> None:
-        # The page commit does not wait for its WAL flush (an fsync per page was most of an unchanged
-        # page's cost). The same bargain as SQLite's synchronous=NORMAL: a killed sync process loses
-        # nothing (the server has the commit); a server crash or power loss can lose the last commits
-        # (at most ~3 × wal_writer_delay, 0.6 s by default), each whole — records, dead letters,
-        # counts and the state that follows them — so the next sync resumes from the state before.
-        self.cursor.execute("SET LOCAL synchronous_commit TO OFF")
+    def __init__(self, conn: Connection, run: StreamRun, stamp: datetime, *, copy_new: bool = True) -> None:
+        super().__init__(conn, run, stamp)
+        # False once a COPY met a key stored meanwhile: every row then goes through the upsert.
+        self.copy_new = copy_new
+        # What ``begin_page`` read: stored content hashes by (source system, entity, source id), stored
+        # (raw hash, records given) by raw record key, stored children of the re-read parents.
+        self._stored: dict[tuple[str, str, str], str] = {}
+        self._stored_sources: dict[str, tuple[str, int]] = {}
+        self._children: list[str] = []
+
+    def begin_page(self, records: list[StoredRecord], parents: list[str], source_keys: list[str]) -> None:
+        """Every look-up of the page in one round trip (a pipeline): the stored hashes of its records and
+        of its raw records, and the stored children of its re-read parents. The children are read before
+        the page's records are written: the ones the page writes are in the page, so the vanished ones
+        (stored children the page does not have) are the same either way."""
+        connection = self.cursor.connection
+        with connection.pipeline():
+            # The page commit does not wait for its WAL flush (an fsync per page was most of an unchanged
+            # page's cost). The same bargain as SQLite's synchronous=NORMAL: a killed sync process loses
+            # nothing (the server has the commit); a server crash or power loss can lose the last commits
+            # (at most ~3 × wal_writer_delay, 0.6 s by default), each whole — records, dead letters,
+            # counts and the state that follows them — so the next sync resumes from the state before.
+            connection.execute("SET LOCAL synchronous_commit TO OFF")
+            keys: dict[tuple[str, str], list[str]] = {}
+            for record in records:
+                keys.setdefault((record.source_system, record.entity), []).append(record.source_id)
+            hashes = [(system, entity, connection.execute(
+                "SELECT source_id, content_hash FROM canonical_records WHERE house = %s AND source_system = %s "
+                "AND entity = %s AND source_id = ANY(%s)", (self.run.house, system, entity, source_ids)))
+                for (system, entity), source_ids in keys.items()]
+            run = self.run
+            sources = connection.execute(_SOURCE_HASHES, (run.house, run.connector, run.stream, source_keys)) \
+                if source_keys else None
+            children = connection.execute(_CHILDREN, (run.house, run.connector, run.entity, parents)) \
+                if parents else None
+        self._stored = {(system, entity, source_id): hash_
+                        for system, entity, cursor in hashes for source_id, hash_ in cursor.fetchall()}
+        self._stored_sources = {key: (raw_hash, given) for key, raw_hash, given in sources.fetchall()} \
+            if sources is not None else {}
+        self._children = [row[0] for row in children.fetchall()] if children is not None else []
+
+    @contextmanager
+    def page_end(self) -> Iterator[None]:
+        """The page's last writes in one round trip (a pipeline); its errors are raised as it ends."""
+        try:
+            with self.cursor.connection.pipeline():
+                yield
+        except self.conn.dialect.loaded_dbapi.IntegrityError as exc:
+            if getattr(exc, "sqlstate", None) == _UNIQUE_VIOLATION:  # a raw record key inserted meanwhile
+                raise _NewKeyTaken from None
+            raise
 
     def upsert_records(self, records: list[StoredRecord]) -> list[tuple[int, bool]]:
+        stored = self._stored
+        new: list[StoredRecord] = []
+        changed: list[StoredRecord] = []
+        for record in records:
+            known = stored.get((record.source_system, record.entity, record.source_id))
+            if known is None:
+                new.append(record)
+            elif known != record.hash:
+                changed.append(record)
+        written: list[tuple[int, bool]] = []
+        if new and self.copy_new:
+            self._copy_new_records(new)
+            written += [(1, record.deleted) for record in new]
+        elif new:
+            changed += new
+        if changed:
+            written += self._upsert_through_temp_table(changed)
+        return written
+
+    def _copy_new_records(self, records: list[StoredRecord]) -> None:
+        """COPY records whose keys ``begin_page`` found absent; a key stored meanwhile raises ``_NewKeyTaken``."""
+        try:
+            with self.cursor.copy(f"COPY canonical_records ({', '.join(_RECORD_COLUMNS)}, revision) FROM STDIN "
+                                  "(FORMAT BINARY)") as copy:
+                copy.set_types(_RECORD_COPY_TYPES)
+                for record in records:
+                    copy.write_row((*self.row(record), 1))
+        except self.conn.dialect.loaded_dbapi.IntegrityError as exc:
+            if getattr(exc, "sqlstate", None) == _UNIQUE_VIOLATION:
+                raise _NewKeyTaken from None
+            raise
+
+    def _upsert_through_temp_table(self, records: list[StoredRecord]) -> list[tuple[int, bool]]:
         cursor = self.cursor
         # ON COMMIT DELETE ROWS: the rows never outlive the page; the table lives as long as the session.
         cursor.execute(
             "CREATE TEMP TABLE IF NOT EXISTS podium_page_records (house text, source_system text, entity text, "
             "source_id text, id text, content_hash text, data text, deleted boolean, modified text, "
             "parent_key text, first_run_id text, last_run_id text, updated_at timestamptz) ON COMMIT DELETE ROWS")
-        with cursor.copy(f"COPY podium_page_records ({', '.join(_RECORD_COLUMNS)}) FROM STDIN") as copy:
+        with cursor.copy(f"COPY podium_page_records ({', '.join(_RECORD_COLUMNS)}) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(_RECORD_COPY_TYPES[:-1])
             for record in records:
                 copy.write_row(self.row(record))
         columns = ", ".join(_RECORD_COLUMNS)
@@ -891,11 +1042,7 @@ class _PostgresPageWriter(_PageWriter):
         return [(revision, deleted) for revision, deleted in cursor.fetchall()]
 
     def children(self, parents: list[str]) -> list[str]:
-        self.cursor.execute(
-            "SELECT source_id FROM canonical_records WHERE house = %s AND source_system = %s AND entity = %s "
-            "AND parent_key = ANY(%s) AND NOT deleted",
-            (self.run.house, self.run.connector, self.run.entity, parents))
-        return [row[0] for row in self.cursor.fetchall()]
+        return self._children  # of the same parents, read by ``begin_page``
 
     def records_data(self, source_ids: list[str]) -> list[tuple[str, str]]:
         self.cursor.execute(
@@ -905,18 +1052,27 @@ class _PostgresPageWriter(_PageWriter):
         return list(self.cursor.fetchall())
 
     def source_hashes(self, keys: list[str]) -> dict[str, tuple[str, int]]:
-        self.cursor.execute(
-            "SELECT source_key, raw_hash, records FROM source_records WHERE house = %s AND connector = %s "
-            "AND stream = %s AND source_key = ANY(%s)", (self.run.house, self.run.connector, self.run.stream, keys))
+        self.cursor.execute(_SOURCE_HASHES, (self.run.house, self.run.connector, self.run.stream, keys))
         return {key: (raw_hash, given) for key, raw_hash, given in self.cursor.fetchall()}
 
     def put_source_hashes(self, hashes: dict[str, tuple[str, int]]) -> None:
-        keys = list(hashes)
-        self.cursor.execute(
-            "INSERT INTO source_records (house, connector, stream, source_key, raw_hash, records) "
-            "SELECT %s, %s, %s, key, raw_hash, given FROM unnest(%s::text[], %s::text[], %s::int[]) "
-            "AS page (key, raw_hash, given) ON CONFLICT (house, connector, stream, source_key) DO UPDATE "
-            "SET raw_hash = excluded.raw_hash, records = excluded.records "
-            "WHERE source_records.raw_hash <> excluded.raw_hash OR source_records.records <> excluded.records",
-            (self.run.house, self.run.connector, self.run.stream, keys, [hashes[k][0] for k in keys],
-             [hashes[k][1] for k in keys]))
+        # As the records: new keys inserted (no ON CONFLICT), changed ones upserted, unchanged ones not sent.
+        stored = self._stored_sources
+        new = [key for key in hashes if key not in stored]
+        changed = [key for key in hashes if key in stored and stored[key] != hashes[key]]
+        if not self.copy_new:
+            new, changed = [], new + changed
+        insert = ("INSERT INTO source_records (house, connector, stream, source_key, raw_hash, records) "
+                  "SELECT %s, %s, %s, key, raw_hash, given FROM unnest(%s::text[], %s::text[], %s::int[]) "
+                  "AS page (key, raw_hash, given)")
+        run = self.run
+        if new:
+            self.cursor.execute(insert, (run.house, run.connector, run.stream, new, [hashes[k][0] for k in new],
+                                         [hashes[k][1] for k in new]))
+        if changed:
+            self.cursor.execute(
+                insert + " ON CONFLICT (house, connector, stream, source_key) DO UPDATE "
+                "SET raw_hash = excluded.raw_hash, records = excluded.records "
+                "WHERE source_records.raw_hash <> excluded.raw_hash OR source_records.records <> excluded.records",
+                (run.house, run.connector, run.stream, changed, [hashes[k][0] for k in changed],
+                 [hashes[k][1] for k in changed]))

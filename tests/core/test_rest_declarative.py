@@ -18,7 +18,7 @@ from podium.errors import ConfigError
 from podium.parsing.json import JsonRecords
 from podium.sandbox import Request, Response, Sandbox
 from podium.sdk.connector import Connector, StreamSpec, SyncContext
-from podium.sdk.cursors import CURSOR_FORMATS, LOCAL_DATETIME, cursor_format
+from podium.sdk.cursors import CURSOR_FORMATS, LOCAL_DATETIME, cursor_format, parse_utc
 from podium.sdk.declarative import load_rest_connector, rest_connector
 from podium.sdk.paginators import WindowedOffsetPaginator
 from podium.sdk.rest import (
@@ -155,6 +155,31 @@ def test_cursor_formats_normalise_to_text_in_time_order() -> None:
     declared = Incremental("modified", param="since", format="iso_utc", inclusive=True, lookback_seconds=10)
     assert declared.params("2025-01-01T00:00:10+00:00", _Plain({}, SyncContext(house="demo"))) == {
         "since": "2025-01-01T00:00:01+00:00"}
+
+
+@pytest.mark.parametrize("value", [
+    "2025-03-30 01:30:00", "2024-02-29 10:00:00", "2025-02-29 10:00:00", "2025-13-01 00:00:00", "2025-12-31 24:00:00",
+    "2025-12-31 23:59:60", "0999-01-01 00:00:00", "1000-01-01 00:00:00", "9999-12-31 23:59:59",
+    "2025-03-30T01:30:00+00:00", "2025-03-30T01:30:00+01:00", "0999-03-30T01:30:00+00:00", "2025-03-30",
+    "2025-02-30", "0999-03-30", "2025-03-30T01:30:00", "2025-02-30T01:30:00", "0999-03-30T01:30:00",
+    "2025-03-30T01:30:00Z", " 2025-03-30 01:30:00", "2025-03-30 01:30:00.5",
+    "\u0662\u0660\u0662\u0665-03-30 01:30:00", "2025-03-30T01:30:00+00:00\n", "1234567890", 1234567890, 12.5, True, ""])
+def test_a_value_already_in_a_formats_text_normalises_as_if_parsed_and_rendered(value: Any) -> None:
+    """``normalise`` returns a value already in the format's rendered shape as it is (checking only that
+    it is a real date-time): exactly what parsing and rendering it gives, or None when that fails."""
+    for fmt in CURSOR_FORMATS.values():
+        try:
+            expected = fmt.render(parse_utc(value)) if value not in (None, "") else None
+        except (TypeError, ValueError, OverflowError):
+            expected = None
+        assert fmt.normalise(value) == expected
+    brussels = ZoneInfo("Europe/Brussels")
+    try:
+        expected = LOCAL_DATETIME.parse(value, brussels).strftime(LOCAL_DATETIME.pattern) \
+            if value not in (None, "") else None
+    except (TypeError, ValueError):
+        expected = None
+    assert LOCAL_DATETIME.normalise(value, brussels) == expected
 
 
 def test_child_requests_skip_records_without_a_usable_id_and_quote_the_rest() -> None:

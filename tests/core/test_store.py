@@ -349,6 +349,75 @@ def test_a_changed_record_is_updated_in_place(store: Store) -> None:
     assert store.get_record(rec("1").id)["title"] == {"nl": "Macbeth"}  # type: ignore[index]
 
 
+def test_rows_stored_by_another_writer_after_the_lookup_are_upserted_not_lost(
+        store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """PostgreSQL COPies the rows its look-up found absent; a key stored meanwhile (by a writer the sync
+    lock should have kept out) rolls the page back and writes it again by upserts: same counts, rows, state."""
+    if store.engine.dialect.name != "postgresql":
+        pytest.skip("the COPY of new rows is PostgreSQL's")
+    from podium.store import store as store_module
+
+    first = store.start_stream_run("run-1", "h", "acme", "events", "event")
+    store.commit_page(first, [rec("1"), rec("2")], [], {"cursor": "a"}, read=2, source_hashes={"1": "x", "2": "y"})
+    # Every look-up answers "nothing stored yet", as it would have just before another writer committed.
+    look_up = store_module._PostgresPageWriter.begin_page
+
+    def look_up_too_early(self: Any, *args: Any) -> None:
+        look_up(self, *args)
+        self._stored, self._stored_sources = {}, {}
+
+    monkeypatch.setattr(store_module._PostgresPageWriter, "begin_page", look_up_too_early)
+    second = store.start_stream_run("run-2", "h", "acme", "events", "event")
+    counts = store.commit_page(second, [rec("1"), rec("2", "Macbeth"), rec("3")], [], {"cursor": "b"}, read=3,
+                               source_hashes={"1": "x", "2": "z", "3": "w"})
+    assert (counts.inserted, counts.updated, counts.unchanged) == (1, 1, 1)
+    rows = {row["source_id"]: row for row in _rows(store)}
+    assert {key: (row["revision"], row["last_run_id"]) for key, row in rows.items()} == {
+        "1": (1, "run-1"), "2": (2, "run-2"), "3": (1, "run-2")}
+    assert store.get_state("h", "acme", "events") == {"cursor": "b"}
+    with store.engine.connect() as conn:
+        assert dict(conn.execute(sa.text("select source_key, raw_hash from source_records")).all()) == {
+            "1": "x", "2": "z", "3": "w"}
+    (run,) = [r for r in store.runs("run-2")]
+    assert (run["pages"], run["inserted"], run["updated"], run["unchanged"]) == (1, 1, 1, 1)
+
+    def sources_look_up_too_early(self: Any, *args: Any) -> None:  # the records' look-up is right this time
+        look_up(self, *args)
+        self._stored_sources = {}
+
+    monkeypatch.setattr(store_module._PostgresPageWriter, "begin_page", sources_look_up_too_early)
+    third = store.start_stream_run("run-3", "h", "acme", "events", "event")
+    counts = store.commit_page(third, [rec("4")], [], {"cursor": "c"}, read=1, source_hashes={"1": "x2", "4": "v"})
+    assert (counts.inserted, counts.updated, counts.unchanged) == (1, 0, 0)
+    assert store.get_state("h", "acme", "events") == {"cursor": "c"}
+    with store.engine.connect() as conn:
+        assert dict(conn.execute(sa.text("select source_key, raw_hash from source_records")).all()) == {
+            "1": "x2", "2": "z", "3": "w", "4": "v"}
+
+
+def test_the_sqlite_wal_starts_again_during_a_long_load_instead_of_growing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The background checkpoints never complete against a writer that keeps committing; once the WAL is
+    long the writer completes one between two pages, and the WAL is written from its beginning again."""
+    from podium.store import store as store_module
+
+    monkeypatch.setattr(store_module._WalCheckpointer, "RESTART_FRAMES", 64)
+    monkeypatch.setattr(store_module._WalCheckpointer, "INTERVAL_S", 0.005)
+    store = Store(f"sqlite:///{tmp_path / 'long.db'}")
+    store.migrate()
+    run = store.start_stream_run("run-1", "h", "acme", "events", "event")
+    try:
+        for page in range(200):  # ~2,400 WAL frames (~10 MB) of records
+            store.commit_page(run, [rec(f"{page}-{n}", "x" * 2000) for n in range(20)], [], {"page": page}, read=20)
+        # The WAL header's checkpoint sequence number counts the times the WAL started again.
+        restarts = int.from_bytes((tmp_path / "long.db-wal").read_bytes()[12:16], "big")
+    finally:
+        store.finish_stream_run(run, "succeeded")
+        store.dispose()
+    assert store.count_records() == 4000
+    assert restarts >= 3
+
+
 def orjson_loads(data: str) -> Any:
     return json.loads(data)
 
