@@ -117,7 +117,7 @@ def test_a_page_read_again_unchanged_is_a_link_to_the_earlier_runs_file(
         assert uri is not None
         return Path(uri.removeprefix("file://"))
 
-    pages = [b'{"data": [{"id": %d, "token": "s3cr3t-value"}]}' % seq for seq in range(4)]
+    pages = [b'{"data": [{"id": %d, "name": "page %d"}]}' % (seq, seq) for seq in range(4)]
     monkeypatch.setenv(clock.ENV, (today - timedelta(days=40)).isoformat())
     first = [Archive((tmp_path / "archive").as_uri()).put("h", "tm", "orders", "run-1", seq, "json", page)
              for seq, page in enumerate(pages)]
