@@ -105,7 +105,10 @@ class JsonRecords:
                 return _tolerant_loads(bytes(raw))
             except (ValueError, RecursionError):
                 raise BadDataError(f"malformed JSON: {exc}") from None
-        if _NUL_ESCAPE in raw:  # orjson accepts \u0000; the store cannot keep it
+        # orjson accepts \u0000; the store cannot keep it. Only a page holding a backslash can hold that escape:
+        # a page without any (UTF-8 as is, as most serialisers write it) costs one memchr, a seventh of the
+        # six-byte search.
+        if b"\\" in raw and _NUL_ESCAPE in raw:
             if isinstance(document, dict):
                 return _CheckedDict(document)
             if isinstance(document, list):
