@@ -1,6 +1,7 @@
 """Mapping engine: vendor records -> canonical records, declared as data in ``mappings/<vendor>/<stream>.yaml``."""
 
 from podium.mapping.engine import (
+    mapping_source,
     MAX_RECORDS_PER_RAW,
     CompiledMapping,
     MappingContext,
@@ -13,4 +14,5 @@ from podium.mapping.engine import (
 from podium.mapping.transforms import TRANSFORMS
 
 __all__ = ["MAX_RECORDS_PER_RAW", "TRANSFORMS", "CompiledMapping", "MappingContext", "MappingError",
+           "mapping_source",
            "RecordTooLargeError", "check_explosion", "compile_mapping", "load_mapping"]
