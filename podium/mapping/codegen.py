@@ -605,9 +605,8 @@ def generate(plan: Plan, linked: bool) -> tuple[str, dict[str, Any]]:
         w.line("system = ctx.system")
         with w.block("try:"):
             if plan.rejections:
-                with w.block("for test, message in REJECTIONS:"):
-                    with w.block("if test((raw,)):"):
-                        w.line("raise MappingError(message((raw,)))")
+                with w.block("for test, message in REJECTIONS:"), w.block("if test((raw,)):"):
+                    w.line("raise MappingError(message((raw,)))")
             w.line("raws = PRE(raw, ctx) if PRE is not None else (raw,)")
             with w.block("if isinstance(raws, list):"):
                 w.line("check_explosion(len(raws), 'records from one raw record')")
@@ -659,7 +658,8 @@ def _record_code(gen: _Generator, plan: Plan, scope: _Scope, memoised: bool, eac
             w.line("scope = (item,)")
             w.line("d0 = item if isinstance(item, dict) else {}")
         sid_fn, sid_slot = plan.source_id_fn
-        _field_code(gen, plan.source_id, "source_id", sid_fn, sid_slot, "sid", scope, memoised)
+        _field_code(gen, plan.source_id, "source_id", sid_fn, sid_slot, "source_id", scope, memoised)
+        w.line("sid = source_id  # only a value: a failure leaves the error without an id")
         w.line("record = {}")
         for index, (key, parents, fn, slot) in enumerate(plan.fields):
             target = ".".join((*parents, key))
@@ -744,7 +744,7 @@ def build(plan: Plan, linked: bool = False) -> tuple[Callable[..., Any], str]:
     source, names = generate(plan, linked)
     namespace = {**_BASE_NAMES, **names, "__builtins__": __builtins__}
     filename = f"<mapping {plan.spec.get('entity')}{' linked' if linked else ''}>"
-    exec(compile(source, filename, "exec"), namespace)  # noqa: S102 - our own generated source
+    exec(compile(source, filename, "exec"), namespace)
     return namespace["apply"], source
 
 
