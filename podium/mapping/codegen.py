@@ -26,7 +26,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from podium.ids import canonical_id
@@ -44,7 +44,6 @@ from podium.mapping.engine import (
     _empty,
     _extras,
     _Failure,
-    _linked_id,
     check_explosion,
     unexpected,
 )
@@ -81,8 +80,6 @@ class Plan:
     explode: Any
     usage: Any
     each_getter: Callable[..., Any] | None
-    links: tuple[tuple[str, str], ...] = ()
-    namespace: dict[str, Any] = field(default_factory=dict)
 
 
 class _Writer:
@@ -356,13 +353,13 @@ class _Generator:
         w.line(f"{out} = []")
         for path in spec["paths"]:
             self.read(path, values, scope, absent)
-            with w.block(f"for {element} in ({values} if isinstance({values}, list) else [{values}]):"):
-                with w.block(f"if not {_empty_expr(element)}:"):
-                    w.line(f"{converted} = {element}")
-                    self.convert(conv, converted, known_filled=True)
-                    with w.block(f"if {converted} is not _MISSING and not {_empty_expr(converted)} "
-                                 f"and {converted} not in {out}:"):
-                        w.line(f"{out}.append({converted})")
+            with (w.block(f"for {element} in ({values} if isinstance({values}, list) else [{values}]):"),
+                  w.block(f"if not {_empty_expr(element)}:")):
+                w.line(f"{converted} = {element}")
+                self.convert(conv, converted, known_filled=True)
+                with w.block(f"if {converted} is not _MISSING and not {_empty_expr(converted)} "
+                             f"and {converted} not in {out}:"):
+                    w.line(f"{out}.append({converted})")
         self.finish(conv, out)
 
     def _case(self, spec: dict[str, Any], where: str, out: str, scope: _Scope, conv: _Conversion, index: int) -> None:
@@ -581,12 +578,8 @@ def _plain_field(gen: _Generator, spec: Any, where: str, fn: Any, out: str, scop
         w.line(f"{out} = {w.const(fn, 'closure')}({scope.tuple_name}, ctx)  # {where}: the engine's closure")
 
 
-def generate(plan: Plan, linked: bool) -> tuple[str, dict[str, Any]]:
-    """The source of ``apply(raw, ctx) -> (records, errors)`` and the names it uses.
-
-    ``linked``: also add the canonical id of every referenced record (``link``), as ``CompiledMapping.link``
-    does on the way to the store.
-    """
+def generate(plan: Plan) -> tuple[str, dict[str, Any]]:
+    """The source of ``apply(raw, ctx) -> (records, errors)`` and the names it uses."""
     w = _Writer()
     gen = _Generator(w)
     each = plan.each is not None
@@ -634,7 +627,7 @@ def generate(plan: Plan, linked: bool) -> tuple[str, dict[str, Any]]:
             else:
                 loop = w.block("if True:")
             with loop:
-                _record_code(gen, plan, scope, memoised, each, linked)
+                _record_code(gen, plan, scope, memoised, each)
         w.line("return records, errors")
     source = "\n".join(w.lines) + "\n"
     names = dict(w.names)
@@ -646,8 +639,8 @@ def generate(plan: Plan, linked: bool) -> tuple[str, dict[str, Any]]:
     return source, names
 
 
-def _record_code(gen: _Generator, plan: Plan, scope: _Scope, memoised: bool, each: bool, linked: bool) -> None:
-    """The body of ``engine``'s ``one``: fields, envelope, extras, post (and links), one record's try."""
+def _record_code(gen: _Generator, plan: Plan, scope: _Scope, memoised: bool, each: bool) -> None:
+    """The body of ``engine``'s ``one``: fields, envelope, extras, post, one record's try."""
     w = gen.w
     w.line("sid = None")
     with w.block("try:"):
@@ -707,23 +700,11 @@ def _record_code(gen: _Generator, plan: Plan, scope: _Scope, memoised: bool, eac
             w.line("record.setdefault('extras', {}).update(extras)")
         if plan.post is not None:
             w.line(f"record = POST(record, {scope.nodes[0]}, ctx)")
-        if linked:
-            _link_code(gen, plan)
         w.line("records.append(record)")
     with w.block("except Exception as exc:"):
         w.line("error = unexpected(exc)")
         w.line("error.source_id = str(sid) if sid not in (None, _MISSING) else None")
         w.line("errors.append(error)")
-
-
-def _link_code(gen: _Generator, plan: Plan) -> None:
-    """``CompiledMapping.link`` inline (it cannot fail: string keys, an id derived from strings)."""
-    w = gen.w
-    for target, entity in plan.links:
-        with w.block(f"if True:  # link {target} -> {entity}"):
-            w.line(f"reference = record.get({target!r})")
-            with w.block("if isinstance(reference, dict) and reference.get('source_id') and 'id' not in reference:"):
-                w.line(f"reference['id'] = _linked_id(house, system, {entity!r}, str(reference['source_id']))")
 
 
 def _field_key(spec: Mapping[str, Any], index: int) -> Any:
@@ -734,16 +715,16 @@ _BASE_NAMES: dict[str, Any] = {
     "_MISSING": _MISSING, "_UNSET": _UNSET, "_EMPTYABLE": _EMPTYABLE, "_SHAREABLE": _SHAREABLE,
     "_Failure": _Failure, "MappingError": MappingError, "RecordTooLargeError": RecordTooLargeError,
     "MAX_RECORDS_PER_RAW": MAX_RECORDS_PER_RAW, "check_explosion": check_explosion, "unexpected": unexpected,
-    "canonical_id": canonical_id, "_linked_id": _linked_id, "_extras": _extras,
+    "canonical_id": canonical_id, "_extras": _extras,
     "_condition_transforms": _condition_transforms,
 }
 
 
-def build(plan: Plan, linked: bool = False) -> tuple[Callable[..., Any], str]:
+def build(plan: Plan) -> tuple[Callable[..., Any], str]:
     """The compiled ``apply`` function and its source."""
-    source, names = generate(plan, linked)
+    source, names = generate(plan)
     namespace = {**_BASE_NAMES, **names, "__builtins__": __builtins__}
-    filename = f"<mapping {plan.spec.get('entity')}{' linked' if linked else ''}>"
+    filename = f"<mapping {plan.spec.get('entity')}>"
     exec(compile(source, filename, "exec"), namespace)
     return namespace["apply"], source
 

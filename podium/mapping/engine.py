@@ -813,10 +813,9 @@ class CompiledMapping:
 
     # The generated source of ``apply`` (``codegen``), "" where the closures run (see ``mapping_source``).
     source: str = ""
-    # ``apply`` that also adds the linked ids (``link``) of each record, where that cannot fail (no
-    # ``post`` hook: the record is the mapping's own dict); else None and the store path calls ``link``.
-    apply_linked: Callable[[dict[str, Any], MappingContext],
-                           tuple[list[dict[str, Any]], list[MappingError]]] | None = None
+    # Whether mapping calls vendor Python (``pre``, ``post``, ``function``) that might change the raw
+    # record it is given; the mapping language itself never does.
+    hooks: bool = True
 
     def map(self, raw: dict[str, Any], ctx: MappingContext) -> tuple[list[dict[str, Any]], list[MappingError]]:
         """Canonical records (with envelope) and the errors of the items that could not be mapped."""
@@ -983,7 +982,8 @@ def compile_mapping(spec: Mapping[str, Any], connector: str, stream: str, where:
                     records.append(record)
         return records, errors
 
-    compiled = CompiledMapping(connector, stream, entity, apply, vanished, links, unlisted)
+    compiled = CompiledMapping(connector, stream, entity, apply, vanished, links, unlisted,
+                               hooks=pre is not None or post is not None)
     if not generated:
         return compiled
     from podium.mapping import codegen  # it builds on this module's closures
@@ -991,10 +991,8 @@ def compile_mapping(spec: Mapping[str, Any], connector: str, stream: str, where:
     plan = codegen.Plan(spec=spec, entity=entity, each=each, source_id=source_id_spec, source_id_fn=source_id,
                         modified=modified, deleted=deleted, source_url=source_url, fields=fields,
                         item_skip=frozenset(item_skip), parent_skip=frozenset(parent_skip), rejections=rejections,
-                        pre=pre, post=post, explode=explode, usage=usage, each_getter=each_getter, links=links)
+                        pre=pre, post=post, explode=explode, usage=usage, each_getter=each_getter)
     compiled.apply, compiled.source = codegen.build(plan)
-    if links and post is None:
-        compiled.apply_linked = codegen.build(plan, linked=True)[0]
     return compiled
 
 
