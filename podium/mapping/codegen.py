@@ -634,7 +634,7 @@ def generate(plan: Plan) -> tuple[str, dict[str, Any]]:
     names.update({
         "REJECTIONS": plan.rejections, "PRE": plan.pre, "POST": plan.post, "EXPLODE": plan.explode,
         "POSITION": plan.usage.position, "EXPLODED": plan.usage.exploded, "EACH": plan.each_getter,
-        "ITEM_SKIP": plan.item_skip, "PARENT_SKIP": plan.parent_skip,
+        "PARENT_SKIP": plan.parent_skip, **_extra_keys(plan.item_skip),
     })
     return source, names
 
@@ -686,11 +686,12 @@ def _record_code(gen: _Generator, plan: Plan, scope: _Scope, memoised: bool, eac
             w.line("record['deleted'] = bool(is_deleted) if is_deleted is not _MISSING else False")
         else:
             w.line("record['deleted'] = False")
-        # extras: the record's top-level fields no path reads (``engine._extras``, inline)
+        # extras: the record's top-level fields no path reads (``engine._extras``, inline; whether a key
+        # is a candidate is remembered per key, as the records of a stream share their keys)
         node = "child" if each else "item"
         with w.block(f"if isinstance({node}, dict):"):
-            w.line(f"extras = {{k: v for k, v in {node}.items() if k not in ITEM_SKIP and not k.startswith('@_') "
-                   "and v is not None and (v or not isinstance(v, _EMPTYABLE))}")
+            w.line(f"extras = {{k: v for k, v in {node}.items() if (EXTRA_KEYS[k] if k in EXTRA_KEYS else "
+                   "extra_key(k)) and v is not None and (v or not isinstance(v, _EMPTYABLE))}")
         with w.block("else:"):
             w.line("extras = {}")
         if each:
@@ -705,6 +706,23 @@ def _record_code(gen: _Generator, plan: Plan, scope: _Scope, memoised: bool, eac
         w.line("error = unexpected(exc)")
         w.line("error.source_id = str(sid) if sid not in (None, _MISSING) else None")
         w.line("errors.append(error)")
+
+
+# Keys remembered per mapping for extras (a vendor whose keys are ids would otherwise grow it without end).
+_MAX_EXTRA_KEYS = 4096
+
+
+def _extra_keys(skip: frozenset[str]) -> dict[str, Any]:
+    """``EXTRA_KEYS`` (key -> whether it goes to extras) and ``extra_key`` (decides and remembers a key):
+    the test of ``engine._extras`` in the same order (a key that is not a string fails as it does there)."""
+    known: dict[Any, bool] = {}
+
+    def extra_key(key: Any) -> bool:
+        kept = key not in skip and not key.startswith("@_")
+        if len(known) < _MAX_EXTRA_KEYS:
+            known[key] = kept
+        return kept
+    return {"EXTRA_KEYS": known, "extra_key": extra_key}
 
 
 def _field_key(spec: Mapping[str, Any], index: int) -> Any:
