@@ -159,6 +159,8 @@ def test_hooks_and_errors_in_perturbed_records_of_every_golden_case() -> None:
         generated, closures = _both(cls.mappings_dir() / f"{case.stream}.yaml", cls.name, case.stream)
         items, page = decode_page(cls.stream(case.stream).decoder, case.input.read_bytes())
         ctx = replace(MappingContext("demo", cls.name, ZoneInfo("Europe/Brussels")), page=page)
+        for odd in (None, [], [1], "x", 3, {}):  # a raw record that is no object at all
+            _assert_same(generated, closures, odd, ctx)
         for raw in list(items)[:3]:
             if not isinstance(raw, dict):
                 continue
