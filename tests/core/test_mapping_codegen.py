@@ -101,16 +101,24 @@ _TICKET_KEYS = sorted({key for ticket in _ORDER["tickets"] for key in ticket})
 _CTX = replace(MappingContext("demo", "ticketmatic", ZoneInfo("Europe/Brussels")), page=_ORDERS_PAGE)
 _ORDERS = _both(_TICKETMATIC.mappings_dir() / "orders.yaml", "ticketmatic", "orders")
 
+# Text with white space around the values the mapping knows (ids, status codes, dates).
+_padded = st.builds(lambda pad, value: f"{pad}{value}{pad[::-1]}", st.sampled_from([" ", "\t", " \n", ""]),
+                    st.sampled_from(["42", "21002", "21001", "1", "2", "0", "x  y", "2025-03-28 17:04:55", "12,50"]))
 _odd_values = st.one_of(
     st.none(), st.booleans(), st.integers(min_value=-3, max_value=10**12), st.floats(allow_nan=False),
     st.sampled_from(["", " ", "0", 0, "21002", 21001, 21003, 21004, "1", 2, "2025-03-28 17:04:55",
-                     "2025-13-45", "not a date", " 12,50 ", "x\u0000y", [], {}, [1], {"a": 1}, "1e400"]),
+                     "2025-13-45", "not a date", " 12,50 ", " 42 ", "\t7\n", "a  b", "x\u0000y", [], {}, [1], {"a": 1}, "1e400"]),
     st.text(max_size=8), st.lists(st.integers(), max_size=2), st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
 )
 # One change: (level, key, None = delete, else the new value); level 0 = the order, 1+ = a ticket.
+# The keys the orders mapping reads come up more often than the rest (extras).
+_READ_KEYS = ["orderid", "customerid", "status", "saleschannelid", "lastupdatets", "createdts", "id", "eventid",
+              "ticketholderid", "cachedaccesscontrolstatus", "price", "pricetypeid", "tickettypename", "seatname",
+              "barcode"]
 _change = st.tuples(st.integers(min_value=0, max_value=3),
-                    st.sampled_from(_ORDER_KEYS + _TICKET_KEYS + ["extra_field", "@_hidden"]),
-                    st.one_of(st.just(None), st.tuples(_odd_values)))
+                    st.one_of(st.sampled_from(_READ_KEYS),
+                              st.sampled_from(_ORDER_KEYS + _TICKET_KEYS + ["extra_field", "@_hidden"])),
+                    st.one_of(st.just(None), st.tuples(st.one_of(_padded, _odd_values))))
 
 
 def _perturbed(changes: list[tuple[int, str, Any]], tickets_value: Any) -> dict[str, Any]:
@@ -126,13 +134,32 @@ def _perturbed(changes: list[tuple[int, str, Any]], tickets_value: Any) -> dict[
     return order
 
 
-@settings(max_examples=400, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+# One change to the page's lookup tables: (table, row key, None = the table is gone, else the row's name).
+_table_change = st.tuples(st.sampled_from(sorted(_ORDERS_PAGE.tables)), st.sampled_from(["1", "2", "3", "0"]),
+                          st.one_of(st.just(None), st.tuples(st.one_of(_padded, _odd_values))))
+
+
+def _with_tables(table_change: tuple[str, str, Any] | None) -> MappingContext:
+    if table_change is None:
+        return _CTX
+    name, key, change = table_change
+    tables = {table: dict(rows) for table, rows in _ORDERS_PAGE.tables.items()}
+    if change is None:
+        del tables[name]
+    else:
+        tables[name][key] = {**tables[name].get(key, {}), "name": change[0]}
+    return replace(_CTX, page=replace(_ORDERS_PAGE, tables=tables))
+
+
+@settings(max_examples=1000, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 @given(changes=st.lists(_change, max_size=6),
-       tickets_value=st.one_of(st.just(None), st.tuples(st.sampled_from([None, [], {}, "x", 3, [None], [1, "a"]]))))
+       tickets_value=st.one_of(st.just(None), st.tuples(st.sampled_from([None, [], {}, "x", 3, [None], [1, "a"]]))),
+       table_change=st.one_of(st.just(None), _table_change))
 def test_generated_code_maps_perturbed_orders_as_the_closures(changes: list[tuple[int, str, Any]],
-                                                              tickets_value: Any) -> None:
+                                                              tickets_value: Any,
+                                                              table_change: tuple[str, str, Any] | None) -> None:
     generated, closures = _ORDERS
-    _assert_same(generated, closures, _perturbed(changes, tickets_value), _CTX)
+    _assert_same(generated, closures, _perturbed(changes, tickets_value), _with_tables(table_change))
 
 
 def test_shared_failure_of_a_parent_field_is_every_tickets_error_with_its_own_id() -> None:
@@ -165,7 +192,7 @@ def test_hooks_and_errors_in_perturbed_records_of_every_golden_case() -> None:
             if not isinstance(raw, dict):
                 continue
             for key in list(raw)[:40]:
-                for value in (None, "", 0, "x", [], {"a": 1}, [1, 2], 1.5, True):
+                for value in (None, "", 0, "x", " x  y ", [], {"a": 1}, [1, 2], 1.5, 2.0, True):
                     changed = {**raw, key: value}
                     _assert_same(generated, closures, changed, ctx)
                 _assert_same(generated, closures, {k: v for k, v in raw.items() if k != key}, ctx)
