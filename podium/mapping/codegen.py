@@ -698,7 +698,10 @@ def _record_code(gen: _Generator, plan: Plan, scope: _Scope, memoised: bool, eac
             with w.block("if parent_extras:"):
                 w.line("extras['parent'] = dict(parent_extras)")
         with w.block("if extras:"):
-            w.line("record.setdefault('extras', {}).update(extras)")
+            if any((parents[0] if parents else key) == "extras" for key, parents, *_ in plan.fields):
+                w.line("record.setdefault('extras', {}).update(extras)")  # merged with fields mapped into extras
+            else:  # no field writes extras: the dict built above is the record's
+                w.line("record['extras'] = extras")
         if plan.post is not None:
             w.line(f"record = POST(record, {scope.nodes[0]}, ctx)")
         w.line("records.append(record)")
