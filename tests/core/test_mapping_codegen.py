@@ -204,3 +204,4 @@ def test_mapping_source_is_readable() -> None:
     assert "d0.get('eventid')" in source and "canonical_id(" in source
     assert "no generated source" in mapping_source(closures)
     json.dumps(source)  # plain text
+
