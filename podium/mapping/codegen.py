@@ -42,7 +42,6 @@ from podium.mapping.engine import (
     _compile_path,
     _compile_transforms,
     _empty,
-    _extras,
     _Failure,
     check_explosion,
     unexpected,
@@ -621,7 +620,11 @@ def generate(plan: Plan) -> tuple[str, dict[str, Any]]:
                     w.line("continue")
                 for slot in slots:
                     w.line(f"memo{slot} = _UNSET")
-                w.line("parent_extras = _extras(item, PARENT_SKIP)")
+                with w.block("if isinstance(item, dict):"):  # ``engine._extras`` of the parent, once per raw record
+                    w.line("parent_extras = {k: v for k, v in item.items() if (PARENT_KEYS[k] if k in PARENT_KEYS "
+                           "else parent_key(k)) and v is not None and (v or not isinstance(v, _EMPTYABLE))}")
+                with w.block("else:"):
+                    w.line("parent_extras = {}")
                 w.line("d1 = item if isinstance(item, dict) else {}")
                 loop = w.block("for child in (children if isinstance(children, list) else [children]):")
             else:
@@ -634,7 +637,8 @@ def generate(plan: Plan) -> tuple[str, dict[str, Any]]:
     names.update({
         "REJECTIONS": plan.rejections, "PRE": plan.pre, "POST": plan.post, "EXPLODE": plan.explode,
         "POSITION": plan.usage.position, "EXPLODED": plan.usage.exploded, "EACH": plan.each_getter,
-        "PARENT_SKIP": plan.parent_skip, **_extra_keys(plan.item_skip),
+        **_extra_keys(plan.item_skip, "EXTRA_KEYS", "extra_key"),
+        **_extra_keys(plan.parent_skip, "PARENT_KEYS", "parent_key"),
     })
     return source, names
 
@@ -715,9 +719,9 @@ def _record_code(gen: _Generator, plan: Plan, scope: _Scope, memoised: bool, eac
 _MAX_EXTRA_KEYS = 4096
 
 
-def _extra_keys(skip: frozenset[str]) -> dict[str, Any]:
-    """``EXTRA_KEYS`` (key -> whether it goes to extras) and ``extra_key`` (decides and remembers a key):
-    the test of ``engine._extras`` in the same order (a key that is not a string fails as it does there)."""
+def _extra_keys(skip: frozenset[str], known_name: str, decide_name: str) -> dict[str, Any]:
+    """A dict (key -> whether it goes to extras) and a function that decides and remembers a key: the
+    test of ``engine._extras`` in the same order (a key that is not a string fails as it does there)."""
     known: dict[Any, bool] = {}
 
     def extra_key(key: Any) -> bool:
@@ -725,7 +729,7 @@ def _extra_keys(skip: frozenset[str]) -> dict[str, Any]:
         if len(known) < _MAX_EXTRA_KEYS:
             known[key] = kept
         return kept
-    return {"EXTRA_KEYS": known, "extra_key": extra_key}
+    return {known_name: known, decide_name: extra_key}
 
 
 def _field_key(spec: Mapping[str, Any], index: int) -> Any:
@@ -736,7 +740,7 @@ _BASE_NAMES: dict[str, Any] = {
     "_MISSING": _MISSING, "_UNSET": _UNSET, "_EMPTYABLE": _EMPTYABLE, "_SHAREABLE": _SHAREABLE,
     "_Failure": _Failure, "MappingError": MappingError, "RecordTooLargeError": RecordTooLargeError,
     "MAX_RECORDS_PER_RAW": MAX_RECORDS_PER_RAW, "check_explosion": check_explosion, "unexpected": unexpected,
-    "canonical_id": canonical_id, "_extras": _extras,
+    "canonical_id": canonical_id,
     "_condition_transforms": _condition_transforms,
 }
 
