@@ -50,8 +50,6 @@ from podium.mapping.engine import (
 _UNSET = object()  # a parent-level memo slot not computed yet for this raw record
 # Nesting of generated blocks past which a field falls back to its closure (Python's parser limit is 100).
 _MAX_INDENT = 60
-# Transforms with an inline fast path for the exact types JSON parsing produces (see ``_emit_transform``).
-_INLINE_TRANSFORMS = frozenset({"string", "number", "trim"})
 
 
 class _Unsupported(Exception):
@@ -175,6 +173,8 @@ class _Generator:
     # -- conversion ---------------------------------------------------------------------------------
 
     def transform(self, name: str, arg: Any, fn: Any, v: str) -> None:
+        """One transform: ``string``, ``number`` (not strict) and ``trim`` inline for the exact types JSON
+        parsing makes (each branch what the transform returns for that type), else the transform's call."""
         w = self.w
         t = w.const(fn, "t")
         if name == "string":
