@@ -13,15 +13,5 @@ from podium.mapping.engine import (
 )
 from podium.mapping.transforms import TRANSFORMS
 
-__all__ = [
-    "MAX_RECORDS_PER_RAW",
-    "TRANSFORMS",
-    "CompiledMapping",
-    "MappingContext",
-    "MappingError",
-    "RecordTooLargeError",
-    "check_explosion",
-    "compile_mapping",
-    "load_mapping",
-    "mapping_source",
-]
+__all__ = ["MAX_RECORDS_PER_RAW", "TRANSFORMS", "CompiledMapping", "MappingContext", "MappingError",
+           "RecordTooLargeError", "check_explosion", "compile_mapping", "load_mapping", "mapping_source"]
