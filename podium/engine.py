@@ -177,38 +177,54 @@ class PageProcessor:
     def process(self, page: Page) -> PageResult:
         records: list[StoredRecord] = []
         dead: list[DeadLetter] = []
-        entity, link = self.entity, bool(self.mapping.links)
-        mapping, ctx, primary_key = self.mapping, self.ctx, self.primary_key
-        if page.context:
-            ctx = replace(ctx, page=page.context)
+        entity, system, mapping, ctx, primary_key = self.entity, self.ctx.system, self.mapping, self.ctx, self.primary_key
+        link = bool(mapping.links)
+        is_valid, page_context = self.is_valid, page.context
+        if page_context:
+            ctx = replace(ctx, page=page_context)
         complete: list[str] = []
         track_parents = mapping.vanished is not None
+        # A letter keeps the raw record as it came in. The mapping never changes it, so the letter's copy
+        # (with the page context) is made only for a record that has a letter; a hook might: copy first.
+        copy_first = mapping.hooks
         for raw in page.records:
-            letter_raw = _with_page_context(raw, page.context)
+            letter_raw = _with_page_context(raw, page_context) if copy_first else _PENDING
             parent = _sid(raw.get(primary_key) if isinstance(raw, dict) else None)
             rejected_before = len(dead)
             try:
                 mapped, errors = mapping.map(raw, ctx)
             except Exception as exc:  # a bug in a hook costs its record, never the page
                 mapped, errors = [], [unexpected(exc)]
+            if errors and letter_raw is _PENDING:
+                letter_raw = _with_page_context(raw, page_context)
             for error in errors:
                 dead.append(DeadLetter(reason=_reason("mapping", error), source_id=error.source_id or parent,
                                        schema_path=None, instance_path=getattr(error, "path", None) or None,
                                        raw=letter_raw))
             for record in mapped:
+                letter = None
                 try:
                     if link:
                         mapping.link(record, ctx)
-                    stored, letter = self._store_one(record, entity, parent, letter_raw)
+                    if is_valid(record):  # the common case inline: dump, hash, ready for the store
+                        data = dumps(record)
+                        if _NUL_ESCAPE in data:  # orjson escapes NUL; PostgreSQL's text columns refuse it raw
+                            raise ValueError("a text value contains a NUL character (U+0000)")
+                        records.append(StoredRecord(
+                            record["id"], entity, system, record["source"]["id"], record["deleted"],
+                            record.get("modified"), data, content_hash(data), parent))
+                        continue
+                    if letter_raw is _PENDING:
+                        letter_raw = _with_page_context(raw, page_context)
+                    letter = self._invalid(record, entity, parent, letter_raw)
                 except Exception as exc:  # e.g. nesting past the JSON encoder's depth, a lone surrogate
+                    if letter_raw is _PENDING:
+                        letter_raw = _with_page_context(raw, page_context)
                     source = record.get("source") if isinstance(record, dict) else None
-                    stored, letter = None, DeadLetter(
+                    letter = DeadLetter(
                         reason=_reason("invalid canonical record", exc), raw=letter_raw,
                         source_id=_sid(source.get("id") if isinstance(source, dict) else None) or parent)
-                if stored is not None:
-                    records.append(stored)
-                elif letter is not None:
-                    dead.append(letter)
+                dead.append(letter)
             if track_parents and parent is not None and len(dead) == rejected_before:
                 complete.append(parent)
         for reason, raw in page.errors:
@@ -216,25 +232,17 @@ class PageProcessor:
                                    source_id=_sid(raw.get(primary_key)) if isinstance(raw, dict) else None))
         return PageResult(records, dead, len(page.records), complete)
 
-    def _store_one(self, record: dict[str, Any], entity: str, parent: str | None,
-                   raw: Any) -> tuple[StoredRecord | None, DeadLetter | None]:
-        """The record ready for the store, or its dead letter (schema violation, NUL character)."""
-        if not self.is_valid(record):
-            violations = canonical.validate(entity, record)
-            first = violations[0]
-            return None, DeadLetter(
-                reason=_reason("invalid canonical record", "; ".join(str(v) for v in violations[:5])),
-                source_id=record.get("source", {}).get("id") or parent,
-                schema_path=first.schema_path, instance_path=first.instance_path, raw=raw)
-        data = dumps(record)
-        if _NUL_ESCAPE in data:  # orjson escapes NUL; the store's text columns (PostgreSQL) refuse it raw
-            raise ValueError("a text value contains a NUL character (U+0000)")
-        return StoredRecord(
-            id=record["id"], entity=entity, source_system=self.ctx.system, source_id=record["source"]["id"],
-            deleted=record["deleted"], modified=record.get("modified"), data=data, hash=content_hash(data),
-            parent=parent), None
+    def _invalid(self, record: dict[str, Any], entity: str, parent: str | None, raw: Any) -> DeadLetter:
+        """The dead letter of a record the canonical schema refuses: the violations, the first one's paths."""
+        violations = canonical.validate(entity, record)
+        first = violations[0]
+        return DeadLetter(
+            reason=_reason("invalid canonical record", "; ".join(str(v) for v in violations[:5])),
+            source_id=record.get("source", {}).get("id") or parent,
+            schema_path=first.schema_path, instance_path=first.instance_path, raw=raw)
 
 
+_PENDING: Any = object()  # a letter's raw record not copied yet (see ``PageProcessor.process``)
 _NUL_ESCAPE = b"\\u0000"
 MAX_REASON_CHARS = 2000  # a dead letter's reason: enough for five schema violations, never a whole record
 

@@ -9,8 +9,9 @@ from podium.mapping.engine import (
     check_explosion,
     compile_mapping,
     load_mapping,
+    mapping_source,
 )
 from podium.mapping.transforms import TRANSFORMS
 
 __all__ = ["MAX_RECORDS_PER_RAW", "TRANSFORMS", "CompiledMapping", "MappingContext", "MappingError",
-           "RecordTooLargeError", "check_explosion", "compile_mapping", "load_mapping"]
+           "RecordTooLargeError", "check_explosion", "compile_mapping", "load_mapping", "mapping_source"]

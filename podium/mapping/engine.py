@@ -811,6 +811,12 @@ class CompiledMapping:
     # vendor without a change filter that drops records from its list): None, a tombstone or fields to set.
     unlisted: dict[str, Any] | None = None
 
+    # The generated source of ``apply`` (``codegen``), "" where the closures run (see ``mapping_source``).
+    source: str = ""
+    # Whether mapping calls vendor Python (``pre``, ``post``, ``function``) that might change the raw
+    # record it is given; the mapping language itself never does.
+    hooks: bool = True
+
     def map(self, raw: dict[str, Any], ctx: MappingContext) -> tuple[list[dict[str, Any]], list[MappingError]]:
         """Canonical records (with envelope) and the errors of the items that could not be mapped."""
         return self.apply(raw, ctx)
@@ -827,8 +833,20 @@ class CompiledMapping:
                 reference["id"] = _linked_id(ctx.house, ctx.system, entity, str(reference["source_id"]))
 
 
-def compile_mapping(spec: Mapping[str, Any], connector: str, stream: str, where: str = "") -> CompiledMapping:
-    """Compile a mapping document (already parsed YAML)."""
+def mapping_source(mapping: CompiledMapping) -> str:
+    """The Python source a mapping was compiled into (for review), or a note that its closures run."""
+    return mapping.source or (f"# {mapping.connector}/{mapping.stream}: no generated source "
+                              "(a function or outbound mapping, or compiled with generated=False)\n")
+
+
+def compile_mapping(spec: Mapping[str, Any], connector: str, stream: str, where: str = "",
+                    generated: bool = True) -> CompiledMapping:
+    """Compile a mapping document (already parsed YAML).
+
+    ``generated``: run the mapping as one generated straight-line function (``codegen``; the same
+    records and errors, fewer Python calls); False keeps the closures alone (the reference the tests
+    compare the generated code with).
+    """
     where = where or f"mappings/{connector}/{stream}.yaml"
     unknown = set(spec) - _TOP_KEYS
     if unknown:
@@ -873,8 +891,8 @@ def compile_mapping(spec: Mapping[str, Any], connector: str, stream: str, where:
 
     rejections = [(_compile_condition(rule["when"], f"reject[{i}].when", usage, 0), _compile_message(str(rule["error"])))
                   for i, rule in enumerate(spec.get("reject") or [])]
-    source_id = _compile_field({**_as_spec(spec["source_id"]), "transform": ["string"], "required": True},
-                               "source_id", usage, depth, slots)
+    source_id_spec = {**_as_spec(spec["source_id"]), "transform": ["string"], "required": True}
+    source_id = _compile_field(source_id_spec, "source_id", usage, depth, slots)
     modified = top("modified", "modified")
     deleted = top("deleted", "deleted")
     source_url = top("source_url", "source.url")
@@ -964,7 +982,18 @@ def compile_mapping(spec: Mapping[str, Any], connector: str, stream: str, where:
                     records.append(record)
         return records, errors
 
-    return CompiledMapping(connector, stream, entity, apply, vanished, links, unlisted)
+    compiled = CompiledMapping(connector, stream, entity, apply, vanished, links, unlisted,
+                               hooks=pre is not None or post is not None)
+    if not generated:
+        return compiled
+    from podium.mapping import codegen  # it builds on this module's closures
+
+    plan = codegen.Plan(spec=spec, entity=entity, each=each, source_id=source_id_spec, source_id_fn=source_id,
+                        modified=modified, deleted=deleted, source_url=source_url, fields=fields,
+                        item_skip=frozenset(item_skip), parent_skip=frozenset(parent_skip), rejections=rejections,
+                        pre=pre, post=post, explode=explode, usage=usage, each_getter=each_getter)
+    compiled.apply, compiled.source = codegen.build(plan)
+    return compiled
 
 
 @functools.lru_cache(maxsize=100_000)

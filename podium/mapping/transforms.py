@@ -93,8 +93,16 @@ def local_datetime(naive: Any) -> Fn:
 def utc_datetime(naive: Any) -> Fn:
     """Any vendor time -> UTC ISO 8601 with ``Z`` (naive = house time zone, or UTC with argument ``utc``)."""
     def fn(value: Any, ctx: Any) -> str:
-        return _local_dt(value, ctx, naive).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return utc_text(_local_dt(value, ctx, naive).astimezone(UTC))
     return fn
+
+
+def utc_text(moment: datetime) -> str:
+    """``moment`` (in UTC) as ``strftime("%Y-%m-%dT%H:%M:%SZ")`` writes it, at a fifth of its cost (every
+    ticket's timestamps); ``strftime`` itself for years before 1000, which it does not pad to four digits."""
+    if moment.year < 1000:
+        return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return moment.replace(tzinfo=None, microsecond=0).isoformat() + "Z"
 
 
 def to_date(_: Any) -> Fn:
