@@ -14,6 +14,10 @@ from the last committed page as before.
 - Workers are started with ``spawn`` (the parent runs a heartbeat thread and holds database
   connections; ``fork`` would copy both) and lazily, on the first page: a stream without pages
   starts none. ``workers: 1`` (the default) maps in this process, with no pool at all.
+
+``CommitBehind`` is the writer: it commits the mapped pages in a thread of its own, one after the
+other in order, while the reading thread reads, archives and maps the next page (the database
+works meanwhile: sqlite3 and psycopg release the GIL while they wait on it).
 """
 
 from __future__ import annotations
@@ -30,7 +34,8 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from zoneinfo import ZoneInfo
 
 from podium.errors import ConfigError, PodiumError
@@ -270,3 +275,89 @@ class PagePipeline:
             self._pool = None
         for item in pending:
             item.future = self._submit(stream, item.page)
+
+
+# -- the writer --------------------------------------------------------------------------------------
+Item = TypeVar("Item")
+
+COMMIT_BEHIND_DEPTH = 2  # pages handed to the writer and not yet committed (the one committing included)
+
+
+class CommitBehind(Generic[Item]):
+    """Commits pages in a writer thread, strictly in the order handed over, while the caller prepares
+    the next ones.
+
+    - At most ``depth`` pages are handed over and not yet committed: ``put`` waits for room.
+    - The first ``commit`` that raises stops the writer: no later page is committed, the pages still
+      queued are dropped, and ``put`` (or leaving the ``with`` block) raises that error in the
+      caller's thread — the store holds exactly the pages before the failed one, each with its state.
+    - Leaving the ``with`` block on the caller's own error (a read failure) first commits the pages
+      handed over before it, as committing page by page in the reading thread did; when a commit
+      failed meanwhile, that earlier error is raised (the caller's is its context).
+    - ``threaded=False`` commits in ``put`` itself, in the caller's thread (a store whose connections
+      cannot be shared between threads, e.g. an in-memory SQLite database).
+    """
+
+    def __init__(self, commit: Callable[[Item], None], *, depth: int = COMMIT_BEHIND_DEPTH,
+                 threaded: bool = True) -> None:
+        self._commit, self._depth = commit, max(1, depth)
+        self._queue: deque[Item] = deque()  # the head is the page committing now
+        self._changed = threading.Condition()
+        self._closing = False
+        self._failure: BaseException | None = None
+        self._thread: threading.Thread | None = None
+        if threaded:
+            self._thread = threading.Thread(target=self._write, name="podium-page-writer", daemon=True)
+            self._thread.start()
+
+    def __enter__(self) -> CommitBehind[Item]:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self._close()
+        if self._failure is not None and self._failure is not exc:
+            raise self._failure
+
+    def put(self, item: Item) -> None:
+        """Hand a page to the writer (after the pages handed before it); raises the writer's failure."""
+        if self._thread is None:
+            self._commit(item)
+            return
+        with self._changed:
+            while self._failure is None and len(self._queue) >= self._depth:
+                self._changed.wait()
+            if self._failure is not None:
+                raise self._failure
+            self._queue.append(item)
+            self._changed.notify_all()
+
+    def _close(self) -> None:
+        """Let the writer commit what it was handed, then end it."""
+        if self._thread is None:
+            return
+        with self._changed:
+            self._closing = True
+            self._changed.notify_all()
+        self._thread.join()
+        self._thread = None
+
+    def _write(self) -> None:
+        while True:
+            with self._changed:
+                while not self._queue and not self._closing:
+                    self._changed.wait()
+                if not self._queue:
+                    return
+                item = self._queue[0]
+            try:
+                self._commit(item)
+            except BaseException as exc:  # handed to the caller's thread, which raises it
+                with self._changed:
+                    self._failure = exc
+                    self._queue.clear()
+                    self._changed.notify_all()
+                return
+            with self._changed:
+                self._queue.popleft()
+                self._changed.notify_all()
