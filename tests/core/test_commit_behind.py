@@ -173,11 +173,14 @@ def test_progress_follows_every_commit_in_order_with_its_counts(sandbox: Ticketm
     assert orders.pages >= 5 and committed_pages(store, report.run_id) == sum(s.pages for s in report.streams)
 
 
+@pytest.mark.parametrize("workers", [1, 2])
 def test_a_record_served_changed_then_as_before_on_the_next_page_ends_as_served_last(
-        sandbox: TicketmaticSandbox, store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        sandbox: TicketmaticSandbox, store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        workers: int) -> None:
     """Page 0 serves an order changed, page 1 serves it again as it was: page 1 is split (its raw
-    hashes compared with the stored ones) while page 0 still waits for its commit. The order must be
-    mapped again, not skipped as "unchanged since stored" by the hash page 0 is about to replace."""
+    hashes compared with the stored ones) while page 0 still waits for its commit (the writer commits
+    behind; worker processes map pages read ahead). The order must be mapped again, not skipped as
+    "unchanged since stored" by the hash page 0 is about to replace."""
     archive = Archive((tmp_path / "archive").as_uri())
     first = run_sync(house(sandbox.url, tmp_path), "ticketmatic", store=store, archive=archive, streams=["orders"])
     assert first.status == "succeeded"
@@ -207,7 +210,7 @@ def test_a_record_served_changed_then_as_before_on_the_next_page_ends_as_served_
     monkeypatch.setattr(TicketmaticConnector, "read", served_twice)
     monkeypatch.setattr(Store, "commit_page", slow_first_commit)
     again = run_sync(house(sandbox.url, tmp_path), "ticketmatic", store=store, archive=archive, streams=["orders"],
-                     full_refresh=True)
+                     full_refresh=True, workers=workers)
     assert again.status == "succeeded", again.as_dict()
     orders = again.streams[0]
     assert orders.updated == 2, "the changed ticket is stored on page 0 and stored back on page 1"
