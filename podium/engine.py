@@ -295,7 +295,9 @@ def run_sync(house: HouseConfig, connector: str, *, store: Store | None = None, 
     One sync per house × connector at a time: while another holds the lock, this one does nothing
     and its report has the status ``already_running``, naming the holder. ``workers`` processes map
     the pages while this one commits them in order (default: the house's ``workers``, else
-    ``PODIUM_SYNC_WORKERS``, else 1 — everything in this process).
+    ``PODIUM_SYNC_WORKERS``, else 1 — everything in this process). The commits run in a writer
+    thread, page N while page N+1 is read and mapped; ``progress`` is called from that thread after
+    each page's commit, in order.
     """
     store = store or Store.from_env()
     store.migrate()
