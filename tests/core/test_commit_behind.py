@@ -215,3 +215,14 @@ def test_a_record_served_changed_then_as_before_on_the_next_page_ends_as_served_
     orders = again.streams[0]
     assert orders.updated == 2, "the changed ticket is stored on page 0 and stored back on page 1"
     assert list(store.export()) == before
+
+
+def test_an_in_memory_sqlite_store_is_committed_from_the_reading_thread(sandbox: TicketmaticSandbox,
+                                                                         tmp_path: Path) -> None:
+    """Each thread would get a database of its own: the pages commit where they are read."""
+    store = Store("sqlite:///:memory:")
+    store.migrate()
+    report = run_sync(house(sandbox.url, tmp_path), "ticketmatic", store=store, streams=["orders"])
+    assert report.status == "succeeded", report.as_dict()
+    assert store.count_records("cc-behind", "ticket") == report.streams[0].inserted > 0
+    store.dispose()
