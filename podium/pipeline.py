@@ -236,6 +236,10 @@ class PagePipeline:
         return self._pool
 
     def _submit(self, stream: StreamMapping, page: Page) -> Future[Packed]:
+        # The raw records cross as pickle (~0.9 µs/ticket here, ~2.4 to load in the worker, Ticketmatic
+        # orders). Their orjson bytes would save ~0.5 µs here and nothing there, but orjson writes a
+        # tuple, a datetime, a UUID or an enum as a plain JSON value and NaN as null: the worker would
+        # map other values than this process does.
         context = page.context.to_json() if page.context else None
         return self._pool_now().submit(_map_page, stream, page.records, page.errors, context)
 
