@@ -236,7 +236,7 @@ class PagePipeline:
         return self._pool
 
     def _submit(self, stream: StreamMapping, page: Page) -> Future[Packed]:
-        # The raw records cross as pickle (~0.9 µs/ticket here, ~2.4 to load in the worker, Ticketmatic
+        # The raw records cross as pickle (~0.9 µs/ticket here, ~2.4 to load in the worker, bench
         # orders). Their orjson bytes would save ~0.5 µs here and nothing there, but orjson writes a
         # tuple, a datetime, a UUID or an enum as a plain JSON value and NaN as null: the worker would
         # map other values than this process does.
