@@ -9,6 +9,7 @@ them. The same engine runs under ``podium sync`` and inside the Airflow task.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import traceback
 import uuid
@@ -34,7 +35,7 @@ from podium.errors import (
 from podium.mapping import CompiledMapping, MappingContext, MappingError, load_mapping
 from podium.mapping.engine import unexpected
 from podium.parsing.base import PageContext, decode_page, document_shapes
-from podium.pipeline import MappedPage, PagePipeline, StreamMapping, workers_setting
+from podium.pipeline import CommitBehind, MappedPage, PagePipeline, StreamMapping, workers_setting
 from podium.registry import get_connector
 from podium.sdk.connector import Connector, Page, StreamSpec, SyncContext
 from podium.secrets import redact, resolve_credentials
@@ -302,7 +303,9 @@ def run_sync(house: HouseConfig, connector: str, *, store: Store | None = None, 
     One sync per house × connector at a time: while another holds the lock, this one does nothing
     and its report has the status ``already_running``, naming the holder. ``workers`` processes map
     the pages while this one commits them in order (default: the house's ``workers``, else
-    ``PODIUM_SYNC_WORKERS``, else 1 — everything in this process).
+    ``PODIUM_SYNC_WORKERS``, else 1 — everything in this process). The commits run in a writer
+    thread, page N while page N+1 is read and mapped; ``progress`` is called from that thread after
+    each page's commit, in order.
     """
     store = store or Store.from_env()
     store.migrate()
@@ -371,6 +374,7 @@ def _sync_stream(instance: Connector, stream: str, store: Store, archive: Archiv
                               f"its connector")
         listed: set[str] = set()
         splits: deque[RawSplit] = deque()  # one per page read, in order: the writer takes them in that order
+        uncommitted = _UncommittedHashes(store)
 
         def to_map() -> Iterator[Page]:
             """The pages as read, less the raw records unchanged since they were stored (same raw hash, same
@@ -378,7 +382,8 @@ def _sync_stream(instance: Connector, stream: str, store: Store, archive: Archiv
             for page in instance.read(stream, state):
                 if whole:
                     listed.update(_listed(page, spec.primary_key))
-                split = split_unchanged(store, run, page.records, spec.primary_key, raw_key, page.context)
+                split = split_unchanged(uncommitted, run, page.records, spec.primary_key, raw_key, page.context)
+                uncommitted.read(split)
                 splits.append(split)
                 yield replace(page, records=split.todo) if split.skipped else page
 
@@ -387,17 +392,24 @@ def _sync_stream(instance: Connector, stream: str, store: Store, archive: Archiv
                 return None
             return archive.put(house.key, cls.name, stream, run_id, seq, page.raw_suffix, page.raw)
 
+        def commit(item: tuple[MappedPage, RawSplit]) -> None:
+            """The writer thread's part: one transaction per page with its state, then counts and progress."""
+            mapped, split = item
+            _commit(store, run, mapped, mapped.page.state, mapping.vanished, split, spec.primary_key)
+            uncommitted.committed()
+            _copy_counts(run.counts, report, mapped.seq + 1)
+            if mapped.page.total is not None:
+                report.expected = mapped.page.total
+            _log_rejections(house.key, cls.name, stream, mapped)
+            if progress is not None:
+                progress(stream, report)
+
         pages = pipeline.run(to_map(), stream_mapping(cls, stream, ctx), processor, archived)
-        with closing(pages):  # a failed commit stops the pages still being mapped
-            for mapped in pages:  # in the order read: one writer, one transaction per page with its state
-                _commit(store, run, mapped, mapped.page.state, mapping.vanished, splits.popleft(),
-                        spec.primary_key)
-                _copy_counts(run.counts, report, mapped.seq + 1)
-                if mapped.page.total is not None:
-                    report.expected = mapped.page.total
-                _log_rejections(house.key, cls.name, stream, mapped)
-                if progress is not None:
-                    progress(stream, report)
+        # In the order read: one writer, one transaction per page with its state, committing page N while
+        # this thread reads and maps page N+1; a failed commit stops the pages still being mapped.
+        with closing(pages), CommitBehind(commit, threaded=_shares_connections(store)) as writer:
+            for mapped in pages:
+                writer.put((mapped, splits.popleft()))
         # Nothing listed at all is more likely a wrong account or a vendor fault than everyone leaving.
         if whole and listed and mapping.unlisted is not None:
             store.retire_unlisted(run, listed, mapping.unlisted)
@@ -418,6 +430,58 @@ def _sync_stream(instance: Connector, stream: str, store: Store, archive: Archiv
             log.exception("internal error (a bug in podium or the connector)")
     finally:
         report.seconds = round(time.perf_counter() - started, 3)
+
+
+class _UncommittedHashes:
+    """``split_unchanged``'s view of the store while pages it split are still waiting for their commit.
+
+    A page's raw hashes are stored when the page commits, which is after the next pages have been
+    split (the writer commits behind the reading thread; worker processes map pages read ahead). A raw
+    record whose key is on such a page must not be judged by the hash stored before it: the vendor may
+    have served it changed on that page and as it was before on this one, and skipping it would keep
+    the earlier page's version. It is mapped instead — what a page-by-page sync would have stored, and
+    counted alike (mapped again unchanged, its records count as unchanged).
+    """
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._pages: deque[list[str]] = deque()  # the keys each uncommitted page may store a hash of
+        self._keys: dict[str, int] = {}  # key -> the uncommitted pages it is on
+        self._lock = threading.Lock()  # the reading thread adds pages, the writer thread removes them
+
+    def read(self, split: RawSplit) -> None:
+        """A page was split: the hashes of its records to map are stored when it commits."""
+        keys = list(split.hashes)
+        with self._lock:
+            self._pages.append(keys)
+            for key in keys:
+                self._keys[key] = self._keys.get(key, 0) + 1
+
+    def committed(self) -> None:
+        """The oldest uncommitted page committed: the store now answers for its keys."""
+        with self._lock:
+            for key in self._pages.popleft():
+                if self._keys[key] > 1:
+                    self._keys[key] -= 1
+                else:
+                    del self._keys[key]
+
+    def unchanged_sources(self, run: StreamRun, hashes: Mapping[str, str]) -> dict[str, int]:
+        # The keys still waiting are taken before the store is asked: a page that commits in between
+        # is then either still excluded or already visible to the question.
+        with self._lock:
+            waiting = [key for key in hashes if key in self._keys] if self._keys else []
+        unchanged = self.store.unchanged_sources(run, hashes)
+        for key in waiting:
+            unchanged.pop(key, None)
+        return unchanged
+
+
+def _shares_connections(store: Store) -> bool:
+    """Whether a writer thread can commit to ``store`` beside the reading thread: every database but an
+    in-memory SQLite one (each thread would get a database of its own)."""
+    url = store.engine.url
+    return not (url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"))
 
 
 def _listed(page: Page, primary_key: str) -> Iterable[str]:
