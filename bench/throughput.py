@@ -87,6 +87,16 @@ def server_cpu_s(postmaster: int | None) -> float:
         return 0.0
 
 
+def reset_peak_rss() -> None:
+    """Start this process's high-water mark (``VmHWM``) afresh from its current RSS, so that each phase's
+    peak is its own (Linux: ``/proc/self/clear_refs``; elsewhere the peak stays the process's so far)."""
+    try:
+        with open("/proc/self/clear_refs", "w", encoding="ascii") as clear_refs:
+            clear_refs.write("5")
+    except OSError:
+        pass
+
+
 class WorkerPeaks:
     """The mapping workers' own high-water marks (``VmHWM``), sampled after every committed page while
     they live; their sum is the workers' peak RSS. Each run starts a pool of its own (it closes when
@@ -193,6 +203,7 @@ def podium_worker(folder: Path, run_dir: Path, db_url: str, workers: int, archiv
         vendors.clear()
         timers.reset()
         peaks.reset()
+        reset_peak_rss()
         wall, cpu, kids, server = time.perf_counter(), time.process_time(), children_cpu_s(), server_cpu_s(postmaster)
         report = run()
         wall = time.perf_counter() - wall
@@ -206,7 +217,7 @@ def podium_worker(folder: Path, run_dir: Path, db_url: str, workers: int, archiv
                 "server_cpu_s": server_cpu_s(postmaster) - server, "vendor_s": vendor_s,
                 "requests": sum(v.requests for v in vendors), "status": report.status, "stages": stages, **counts,
                 "not_reproduced": sum(getattr(report, "not_reproduced", {}).values()),
-                "workers_peak_rss_mb": peaks.total_mb}
+                "workers_peak_rss_mb": peaks.total_mb, "peak_rss_mb": peak_rss_mb()}
 
     def sync(full_refresh: bool) -> Any:
         return engine.run_sync(bench_house, "ticketmatic", store=store, archive=archive, full_refresh=full_refresh,
@@ -220,9 +231,9 @@ def podium_worker(folder: Path, run_dir: Path, db_url: str, workers: int, archiv
     result["reread"] = phase(lambda: sync(full_refresh=True))
     result["stored"] = store.count_records(HOUSE)
     store.dispose()
-    result["peak_rss_mb"] = peak_rss_mb()
-    result["workers_peak_rss_mb"] = max(phase["workers_peak_rss_mb"] for phase in result.values()
-                                        if isinstance(phase, dict))
+    phases = [phase for phase in result.values() if isinstance(phase, dict)]
+    result["peak_rss_mb"] = max(phase["peak_rss_mb"] for phase in phases)
+    result["workers_peak_rss_mb"] = max(phase["workers_peak_rss_mb"] for phase in phases)
     return result
 
 
@@ -458,6 +469,9 @@ def report(index: dict[str, Any], store: str, runs: list[dict[str, Any]], dlt_re
         row("CPU µs/ticket: PostgreSQL server", lambda r: f"{r['full']['server_cpu_s'] * per_ticket:.1f}")
     row("peak RSS MB: writer / workers (sum)", lambda r: f"{r['peak_rss_mb']:.0f}"
         + (f" / {r['workers_peak_rss_mb']:.0f}" if r["workers"] > 1 else ""))
+    phases = [name for name in ("full", "remap", "incremental", "reread") if all(name in r for r in runs)]
+    row(f"  writer's by phase ({'/'.join(p[:4] for p in phases)})",
+        lambda r: "/".join(f"{r[name]['peak_rss_mb']:.0f}" for name in phases))
     if all("remap" in r for r in runs):
         row("podium remap of the archive, tickets/s", lambda r: f"{rate(r['remap']):,.0f}")
     row("incremental re-sync, s (ratio)", lambda r: f"{r['incremental']['seconds']:.3f} "
