@@ -119,6 +119,7 @@ class _InFlight:
     page: Page
     archive_uri: str | None
     future: Future[Packed] | None = None
+    result: PageResult | None = None  # mapped here: a page with nothing to map never starts the pool
 
 
 # -- the worker side ---------------------------------------------------------------------------------
@@ -217,7 +218,10 @@ class PagePipeline:
                 if served is None:
                     break
                 pending.append(_InFlight(seq, served, uri))
-                self._hand_out(pending, stream)
+                if served.records or served.errors:
+                    self._hand_out(pending, stream)
+                else:  # e.g. an incremental re-sync's one empty page: spawning workers would cost seconds
+                    pending[-1].result = processor.process(served)
                 while len(pending) >= self.window:
                     yield self._collect(pending, stream)
             while pending:
@@ -253,16 +257,15 @@ class PagePipeline:
     def _collect(self, pending: deque[_InFlight], stream: StreamMapping) -> MappedPage:
         """The oldest page's result; when the pool broke, a fresh pool maps every page still in flight."""
         head = pending[0]
-        while True:
+        while head.result is None:
             try:
                 if head.future is None:
                     raise BrokenProcessPool("the page was never handed out")
-                result = _unpack(head.future.result())
-                break
+                head.result = _unpack(head.future.result())
             except BrokenProcessPool:
                 self._restart(pending, stream)
         pending.popleft()
-        return MappedPage(head.seq, head.page, head.archive_uri, result)
+        return MappedPage(head.seq, head.page, head.archive_uri, head.result)
 
     def _restart(self, pending: deque[_InFlight], stream: StreamMapping) -> None:
         self.restarts += 1
@@ -277,7 +280,8 @@ class PagePipeline:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
         for item in pending:
-            item.future = self._submit(stream, item.page)
+            if item.result is None:
+                item.future = self._submit(stream, item.page)
 
 
 # -- the writer --------------------------------------------------------------------------------------

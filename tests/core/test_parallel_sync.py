@@ -192,3 +192,16 @@ def test_a_house_sets_the_workers_of_a_connector(tmp_path: Path) -> None:
     for wrong in (0, "many"):
         with pytest.raises(ConfigError, match="workers"):
             parse_house(connector(wrong), path)
+
+
+def test_a_stream_with_nothing_to_map_starts_no_worker_processes() -> None:
+    """An incremental re-sync usually reads one empty page: starting spawned workers for it costs seconds."""
+    from podium.pipeline import PagePipeline, StreamMapping
+    from podium.sdk.connector import Page
+
+    stream = StreamMapping(str(TicketmaticConnector.mappings_dir()), "ticketmatic", "orders", "ticket", "orderid", "h", "Europe/Brussels")
+    processor = stream.processor()
+    with PagePipeline(2) as pipeline:
+        mapped = list(pipeline.run([Page(records=[], state={"cursor": "x"})], stream, processor, lambda *_: None))
+        assert pipeline._pool is None
+    assert [(m.seq, m.page.state, m.result.read, m.result.records) for m in mapped] == [(0, {"cursor": "x"}, 0, [])]
