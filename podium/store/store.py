@@ -148,6 +148,23 @@ class StreamRun:
     counts: PageCounts = field(default_factory=PageCounts)
 
 
+@dataclass
+class _FirstLoad:
+    """A stream run that began with nothing stored to compare its pages with: no raw hash of its stream and
+    no record of its entity for the house and connector. Its pages skip the look-ups (and the vanished-children
+    check) that could only find what this run itself wrote; a page that meets such a row after all falls back
+    to the full path (``Store.commit_page``), and the run stops skipping from then on.
+
+    ``empty``: per (source system, entity) met in the run, whether the store held no record of that kind for the
+    house when the run first met it. ``unclaimed``: raw keys that gave records on a page of this run without
+    their raw hash being stored (a rejected record or no hashes): children stored under them are found only by
+    the vanished-children check, which a later page of theirs therefore makes."""
+
+    on: bool = True
+    empty: dict[tuple[str, str], bool] = field(default_factory=dict)
+    unclaimed: set[str] = field(default_factory=set)
+
+
 def default_url() -> str:
     """``PODIUM_DB_URL``, else the embedded SQLite file ``var/podium.db``."""
     return os.environ.get("PODIUM_DB_URL") or f"sqlite:///{var_dir() / 'podium.db'}"
@@ -157,6 +174,11 @@ def _sqlite_pragmas(dbapi_connection: Any, _: Any) -> None:
     cursor = dbapi_connection.cursor()
     # First: a fresh database switching to WAL while another process does the same must wait, not fail.
     cursor.execute("PRAGMA busy_timeout=30000")
+    # A new database gets 16 KiB pages (SQLite's default is 4 KiB): a stored record (~1 KiB of JSON) and its
+    # index entries take fewer pages, so a page commit writes fewer WAL frames and splits fewer B-tree pages
+    # (measured in bench/README.md). It must come before WAL mode, which fixes the page size; on an existing
+    # database (any content) SQLite ignores it.
+    cursor.execute("PRAGMA page_size=16384")
     # WAL lets `podium status` read while a sync writes. synchronous=NORMAL in WAL mode: a commit is
     # written to the WAL but not fsynced, so it survives the process being killed (the OS has it);
     # a power loss (or OS crash) can lose the commits since the WAL was last synced — the background
@@ -222,10 +244,11 @@ class _WalCheckpointer:
     """
 
     INTERVAL_S = 0.05
-    RESTART_FRAMES = 4096  # 16 MB of 4 KiB pages
+    RESTART_FRAMES = 4096  # 16 MB of 4 KiB pages; scaled to the database's page size (16 KiB: 1024 frames)
 
     def __init__(self, database: str) -> None:
         self.database = database
+        self.restart_frames = max(1, self.RESTART_FRAMES * 4096 // self._page_size(database))
         self._stopping = threading.Event()
         self._restart_due = threading.Event()
         self._thread = threading.Thread(target=self._run, name="podium-wal-checkpoint", daemon=True)
@@ -235,11 +258,26 @@ class _WalCheckpointer:
         connection = sqlite3.connect(self.database, timeout=30, check_same_thread=False)
         try:
             while not self._stopping.wait(self.INTERVAL_S):
-                if self._checkpoint(connection) >= self.RESTART_FRAMES:
+                if self._checkpoint(connection) >= self.restart_frames:
                     self._restart_due.set()
             self._checkpoint(connection)
         finally:
             connection.close()
+
+    @staticmethod
+    def _page_size(database: str) -> int:
+        """The database's page size; 4096 (SQLite's default) when it cannot be read: the checkpoints only
+        restart the WAL at another length then, which must not stop a sync."""
+        try:
+            connection = sqlite3.connect(database, timeout=30)
+            try:
+                size = connection.execute("PRAGMA page_size").fetchone()[0]
+            finally:
+                connection.close()
+            return int(size) if int(size) > 0 else 4096
+        except (sqlite3.Error, TypeError, ValueError) as exc:
+            log.debug("WAL checkpointer: page size not read (%s); 4096 assumed", exc)
+            return 4096
 
     @staticmethod
     def _checkpoint(connection: sqlite3.Connection) -> int:
@@ -277,6 +315,7 @@ class Store:
         self._migrated = False
         self._open_letters: dict[str, bool] = {}  # stream run id -> has open dead letters
         self._source_hashes_known: dict[str, bool] = {}  # stream run id -> the stream had raw hashes
+        self._first_loads: dict[str, _FirstLoad] = {}  # stream run id -> its first load (see _FirstLoad)
         self._inserted_since_analyze, self._analyze_at = 0, 1000
         self._checkpointer: _WalCheckpointer | None = None
 
@@ -366,6 +405,7 @@ class Store:
                 status=status, finished_at=now(), error_class=error_class, error=error))
         self._stop_checkpointer()
         self._source_hashes_known.pop(run.id, None)
+        self._first_loads.pop(run.id, None)
 
     def _start_checkpointer(self) -> None:
         if self._checkpointer is None and self.engine.dialect.name == "sqlite":
@@ -427,6 +467,9 @@ class Store:
             counts = self._write_page(run, list(unique.values()), dead, state, read, archive_uri,
                                       set(complete_parents), vanished, source_hashes, unchanged, copy_new=True)
         except _NewKeyTaken:
+            first_load = self._first_loads.get(run.id)
+            if first_load is not None:
+                first_load.on = False  # pages repeat rows in this run: look up from now on
             log.info("%s %s: a row of this page was stored by another writer meanwhile; writing the page again "
                      "by upserts", run.connector, run.stream)
             counts = self._write_page(run, list(unique.values()), dead, state, read, archive_uri,
@@ -444,9 +487,20 @@ class Store:
         """``commit_page``'s one transaction (``copy_new``: see ``_PostgresPageWriter``)."""
         counts = PageCounts(read=read, rejected=len(dead), unchanged=unchanged)
         stamp = now()
+        first_load = self._first_load(run, source_hashes) if copy_new else None
         with self.engine.begin() as conn, _store_errors(conn):
             writer = _PageWriter.of(conn, run, stamp, copy_new=copy_new)
-            writer.begin_page(records, sorted(parents) if vanished else [], list(source_hashes or ()))
+            check_children = bool(vanished and parents)
+            if first_load is not None and source_hashes is not None:
+                writer.new_kinds = self._new_kinds(conn, run, first_load, records)
+                writer.sources_new = True
+                # A stored child of these parents could only have been written by this run, under a parent
+                # served on an earlier page: its raw hash is stored then (the insert below meets it) or it
+                # is unclaimed. Else there is nothing to compare.
+                if check_children and (run.connector, run.entity) in writer.new_kinds \
+                        and parents.issubset(source_hashes) and parents.isdisjoint(first_load.unclaimed):
+                    check_children = not writer.claim_new_sources(self._given(records, source_hashes))
+            writer.begin_page(records, sorted(parents) if check_children else [], list(source_hashes or ()))
             changed = writer.upsert_records(records) if records else []
             for revision, deleted in changed:
                 if deleted:
@@ -456,21 +510,50 @@ class Store:
                 else:
                     counts.updated += 1
             counts.unchanged += len(records) - len(changed)
-            if vanished and parents:
-                writer.retire_vanished(records, parents, vanished, counts)
+            if check_children:
+                writer.retire_vanished(records, parents, vanished or {}, counts)
             self._put_dead_letters(conn, run, dead, records, archive_uri, stamp)
             with writer.page_end():
-                if source_hashes:
-                    given: dict[str, int] = {}
-                    for record in records:
-                        if record.parent is not None:
-                            given[record.parent] = given.get(record.parent, 0) + 1
-                    writer.put_source_hashes({key: (raw_hash, given.get(key, 0))
-                                              for key, raw_hash in source_hashes.items()})
+                if source_hashes and not writer.sources_written:
+                    writer.put_source_hashes(self._given(records, source_hashes))
                 writer.count_page(counts, archive_uri.rsplit("/", 1)[0] if archive_uri else None)
                 if state is not None:
                     writer.put_state(dumps(state).decode())
+        if first_load is not None:
+            hashed = source_hashes or {}
+            first_load.unclaimed.update(record.parent for record in records
+                                        if record.parent is not None and record.parent not in hashed)
         return counts
+
+    @staticmethod
+    def _given(records: list[StoredRecord], source_hashes: Mapping[str, str]) -> dict[str, tuple[str, int]]:
+        """The raw hashes to store: (raw hash, records it gave) per raw record key."""
+        given: dict[str, int] = {}
+        for record in records:
+            if record.parent is not None:
+                given[record.parent] = given.get(record.parent, 0) + 1
+        return {key: (raw_hash, given.get(key, 0)) for key, raw_hash in source_hashes.items()}
+
+    def _first_load(self, run: StreamRun, source_hashes: Mapping[str, str] | None) -> _FirstLoad | None:
+        """The run's first load while it lasts (a page without raw hashes ends it: see ``_FirstLoad``)."""
+        first_load = self._first_loads.get(run.id)
+        if first_load is None:
+            first_load = self._first_loads[run.id] = _FirstLoad(on=not self._has_source_hashes(run))
+        if source_hashes is None:
+            first_load.on = False
+        return first_load if first_load.on else None
+
+    @staticmethod
+    def _new_kinds(conn: Connection, run: StreamRun, first_load: _FirstLoad,
+                   records: list[StoredRecord]) -> set[tuple[str, str]]:
+        """Of the run's entity and the page's kinds of record, those of which the store held no record for the
+        house when this run first met them (one look-up per kind and run)."""
+        kinds = {(run.connector, run.entity), *((r.source_system, r.entity) for r in records)}
+        for system, entity in kinds - first_load.empty.keys():
+            first_load.empty[(system, entity)] = conn.execute(select(canonical_records.c.source_id).where(and_(
+                canonical_records.c.house == run.house, canonical_records.c.source_system == system,
+                canonical_records.c.entity == entity)).limit(1)).first() is None
+        return {kind for kind in kinds if first_load.empty[kind]}
 
     def unchanged_sources(self, run: StreamRun, hashes: Mapping[str, str]) -> dict[str, int]:
         """Of ``hashes`` (raw record key -> raw hash), the keys stored with the same hash, with the
@@ -781,6 +864,11 @@ class _PageWriter:
     def __init__(self, conn: Connection, run: StreamRun, stamp: datetime) -> None:
         self.conn, self.run = conn, run
         self.cursor: Any = conn.connection.cursor()
+        # A first load (``Store._first_load``): the kinds of record with nothing stored to look up, and whether
+        # the page's raw hashes are all new.
+        self.new_kinds: set[tuple[str, str]] = set()
+        self.sources_new = False
+        self.sources_written = False  # by ``claim_new_sources``
         stamp_type = canonical_records.c.updated_at.type
         stamp_bind = stamp_type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
         self.stamp: Any = stamp_bind(stamp) if stamp_bind else stamp  # SQLite: SQLAlchemy's own text form
@@ -900,6 +988,23 @@ class _PageWriter:
             found.update((key, (raw_hash, given)) for key, raw_hash, given in self.cursor.fetchall())
         return found
 
+    def claim_new_sources(self, hashes: dict[str, tuple[str, int]]) -> bool:
+        """Whether the page's raw record keys are all new (none stored before); else the page takes the full
+        path. SQLite: inserted now, without ON CONFLICT; a key stored already fails its statement, which is
+        undone whole while the transaction goes on, and ``put_source_hashes`` then upserts them all."""
+        run = self.run
+        rows = [(run.house, run.connector, run.stream, key, raw_hash, given)
+                for key, (raw_hash, given) in hashes.items()]
+        try:
+            for chunk in _chunks(rows, _SQLITE_ROWS_PER_STATEMENT):
+                self.cursor.execute(
+                    "INSERT INTO source_records (house, connector, stream, source_key, raw_hash, records) VALUES "
+                    + ",".join(["(?,?,?,?,?,?)"] * len(chunk)), [value for row in chunk for value in row])
+        except sqlite3.IntegrityError:
+            return False
+        self.sources_written = True
+        return True
+
     def put_source_hashes(self, hashes: dict[str, tuple[str, int]]) -> None:
         run = self.run
         rows = [(run.house, run.connector, run.stream, key, raw_hash, given)
@@ -961,15 +1066,18 @@ class _PostgresPageWriter(_PageWriter):
             # counts and the state that follows them — so the next sync resumes from the state before.
             connection.execute("SET LOCAL synchronous_commit TO OFF")
             keys: dict[tuple[str, str], list[str]] = {}
+            new_kinds = self.new_kinds  # nothing stored to find: their records are COPied unlooked
             for record in records:
-                keys.setdefault((record.source_system, record.entity), []).append(record.source_id)
+                kind = (record.source_system, record.entity)
+                if kind not in new_kinds:
+                    keys.setdefault(kind, []).append(record.source_id)
             hashes = [(system, entity, connection.execute(
                 "SELECT source_id, content_hash FROM canonical_records WHERE house = %s AND source_system = %s "
                 "AND entity = %s AND source_id = ANY(%s)", (self.run.house, system, entity, source_ids)))
                 for (system, entity), source_ids in keys.items()]
             run = self.run
             sources = connection.execute(_SOURCE_HASHES, (run.house, run.connector, run.stream, source_keys)) \
-                if source_keys else None
+                if source_keys and not self.sources_new else None
             children = connection.execute(_CHILDREN, (run.house, run.connector, run.entity, parents)) \
                 if parents else None
         self._stored = {(system, entity, source_id): hash_
@@ -1040,6 +1148,12 @@ class _PostgresPageWriter(_PageWriter):
             "WHERE canonical_records.content_hash IS DISTINCT FROM excluded.content_hash "
             "RETURNING revision, deleted")
         return [(revision, deleted) for revision, deleted in cursor.fetchall()]
+
+    def claim_new_sources(self, hashes: dict[str, tuple[str, int]]) -> bool:
+        """Yes, or the page fails: ``put_source_hashes`` inserts them at the page's end without ON CONFLICT
+        (``sources_new``: nothing looked up), and a key stored already raises ``_NewKeyTaken``: the page is
+        written again by the full path."""
+        return True
 
     def children(self, parents: list[str]) -> list[str]:
         return self._children  # of the same parents, read by ``begin_page``

@@ -507,3 +507,91 @@ def test_migration_0006_keeps_every_record_under_its_natural_key(store_url: str)
         assert [(row["source_id"], row["revision"]) for row in _rows(store)] == [("1", 1), ("2", 2)]
     finally:
         store.dispose()
+
+
+@pytest.mark.parametrize("case", ["children re-served", "parent re-served with new children",
+                                  "parent first served with a rejection"])
+def test_a_first_load_that_meets_its_own_rows_again_stores_as_the_full_path(
+        store: Store, monkeypatch: pytest.MonkeyPatch, case: str) -> None:
+    """A first load skips its look-ups and the vanished-children check (nothing stored to compare); a page that
+    serves a parent again within that load (its children, or only its raw key, stored by an earlier page; or
+    a parent whose first page rejected a child, so no raw hash of it was stored) still gets the full path:
+    the same counts, the vanished child retired."""
+    from podium.engine import PageProcessor
+    from podium.mapping import MappingContext, compile_mapping
+    from podium.sdk.connector import Page
+    from podium.store import store as store_module
+
+    mapping = compile_mapping({
+        "entity": "event", "each": "dates", "source_id": {"path": "id"}, "vanished": "deleted",
+        "fields": {"title": {"path": "^.name", "transform": "lang_map"}, "calendar": {"value": "single"},
+                   "start": {"path": "start", "transform": "local_datetime"}}}, "acme", "events")
+    processor = PageProcessor(mapping, MappingContext("h", "acme"), "event", "uuid")
+    day = {"id": "ev-1#0", "start": "2026-03-28T20:00"}
+    other = {"id": "ev-2#0", "start": "2026-04-01T20:00"}
+    second = {"children re-served": [{"uuid": "ev-1", "name": "Hamlet", "dates": [day]}],
+              "parent re-served with new children": [
+                  {"uuid": "ev-1", "name": "Hamlet", "dates": [{"id": "ev-1#7", "start": "2026-05-01T20:00"}]}],
+              "parent first served with a rejection": [
+                  {"uuid": "ev-1", "name": "Hamlet", "dates": [{"id": "ev-1#7", "start": "2026-05-01T20:00"}]}]}[case]
+    first_dates = [day, {"id": "ev-1#1", "start": "2026-03-29T20:00"}]
+    if case == "parent first served with a rejection":
+        first_dates = [day, {"id": "ev-1#1", "start": "gisteren"}]
+    pages = [[{"uuid": "ev-1", "name": "Hamlet", "dates": first_dates}, {"uuid": "ev-2", "name": "Lear",
+                                                                       "dates": [other]}], second]
+    checks: list[int] = []
+    retire = store_module._PageWriter.retire_vanished
+
+    def counted(self: Any, *args: Any) -> None:
+        checks.append(len(args[1]))
+        retire(self, *args)
+
+    monkeypatch.setattr(store_module._PageWriter, "retire_vanished", counted)
+    run = store.start_stream_run("run-1", "h", "acme", "events", "event")
+    counts = []
+    for number, records in enumerate(pages):
+        result = processor.process(Page(records=records, state={}))
+        complete = set(result.complete_parents)
+        counts.append(store.commit_page(
+            run, result.records, result.dead, {"page": number}, read=len(records),
+            complete_parents=result.complete_parents, vanished=mapping.vanished,
+            source_hashes={r["uuid"]: f"hash-{number}-{r['uuid']}" for r in records if r["uuid"] in complete}))
+    store.finish_stream_run(run, "succeeded")
+    assert checks == [1]  # the first page checked nothing; the second page did
+    by_id = {r["source"]["id"]: r for r in store.export("h")}
+    if case == "children re-served":
+        assert [(c.inserted, c.unchanged, c.deleted) for c in counts] == [(3, 0, 0), (0, 1, 1)]
+        assert by_id["ev-1#1"]["deleted"] is True and by_id["ev-1#0"]["deleted"] is False
+    elif case == "parent re-served with new children":
+        assert [(c.inserted, c.unchanged, c.deleted) for c in counts] == [(3, 0, 0), (1, 0, 2)]
+        assert by_id["ev-1#0"]["deleted"] is True and by_id["ev-1#1"]["deleted"] is True
+    else:
+        assert [(c.inserted, c.rejected, c.deleted) for c in counts] == [(2, 1, 0), (1, 0, 1)]
+        assert by_id["ev-1#0"]["deleted"] is True and "ev-1#1" not in by_id
+    assert by_id["ev-2#0"]["deleted"] is False and by_id["ev-1#7" if "#7" in str(second) else "ev-1#0"]
+    with store.engine.connect() as conn:
+        assert dict(conn.execute(sa.text("select source_key, raw_hash from source_records")).all()) == {
+            "ev-1": "hash-1-ev-1", "ev-2": "hash-0-ev-2"}
+    (row,) = store.runs("run-1")
+    assert (row["pages"], row["inserted"], row["deleted"]) == (2, sum(c.inserted for c in counts),
+                                                               sum(c.deleted for c in counts))
+
+
+def test_a_new_sqlite_database_has_16_kib_pages_and_the_checkpointer_survives_an_unreadable_one(
+        tmp_path: Path) -> None:
+    """16 KiB pages for a new file; the WAL checkpointer scales its restart length to them, and assumes
+    SQLite's default 4 KiB when the page size cannot be read (a checkpoint must never stop a sync)."""
+    from podium.store import store as store_module
+
+    store = Store(f"sqlite:///{tmp_path / 'new.db'}")
+    store.migrate()
+    try:
+        with store.engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA page_size").scalar() == 16384
+    finally:
+        store.dispose()
+    checkpointer = store_module._WalCheckpointer(str(tmp_path / "new.db"))
+    checkpointer.stop()
+    assert checkpointer.restart_frames == store_module._WalCheckpointer.RESTART_FRAMES // 4
+    (tmp_path / "not-a-db").write_bytes(b"x" * 4096)  # "file is not a database"
+    assert store_module._WalCheckpointer._page_size(str(tmp_path / "not-a-db")) == 4096
