@@ -19,8 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Engine, and_, bindparam, create_engine, delete, event, func, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError, StatementError
@@ -292,6 +290,11 @@ class Store:
         """Bring the schema to the newest Alembic revision (idempotent; safe to start concurrently)."""
         if self._migrated:
             return
+        # Imported here: Alembic costs ~0.5 s of CPU to import, paid by every process that imports the
+        # store (each mapping worker does, for its record types) though only a migrating one needs it.
+        from alembic import command
+        from alembic.config import Config
+
         config = Config()
         config.set_main_option("script_location", str(_MIGRATIONS))
         with self._migration_transaction() as connection:

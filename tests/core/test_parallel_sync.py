@@ -21,7 +21,7 @@ from podium.engine import SyncReport, run_sync
 from podium.errors import ConfigError
 from podium.mapping import MappingContext
 from podium.paths import MAPPINGS_DIR
-from podium.pipeline import workers_setting
+from podium.pipeline import PagePipeline, workers_setting
 from podium.store import Store
 
 POISON_ENV = "PODIUM_TEST_POISON_ORDERS"  # order ids whose mapping raises (read by the worker processes too)
@@ -97,8 +97,11 @@ def sync_twice(url: str, tmp_path: Path, store: Store, workers: int, name: str) 
     return {"first": after_first, "reread": snapshot(store, again), "status": (first.status, again.status)}
 
 
+@pytest.mark.parametrize("maps_here", [True, False], ids=["syncing-process-maps-too", "workers-map-all"])
 def test_parallel_sync_stores_exactly_what_the_single_process_sync_stores(
-        sandbox: TicketmaticSandbox, store: Store, tmp_path: Path, poisoned_mappings: list[str]) -> None:
+        sandbox: TicketmaticSandbox, store: Store, tmp_path: Path, poisoned_mappings: list[str],
+        monkeypatch: pytest.MonkeyPatch, maps_here: bool) -> None:
+    monkeypatch.setattr(PagePipeline, "maps_here", maps_here)
     reference_store = Store(f"sqlite:///{tmp_path / 'reference.db'}")
     reference_store.migrate()
     reference = sync_twice(sandbox.url, tmp_path, reference_store, 1, "single")
@@ -127,6 +130,7 @@ def test_a_worker_that_dies_loses_and_reorders_no_page(sandbox: TicketmaticSandb
     run_sync(house(sandbox.url, tmp_path), "ticketmatic", store=reference_store, workers=1, streams=["orders"])
     marker = tmp_path / "crashed"
     monkeypatch.setenv(CRASH_ENV, str(marker))
+    monkeypatch.setattr(PagePipeline, "maps_here", False)  # the poisoned page must be a worker's, not this process's
     crashed_store = Store(f"sqlite:///{tmp_path / 'crashed.db'}")
     crashed_store.migrate()
     report = run_sync(house(sandbox.url, tmp_path), "ticketmatic", store=crashed_store, workers=2,
