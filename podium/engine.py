@@ -302,10 +302,11 @@ def run_sync(house: HouseConfig, connector: str, *, store: Store | None = None, 
 
     One sync per house × connector at a time: while another holds the lock, this one does nothing
     and its report has the status ``already_running``, naming the holder. ``workers`` processes map
-    the pages while this one commits them in order (default: the house's ``workers``, else
-    ``PODIUM_SYNC_WORKERS``, else 1 — everything in this process). The commits run in a writer
-    thread, page N while page N+1 is read and mapped; ``progress`` is called from that thread after
-    each page's commit, in order.
+    the pages in all: this one, which also commits them in order, and ``workers - 1`` spawned ones
+    (default: the house's ``workers``, else ``PODIUM_SYNC_WORKERS``, else 1 — everything in this
+    process; ``auto``: the CPU count). On PostgreSQL the commits run in a writer thread, page N while
+    page N+1 is read and mapped; ``progress`` is called after each page's commit, in order (from that
+    thread when there is one).
     """
     store = store or Store.from_env()
     store.migrate()

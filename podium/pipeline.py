@@ -1,19 +1,22 @@
 """Pages through map + validate, in this process or in worker processes, always back in their order.
 
 The engine reads pages and commits them one by one, in order, each with the state that follows it.
-Mapping and validation (the CPU-heavy middle) can run in ``workers`` processes meanwhile: pages are
-handed out as they are read and collected strictly in the order they were read, so the single
-writer commits exactly what the in-process path commits, page by page, and a killed sync resumes
-from the last committed page as before.
+Mapping and validation (the CPU-heavy middle) run in ``workers`` processes in all: the syncing process
+itself and ``workers - 1`` spawned ones. Pages are handed out as they are read (the syncing process
+maps one itself while the spawned workers start or all have ``PAGES_PER_WORKER`` pages) and
+collected strictly in the order they were read, so the single writer commits exactly what the
+in-process path commits, page by page, and a killed sync resumes from the last committed page as
+before.
 
-- Bounded: at most ``window`` pages (two per worker) are read ahead of the page being committed.
+- Bounded: at most ``window`` pages (two per process) are read ahead of the page being committed.
 - A worker that dies (killed, out of memory) breaks the pool: a fresh pool gets the pages still in
   flight again, in order; a page is never skipped or committed twice. After ``MAX_RESTARTS`` breaks
   the stream fails (nothing past the last committed page is stored, the next sync retries).
 - A mapping exception stays what it is in-process: one dead letter for its record.
 - Workers are started with ``spawn`` (the parent runs a heartbeat thread and holds database
-  connections; ``fork`` would copy both) and lazily, on the first page: a stream without pages
-  starts none. ``workers: 1`` (the default) maps in this process, with no pool at all.
+  connections; ``fork`` would copy both) and lazily, at the second page with records: a stream of
+  one page starts none (spawn + imports cost about a second of CPU per worker, more than mapping
+  one page). ``workers: 1`` (the default) maps in this process, with no pool at all.
 
 ``CommitBehind`` is the writer: it commits the mapped pages in a thread of its own, one after the
 other in order, while the reading thread reads, archives and maps the next page (the database
@@ -212,6 +215,7 @@ class PagePipeline:
         self._pool: ProcessPoolExecutor | None = None
         self._ready: Any = None  # a shared counter: the spawned workers that have finished their start
         self.restarts = 0
+        self.mapped_here = self.handed_out = 0  # pages with records mapped in this process / by the workers
 
     def __enter__(self) -> PagePipeline:
         return self
@@ -220,6 +224,9 @@ class PagePipeline:
         self.close()
 
     def close(self) -> None:
+        if self.handed_out:
+            log.debug("pages mapped in the syncing process: %d, by %d spawned worker(s): %d",
+                      self.mapped_here, self.spawned, self.handed_out)
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
@@ -256,8 +263,10 @@ class PagePipeline:
                 if served.records or served.errors:
                     with_records += 1
                     if self._to_workers(pending, stream, with_records):
+                        self.handed_out += 1
                         self._hand_out(pending, stream)
                     else:
+                        self.mapped_here += 1
                         pending[-1].result = processor.process(served)
                 else:  # e.g. an incremental re-sync's one empty page: spawning workers would cost seconds
                     pending[-1].result = processor.process(served)

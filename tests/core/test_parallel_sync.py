@@ -9,6 +9,7 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
@@ -209,3 +210,65 @@ def test_a_stream_with_nothing_to_map_starts_no_worker_processes() -> None:
         mapped = list(pipeline.run([Page(records=[], state={"cursor": "x"})], stream, processor, lambda *_: None))
         assert pipeline._pool is None
     assert [(m.seq, m.page.state, m.result.read, m.result.records) for m in mapped] == [(0, {"cursor": "x"}, 0, [])]
+
+
+# -- the pipeline itself: who maps which page -------------------------------------------------------------
+def _orders_pipeline_parts(sandbox: TicketmaticSandbox) -> tuple[Any, Any, list[Any]]:
+    """The orders stream's mapping (as a worker rebuilds it and as this process runs it) and pages of
+    sandbox orders, three per page."""
+    from podium.engine import PageProcessor, stream_mapping
+    from podium.mapping import load_mapping
+    from podium.sdk.connector import Page
+
+    ctx = MappingContext(house="cc-parallel", system="ticketmatic", timezone=ZoneInfo("Europe/Brussels"))
+    spec = TicketmaticConnector.stream("orders")
+    processor = PageProcessor(load_mapping(TicketmaticConnector.mappings_dir(), "ticketmatic", "orders"), ctx,
+                              spec.entity, spec.primary_key)
+    orders = sandbox.data("parallel")["orders"]
+    pages = [Page(records=orders[i:i + 3], state={"offset": i}) for i in range(0, 60, 3)]
+    return stream_mapping(TicketmaticConnector, "orders", ctx), processor, pages
+
+
+def _as_stored(result: Any) -> tuple[Any, ...]:
+    return result.records, result.dead, result.read, result.complete_parents
+
+
+def test_a_stream_with_one_page_of_records_starts_no_worker(sandbox: TicketmaticSandbox) -> None:
+    from podium.sdk.connector import Page
+
+    stream, processor, pages = _orders_pipeline_parts(sandbox)
+    served = [Page(records=[], state={}), pages[0], Page(records=[], state={"end": True})]
+    with PagePipeline(2) as pipeline:
+        mapped = list(pipeline.run(served, stream, processor, lambda seq, page: None))
+        assert pipeline._pool is None and pipeline.handed_out == 0 and pipeline.mapped_here == 1
+    assert [m.seq for m in mapped] == [0, 1, 2]
+    assert [_as_stored(m.result) for m in mapped] == [_as_stored(processor.process(p)) for p in served]
+
+
+def test_the_syncing_process_maps_while_the_worker_starts_then_hands_pages_out(
+        sandbox: TicketmaticSandbox) -> None:
+    """workers=2: this process and one spawned worker. The first page with records is mapped here (no
+    pool yet), the next ones too while the worker starts; once it is ready it gets pages; every page
+    comes back in order, mapped exactly as in process."""
+    import time
+
+    stream, processor, pages = _orders_pipeline_parts(sandbox)
+    pipeline = PagePipeline(2)
+    assert pipeline.spawned == 1
+
+    def served() -> Iterator[Any]:
+        for number, page in enumerate(pages):
+            if number == 3:  # the pool started at page 1: wait for its worker, as a long sync would
+                deadline = time.monotonic() + 120
+                while not pipeline.workers_ready() and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                assert pipeline.workers_ready() == 1
+            yield page
+
+    with pipeline:
+        mapped = list(pipeline.run(served(), stream, processor, lambda seq, page: f"uri-{seq}"))
+        assert pipeline.mapped_here >= 2 and pipeline.handed_out >= 1
+        assert pipeline.mapped_here + pipeline.handed_out == len(pages)
+    assert [(m.seq, m.archive_uri, m.page.state) for m in mapped] == \
+        [(n, f"uri-{n}", p.state) for n, p in enumerate(pages)]
+    assert [_as_stored(m.result) for m in mapped] == [_as_stored(processor.process(p)) for p in pages]
