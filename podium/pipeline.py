@@ -45,11 +45,11 @@ from zoneinfo import ZoneInfo
 
 from podium.errors import ConfigError, PodiumError
 from podium.parsing.base import EMPTY_PAGE_CONTEXT, PageContext
-from podium.sdk.connector import Page
-from podium.store import DeadLetter, StoredRecord
+from podium.store.records import DeadLetter, StoredRecord
 
 if TYPE_CHECKING:
-    from podium.engine import PageProcessor, PageResult
+    from podium.processing import PageProcessor, PageResult
+    from podium.sdk.connector import Page
 
 log = logging.getLogger("podium.pipeline")
 
@@ -98,8 +98,8 @@ class StreamMapping:
     timezone: str
 
     def processor(self) -> PageProcessor:
-        from podium.engine import PageProcessor
         from podium.mapping import MappingContext, load_mapping
+        from podium.processing import PageProcessor
 
         mapping = load_mapping(Path(self.mappings_dir), self.system, self.stream)
         ctx = MappingContext(house=self.house, system=self.system, timezone=ZoneInfo(self.timezone))
@@ -137,7 +137,7 @@ def _start_worker(secrets: list[str], parent: int, ready: Any = None) -> None:
     """A fresh worker knows the secrets the parent resolved (a dead letter's reason is redacted alike)
     and ends when the parent does; once its imports are done it counts itself in ``ready`` (the parent
     maps pages itself until a worker is ready)."""
-    import podium.engine  # noqa: F401  (what mapping a page needs, imported before saying ready)
+    import podium.processing  # noqa: F401  (what mapping a page needs, imported before saying ready)
     from podium.secrets import register_secret
 
     for value in secrets:
@@ -173,10 +173,9 @@ Packed = tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], int, list[str]]
 
 def _map_page(stream: StreamMapping, records: list[dict[str, Any]], errors: list[tuple[str, Any]],
               context: dict[str, Any] | None) -> Packed:
-    processor = _processor(stream)
-    page = Page(records=records, state={}, errors=errors,
-                context=PageContext.from_json(context) if context is not None else EMPTY_PAGE_CONTEXT)
-    result = processor.process(page)
+    # The parts, not a Page: podium.sdk would import the connectors' HTTP stack into the worker.
+    result = _processor(stream).process_records(
+        records, errors, PageContext.from_json(context) if context is not None else EMPTY_PAGE_CONTEXT)
     return (list(map(_RECORD_FIELDS, result.records)), list(map(_LETTER_FIELDS, result.dead)), result.read,
             result.complete_parents)
 
@@ -186,14 +185,14 @@ def _done(item: _InFlight) -> bool:
 
 
 def _unpack(packed: Packed) -> PageResult:
-    from podium.engine import PageResult
+    from podium.processing import PageResult
 
     records, dead, read, complete = packed
     return PageResult(list(starmap(StoredRecord, records)), list(starmap(DeadLetter, dead)), read, complete)
 
 
 # -- the parent side ---------------------------------------------------------------------------------
-ArchiveFn = Callable[[int, Page], "str | None"]
+ArchiveFn = Callable[[int, "Page"], "str | None"]
 
 
 class PagePipeline:

@@ -28,17 +28,12 @@ from podium.parsing.text import storable
 from podium.paths import var_dir
 from podium.sdk.retry import retrying_while
 from podium.store import locks
+from podium.store.records import DeadLetter, StoredRecord, content_hash, dumps
 from podium.store.tables import canonical_records, dead_letters, source_records, sync_runs, sync_state
 
 log = logging.getLogger("podium.store")
 _MIGRATIONS = Path(__file__).parent / "migrations"
 _IN_CHUNK = 500  # ids per IN (...) query: well under every backend's parameter limit
-
-
-def dumps(value: Any) -> bytes:
-    """Canonical JSON bytes: sorted keys, so equal records give equal bytes (and hashes)."""
-    # NON_STR_KEYS: raw vendor data kept in dead letters may have integer keys (a CSV row by position).
-    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS, default=str)
 
 
 # A dead letter keeps its raw record for replay; past this size it keeps the start only (the page is in
@@ -86,39 +81,8 @@ def dead_letter_fingerprint(house: str, connector: str, stream: str, source_id: 
     return digest.hexdigest()
 
 
-def content_hash(data: bytes) -> str:
-    """The content hash of a record's canonical JSON."""
-    return hashlib.sha256(data).hexdigest()
-
-
 def now() -> datetime:
     return datetime.now(UTC)
-
-
-@dataclass
-class StoredRecord:
-    """A validated canonical record ready for the store."""
-
-    id: str
-    entity: str
-    source_system: str
-    source_id: str
-    deleted: bool
-    modified: str | None
-    data: bytes  # canonical JSON (sorted keys)
-    hash: str
-    parent: str | None = None  # vendor key of the raw record it came from
-
-
-@dataclass
-class DeadLetter:
-    """A record (or a part of a page) that could not become canonical."""
-
-    reason: str
-    source_id: str | None = None
-    schema_path: str | None = None
-    instance_path: str | None = None
-    raw: Any = None
 
 
 @dataclass
