@@ -272,3 +272,17 @@ def test_the_syncing_process_maps_while_the_worker_starts_then_hands_pages_out(
     assert [(m.seq, m.archive_uri, m.page.state) for m in mapped] == \
         [(n, f"uri-{n}", p.state) for n, p in enumerate(pages)]
     assert [_as_stored(m.result) for m in mapped] == [_as_stored(processor.process(p)) for p in pages]
+
+
+def test_a_mapping_worker_imports_neither_the_store_engine_nor_the_http_stack() -> None:
+    """What a worker imports (its start is CPU the sync pays per worker): mapping, not SQLAlchemy, Alembic,
+    the connector SDK (requests) or the engine."""
+    import subprocess
+    import sys
+
+    probe = ("import sys, podium.pipeline, podium.processing, podium.mapping\n"
+             "print(sorted(m for m in ('sqlalchemy', 'alembic', 'requests', 'podium.sdk', 'podium.engine', "
+             "'podium.store.store', 'psutil') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
+                         env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])})
+    assert out.stdout.strip() == "[]"
