@@ -9,8 +9,9 @@ of 100 orders (the connector's page size).
 (a) Podium, in a fresh process per store × worker count: ``podium.engine.run_sync`` itself, exactly as
     ``podium sync`` runs it (the house config built in code, a fresh SQLite file or a fresh database on a
     PostgreSQL server this script starts on its own port and data folder, the raw archive on local disk),
-    with ``workers=1`` (everything in one process) and ``workers=<CPUs>`` (mapping in worker processes, this
-    one commits). Only the vendor is replaced: ``build_connector`` (patched in that process only) returns
+    with ``workers=1`` (everything in one process) and ``workers=<CPUs>`` (that many processes mapping:
+    this one, which also commits, and ``workers - 1`` spawned ones). Only the vendor is replaced:
+    ``build_connector`` (patched in that process only) returns
     the real ``TicketmaticConnector`` with its HTTP client set to a file-backed fake vendor
     (``_common.FakeTicketmatic``; the time spent playing the vendor is subtracted: it is the HTTP part).
     Phases: full sync → ``run_remap`` of its archive (no vendor; every record found unchanged) →
@@ -30,7 +31,7 @@ with timers in the bench process — nothing of the engine's loop is copied here
 Records are tickets. Ends with one line of ``key=value`` figures for every store, size and worker count.
 
     python bench/throughput.py [--tickets 200000 [1000000 ...]] [--stores sqlite,postgresql] [--quick]
-                               [--workers N] [--page-size 100] [--no-archive] [--no-dlt] [--no-remap]
+                               [--workers N [N ...]] [--page-size 100] [--no-archive] [--no-dlt] [--no-remap]
                                [--keep DIR] [--pg-port 55433] [--pg-dir DIR]
 """
 
@@ -344,8 +345,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tickets", type=int, nargs="+", default=[200_000], help="one run per size")
     parser.add_argument("--quick", action="store_true", help="smoke run: 10,000 tickets")
     parser.add_argument("--stores", default=",".join(STORES), help="comma-separated: sqlite,postgresql")
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
-                        help="the all-cores run's mapping workers (default: the CPU count); 1 runs one process only")
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, os.cpu_count() or 1],
+                        help="one run per count of mapping processes, the syncing one included (default: 1 and "
+                             "the CPU count); 1 maps in the syncing process only")
     parser.add_argument("--page-size", type=int, default=100, help="orders per page (connector default 100)")
     parser.add_argument("--no-archive", action="store_true", help="leave the raw-page archive out (and the remap)")
     parser.add_argument("--no-dlt", action="store_true", help="skip the dlt comparison")
@@ -375,7 +377,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown store(s) {sorted(unknown)}; known: {', '.join(STORES)}")
     sizes = [10_000] if args.quick else args.tickets
-    worker_counts = sorted({1, max(1, args.workers)})
+    worker_counts = sorted({max(1, n) for n in args.workers})
     tmp = Path(tempfile.mkdtemp(prefix="podium-bench-"))
     pages_root = args.keep or tmp
     postgres = BenchPostgres(args.pg_port, args.pg_dir) if "postgresql" in stores else None
@@ -449,7 +451,7 @@ def report(index: dict[str, Any], store: str, runs: list[dict[str, Any]], dlt_re
 
     print(f"\npodium on {store}, {tickets:,} tickets — run_sync (archive {'on' if archived else 'off'}; "
           "vendor/HTTP time subtracted; CPU and wall in µs/ticket):")
-    heads = [f"workers={r['workers']}" + (" (in process)" if r["workers"] == 1 else " (+ writer)") for r in runs]
+    heads = [f"workers={r['workers']}" + (" (in process)" if r["workers"] == 1 else " (incl. writer)") for r in runs]
     print(f"  {'':<34}" + "".join(f"{h:>22}" for h in heads))
 
     def row(label: str, cell: Callable[[dict[str, Any]], str]) -> None:
@@ -510,7 +512,7 @@ def report(index: dict[str, Any], store: str, runs: list[dict[str, Any]], dlt_re
             figures[f"remap_records_per_s_{n}"] = round(rate(r["remap"]))
     if dlt_rate:
         figures["dlt_records_per_s"] = round(dlt_rate)
-    if len(runs) > 1:
+    if len(runs) > 1 and runs[0]["workers"] == 1:
         figures["speedup"] = round(runs[0]["full"]["seconds"] / runs[-1]["full"]["seconds"], 2)
         print(f"  all cores / one process = {figures['speedup']}×")
     for problem in problems:

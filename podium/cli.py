@@ -222,8 +222,9 @@ def _report_table(reports: list[Any]) -> Table:
 @click.option("--full-refresh", is_flag=True, help="Ignore the saved state and read everything.")
 @click.option("--json", "as_json", is_flag=True, help="Print the reports as JSON.")
 @click.option("--workers", default=None, metavar="N|auto",
-              help="Processes mapping pages while one commits them in order (default: the house's "
-                   "'workers', else PODIUM_SYNC_WORKERS, else 1).")
+              help="Processes mapping pages in all: this one (which also commits them in order) and N-1 "
+                   "spawned ones; auto = the CPU count (default: the house's 'workers', else "
+                   "PODIUM_SYNC_WORKERS, else 1).")
 def sync_cmd(house_ref: str | None, connector: str | None, streams: tuple[str, ...], full_refresh: bool,
              as_json: bool, workers: str | None) -> None:
     """Sync a house's enabled connectors (or every house's) into the store, and print a report.

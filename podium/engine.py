@@ -19,7 +19,6 @@ from contextlib import closing
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from podium import canonical
 from podium.archive import Archive
 from podium.config import HouseConfig
 from podium.errors import (
@@ -32,14 +31,17 @@ from podium.errors import (
     VendorDownError,
     classify,
 )
-from podium.mapping import CompiledMapping, MappingContext, MappingError, load_mapping
-from podium.mapping.engine import unexpected
+from podium.mapping import MappingContext, load_mapping
 from podium.parsing.base import PageContext, decode_page, document_shapes
 from podium.pipeline import CommitBehind, MappedPage, PagePipeline, StreamMapping, workers_setting
+
+# PageProcessor and PageResult live in podium.processing (a mapping worker imports that module alone) and
+# are named here too, where the engine's callers have always found them.
+from podium.processing import PAGE_CONTEXT_KEY, PageProcessor, PageResult  # noqa: F401
 from podium.registry import get_connector
 from podium.sdk.connector import Connector, Page, StreamSpec, SyncContext
 from podium.secrets import redact, resolve_credentials
-from podium.store import DeadLetter, Store, StoredRecord, content_hash, dumps
+from podium.store import DeadLetter, Store, StoredRecord
 from podium.store.locks import LockHolder
 from podium.store.source_hashes import RawSplit, mapping_key, split_unchanged
 from podium.store.store import StreamRun, describe_error, is_store_error
@@ -136,24 +138,6 @@ class SyncReport:
         raise ERROR_TYPES.get(error_class, PodiumError)(f"{where}: [{error_class}] {error}")
 
 
-@dataclass
-class PageResult:
-    records: list[StoredRecord]
-    dead: list[DeadLetter]
-    read: int
-    complete_parents: list[str] = field(default_factory=list)  # raw records mapped without any rejection
-
-
-# A dead letter keeps the context of the page its record came in (the page's tables, its language), so
-# a replay, which has only the letter, maps the record exactly as the sync would have.
-PAGE_CONTEXT_KEY = "@page_context"
-
-
-def _with_page_context(raw: Any, context: PageContext) -> Any:
-    """The raw record as its dead letter keeps it: with the page's context when the page has one."""
-    return {**raw, PAGE_CONTEXT_KEY: context.to_json()} if context and isinstance(raw, dict) else raw
-
-
 # Letters written before the page context existed carry it as keys of the record itself.
 _LEGACY_CONTEXT_KEYS = {"@_lookup": "tables", "@_language": "language"}
 
@@ -166,98 +150,6 @@ def _page_of_letter(raw: dict[str, Any]) -> Page:
         kept = legacy
     record = {k: v for k, v in raw.items() if k != PAGE_CONTEXT_KEY and k not in _LEGACY_CONTEXT_KEYS}
     return Page(records=[record], state={}, context=PageContext.from_json(kept))
-
-
-class PageProcessor:
-    """Map + validate one page (the hot path: no I/O here)."""
-
-    def __init__(self, mapping: CompiledMapping, ctx: MappingContext, entity: str, primary_key: str) -> None:
-        self.mapping, self.ctx, self.entity, self.primary_key = mapping, ctx, entity, primary_key
-        self.is_valid = canonical.validator(entity)
-
-    def process(self, page: Page) -> PageResult:
-        records: list[StoredRecord] = []
-        dead: list[DeadLetter] = []
-        entity, system, mapping, ctx, primary_key = self.entity, self.ctx.system, self.mapping, self.ctx, self.primary_key
-        link = bool(mapping.links)
-        is_valid, page_context = self.is_valid, page.context
-        if page_context:
-            ctx = replace(ctx, page=page_context)
-        complete: list[str] = []
-        track_parents = mapping.vanished is not None
-        # A letter keeps the raw record as it came in. The mapping never changes it, so the letter's copy
-        # (with the page context) is made only for a record that has a letter; a hook might: copy first.
-        copy_first = mapping.hooks
-        for raw in page.records:
-            letter_raw = _with_page_context(raw, page_context) if copy_first else _PENDING
-            parent = _sid(raw.get(primary_key) if isinstance(raw, dict) else None)
-            rejected_before = len(dead)
-            try:
-                mapped, errors = mapping.map(raw, ctx)
-            except Exception as exc:  # a bug in a hook costs its record, never the page
-                mapped, errors = [], [unexpected(exc)]
-            if errors and letter_raw is _PENDING:
-                letter_raw = _with_page_context(raw, page_context)
-            for error in errors:
-                dead.append(DeadLetter(reason=_reason("mapping", error), source_id=error.source_id or parent,
-                                       schema_path=None, instance_path=getattr(error, "path", None) or None,
-                                       raw=letter_raw))
-            for record in mapped:
-                letter = None
-                try:
-                    if link:
-                        mapping.link(record, ctx)
-                    if is_valid(record):  # the common case inline: dump, hash, ready for the store
-                        data = dumps(record)
-                        if _NUL_ESCAPE in data:  # orjson escapes NUL; PostgreSQL's text columns refuse it raw
-                            raise ValueError("a text value contains a NUL character (U+0000)")
-                        records.append(StoredRecord(
-                            record["id"], entity, system, record["source"]["id"], record["deleted"],
-                            record.get("modified"), data, content_hash(data), parent))
-                        continue
-                    if letter_raw is _PENDING:
-                        letter_raw = _with_page_context(raw, page_context)
-                    letter = self._invalid(record, entity, parent, letter_raw)
-                except Exception as exc:  # e.g. nesting past the JSON encoder's depth, a lone surrogate
-                    if letter_raw is _PENDING:
-                        letter_raw = _with_page_context(raw, page_context)
-                    source = record.get("source") if isinstance(record, dict) else None
-                    letter = DeadLetter(
-                        reason=_reason("invalid canonical record", exc), raw=letter_raw,
-                        source_id=_sid(source.get("id") if isinstance(source, dict) else None) or parent)
-                dead.append(letter)
-            if track_parents and parent is not None and len(dead) == rejected_before:
-                complete.append(parent)
-        for reason, raw in page.errors:
-            dead.append(DeadLetter(reason=_reason("decode", reason), raw=raw,
-                                   source_id=_sid(raw.get(primary_key)) if isinstance(raw, dict) else None))
-        return PageResult(records, dead, len(page.records), complete)
-
-    def _invalid(self, record: dict[str, Any], entity: str, parent: str | None, raw: Any) -> DeadLetter:
-        """The dead letter of a record the canonical schema refuses: the violations, the first one's paths."""
-        violations = canonical.validate(entity, record)
-        first = violations[0]
-        return DeadLetter(
-            reason=_reason("invalid canonical record", "; ".join(str(v) for v in violations[:5])),
-            source_id=record.get("source", {}).get("id") or parent,
-            schema_path=first.schema_path, instance_path=first.instance_path, raw=raw)
-
-
-_PENDING: Any = object()  # a letter's raw record not copied yet (see ``PageProcessor.process``)
-_NUL_ESCAPE = b"\\u0000"
-MAX_REASON_CHARS = 2000  # a dead letter's reason: enough for five schema violations, never a whole record
-
-
-def _reason(stage: str, cause: Any) -> str:
-    """``stage: Class: message`` (or ``stage: message`` for a plain text), secrets redacted, then cut."""
-    text = str(cause)
-    if isinstance(cause, BaseException) and not isinstance(cause, MappingError):
-        text = f"{type(cause).__name__}: {text}"
-    return redact(f"{stage}: {text}")[:MAX_REASON_CHARS]
-
-
-def _sid(value: Any) -> str | None:
-    return None if value is None else str(value)
 
 
 def build_connector(house: HouseConfig, name: str) -> Connector:
@@ -302,10 +194,11 @@ def run_sync(house: HouseConfig, connector: str, *, store: Store | None = None, 
 
     One sync per house × connector at a time: while another holds the lock, this one does nothing
     and its report has the status ``already_running``, naming the holder. ``workers`` processes map
-    the pages while this one commits them in order (default: the house's ``workers``, else
-    ``PODIUM_SYNC_WORKERS``, else 1 — everything in this process). The commits run in a writer
-    thread, page N while page N+1 is read and mapped; ``progress`` is called from that thread after
-    each page's commit, in order.
+    the pages in all: this one, which also commits them in order, and ``workers - 1`` spawned ones
+    (default: the house's ``workers``, else ``PODIUM_SYNC_WORKERS``, else 1 — everything in this
+    process; ``auto``: the CPU count). On PostgreSQL the commits run in a writer thread, page N while
+    page N+1 is read and mapped; ``progress`` is called after each page's commit, in order (from that
+    thread when there is one).
     """
     store = store or Store.from_env()
     store.migrate()

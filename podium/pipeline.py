@@ -1,19 +1,22 @@
 """Pages through map + validate, in this process or in worker processes, always back in their order.
 
 The engine reads pages and commits them one by one, in order, each with the state that follows it.
-Mapping and validation (the CPU-heavy middle) can run in ``workers`` processes meanwhile: pages are
-handed out as they are read and collected strictly in the order they were read, so the single
-writer commits exactly what the in-process path commits, page by page, and a killed sync resumes
-from the last committed page as before.
+Mapping and validation (the CPU-heavy middle) run in ``workers`` processes in all: the syncing process
+itself and ``workers - 1`` spawned ones. Pages are handed out as they are read (the syncing process
+maps one itself while the spawned workers start or all have ``PAGES_PER_WORKER`` pages) and
+collected strictly in the order they were read, so the single writer commits exactly what the
+in-process path commits, page by page, and a killed sync resumes from the last committed page as
+before.
 
-- Bounded: at most ``window`` pages (two per worker) are read ahead of the page being committed.
+- Bounded: at most ``window`` pages (two per process) are read ahead of the page being committed.
 - A worker that dies (killed, out of memory) breaks the pool: a fresh pool gets the pages still in
   flight again, in order; a page is never skipped or committed twice. After ``MAX_RESTARTS`` breaks
   the stream fails (nothing past the last committed page is stored, the next sync retries).
 - A mapping exception stays what it is in-process: one dead letter for its record.
 - Workers are started with ``spawn`` (the parent runs a heartbeat thread and holds database
-  connections; ``fork`` would copy both) and lazily, on the first page: a stream without pages
-  starts none. ``workers: 1`` (the default) maps in this process, with no pool at all.
+  connections; ``fork`` would copy both) and lazily, at the second page with records: a stream of
+  one page starts none (spawn + imports cost about a second of CPU per worker, more than mapping
+  one page). ``workers: 1`` (the default) maps in this process, with no pool at all.
 
 ``CommitBehind`` is the writer: it commits the mapped pages in a thread of its own, one after the
 other in order, while the reading thread reads, archives and maps the next page (the database
@@ -37,20 +40,21 @@ from itertools import starmap
 from operator import attrgetter
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 from zoneinfo import ZoneInfo
 
 from podium.errors import ConfigError, PodiumError
 from podium.parsing.base import EMPTY_PAGE_CONTEXT, PageContext
-from podium.sdk.connector import Page
-from podium.store import DeadLetter, StoredRecord
+from podium.store.records import DeadLetter, StoredRecord
 
 if TYPE_CHECKING:
-    from podium.engine import PageProcessor, PageResult
+    from podium.processing import PageProcessor, PageResult
+    from podium.sdk.connector import Page
 
 log = logging.getLogger("podium.pipeline")
 
 WORKERS_ENV = "PODIUM_SYNC_WORKERS"
+TEST_WORKERS_MAP_ALL_ENV = "PODIUM_TEST_WORKERS_MAP_ALL"  # tests only: "1" = the spawned workers map every page
 MAX_WORKERS = 64
 PAGES_PER_WORKER = 2  # in flight per worker: one being mapped, one queued (keeps each busy, memory bounded)
 MAX_RESTARTS = 2  # pool breaks tolerated per sync before the stream fails
@@ -95,8 +99,8 @@ class StreamMapping:
     timezone: str
 
     def processor(self) -> PageProcessor:
-        from podium.engine import PageProcessor
         from podium.mapping import MappingContext, load_mapping
+        from podium.processing import PageProcessor
 
         mapping = load_mapping(Path(self.mappings_dir), self.system, self.stream)
         ctx = MappingContext(house=self.house, system=self.system, timezone=ZoneInfo(self.timezone))
@@ -130,14 +134,19 @@ _LETTER_FIELDS = attrgetter(*(f.name for f in fields(DeadLetter)))
 _processors: dict[StreamMapping, PageProcessor] = {}
 
 
-def _start_worker(secrets: list[str], parent: int) -> None:
+def _start_worker(secrets: list[str], parent: int, ready: Any = None) -> None:
     """A fresh worker knows the secrets the parent resolved (a dead letter's reason is redacted alike)
-    and ends when the parent does."""
+    and ends when the parent does; once its imports are done it counts itself in ``ready`` (the parent
+    maps pages itself until a worker is ready)."""
+    import podium.processing  # noqa: F401  (what mapping a page needs, imported before saying ready)
     from podium.secrets import register_secret
 
     for value in secrets:
         register_secret(value)
     threading.Thread(target=_exit_with, args=(parent,), daemon=True, name="podium-parent-watch").start()
+    if ready is not None:
+        with ready.get_lock():
+            ready.value += 1
 
 
 def _exit_with(parent: int) -> None:
@@ -148,40 +157,66 @@ def _exit_with(parent: int) -> None:
     os._exit(0)
 
 
+def _processor(stream: StreamMapping) -> PageProcessor:
+    processor = _processors.get(stream)
+    if processor is None:
+        processor = _processors[stream] = stream.processor()
+    return processor
+
+
+def _prepare(stream: StreamMapping) -> None:
+    """Starts a worker process (the pool spawns one per call it is given) and loads the stream's mapping."""
+    _processor(stream)
+
+
 Packed = tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], int, list[str]]
 
 
 def _map_page(stream: StreamMapping, records: list[dict[str, Any]], errors: list[tuple[str, Any]],
               context: dict[str, Any] | None) -> Packed:
-    processor = _processors.get(stream)
-    if processor is None:
-        processor = _processors[stream] = stream.processor()
-    page = Page(records=records, state={}, errors=errors,
-                context=PageContext.from_json(context) if context is not None else EMPTY_PAGE_CONTEXT)
-    result = processor.process(page)
+    # The parts, not a Page: podium.sdk would import the connectors' HTTP stack into the worker.
+    result = _processor(stream).process_records(
+        records, errors, PageContext.from_json(context) if context is not None else EMPTY_PAGE_CONTEXT)
     return (list(map(_RECORD_FIELDS, result.records)), list(map(_LETTER_FIELDS, result.dead)), result.read,
             result.complete_parents)
 
 
+def _done(item: _InFlight) -> bool:
+    return item.result is not None or (item.future is not None and item.future.done())
+
+
 def _unpack(packed: Packed) -> PageResult:
-    from podium.engine import PageResult
+    from podium.processing import PageResult
 
     records, dead, read, complete = packed
     return PageResult(list(starmap(StoredRecord, records)), list(starmap(DeadLetter, dead)), read, complete)
 
 
 # -- the parent side ---------------------------------------------------------------------------------
-ArchiveFn = Callable[[int, Page], "str | None"]
+ArchiveFn = Callable[[int, "Page"], "str | None"]
 
 
 class PagePipeline:
-    """Maps a stream's pages and hands them back in order; one per sync (its pool serves every stream)."""
+    """Maps a stream's pages and hands them back in order; one per sync (its pool serves every stream).
+
+    ``workers`` is the number of processes mapping in all: this one and ``workers - 1`` spawned ones.
+    This process maps a page itself while the workers are starting or all busy, so on N cores N
+    processes map and none waits for another's start.
+    """
+
+    # Whether this process maps pages with records itself (see the class docstring). Tests switch it off
+    # to have the spawned workers map every such page (a crash in a worker, results crossing back); a
+    # test that runs `podium sync` in a subprocess (the kill-resume test) does it through the environment.
+    maps_here: ClassVar[bool] = os.environ.get(TEST_WORKERS_MAP_ALL_ENV) != "1"
 
     def __init__(self, workers: int = 1, *, window: int | None = None) -> None:
         self.workers = workers
+        self.spawned = max(1, workers - 1)  # this process is the N-th mapping one
         self.window = window or max(2, PAGES_PER_WORKER * workers)
         self._pool: ProcessPoolExecutor | None = None
+        self._ready: Any = None  # a shared counter: the spawned workers that have finished their start
         self.restarts = 0
+        self.mapped_here = self.handed_out = 0  # pages with records mapped in this process / by the workers
 
     def __enter__(self) -> PagePipeline:
         return self
@@ -190,9 +225,16 @@ class PagePipeline:
         self.close()
 
     def close(self) -> None:
+        if self.handed_out:
+            log.debug("pages mapped in the syncing process: %d, by %d spawned worker(s): %d",
+                      self.mapped_here, self.spawned, self.handed_out)
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
+
+    def workers_ready(self) -> int:
+        """How many spawned workers have started (imports done) and can take a page now or soon."""
+        return 0 if self._ready is None else int(self._ready.value)
 
     def run(self, pages: Iterable[Page], stream: StreamMapping, processor: PageProcessor,
             archive: ArchiveFn) -> Generator[MappedPage, None, None]:
@@ -204,6 +246,7 @@ class PagePipeline:
             return
         pending: deque[_InFlight] = deque()
         read = iter(pages)
+        with_records = 0  # pages read with something to map: the pool starts at the second one
         try:
             for seq in itertools.count():
                 try:
@@ -219,10 +262,18 @@ class PagePipeline:
                     break
                 pending.append(_InFlight(seq, served, uri))
                 if served.records or served.errors:
-                    self._hand_out(pending, stream)
+                    with_records += 1
+                    if self._to_workers(pending, stream, with_records):
+                        self.handed_out += 1
+                        self._hand_out(pending, stream)
+                    else:
+                        self.mapped_here += 1
+                        pending[-1].result = processor.process(served)
                 else:  # e.g. an incremental re-sync's one empty page: spawning workers would cost seconds
                     pending[-1].result = processor.process(served)
-                while len(pending) >= self.window:
+                # Pages mapped (here or by a worker) go to the writer at once, the oldest first: their
+                # commit is not delayed behind pages still mapping, and fewer wait in memory.
+                while pending and (len(pending) >= self.window or _done(pending[0])):
                     yield self._collect(pending, stream)
             while pending:
                 yield self._collect(pending, stream)
@@ -231,12 +282,32 @@ class PagePipeline:
                 if item.future is not None:
                     item.future.cancel()
 
+    def _to_workers(self, pending: deque[_InFlight], stream: StreamMapping, with_records: int) -> bool:
+        """Whether the newest page goes to the spawned workers (else this process maps it now).
+
+        A sync of one page with records never starts them (spawn + imports cost about a second of CPU
+        per worker); from the second such page they start, and this process maps the pages that arrive
+        while they start or while each ready worker already has ``PAGES_PER_WORKER`` pages (one being
+        mapped, one queued so that it never idles between pages)."""
+        if not self.maps_here:
+            return True
+        if self._pool is None:
+            if with_records < 2:
+                return False
+            pool = self._pool_now()
+            for _ in range(self.spawned):  # the pool spawns a process per call it is given: start them all
+                pool.submit(_prepare, stream)
+        busy = sum(1 for item in pending if item.future is not None and not item.future.done())
+        return busy < self.workers_ready() * PAGES_PER_WORKER
+
     def _pool_now(self) -> ProcessPoolExecutor:
         if self._pool is None:
             from podium.secrets import registered_secrets
 
-            self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
-                                             initializer=_start_worker, initargs=(registered_secrets(), os.getpid()))
+            context = multiprocessing.get_context("spawn")
+            self._ready = context.Value("i", 0)
+            self._pool = ProcessPoolExecutor(self.spawned, mp_context=context, initializer=_start_worker,
+                                             initargs=(registered_secrets(), os.getpid(), self._ready))
         return self._pool
 
     def _submit(self, stream: StreamMapping, page: Page) -> Future[Packed]:

@@ -34,7 +34,6 @@ from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any
 
-import psutil
 from sqlalchemy import Engine, and_, delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import Connection
@@ -63,6 +62,8 @@ def advisory_key(name: str) -> int:
 
 
 def _process_alive(pid: int, since: datetime | None) -> bool:
+    import psutil  # here: only a lock or run check needs it, not every process importing the store (workers)
+
     try:
         process = psutil.Process(pid)
         if process.status() == psutil.STATUS_ZOMBIE:

@@ -19,8 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Engine, and_, bindparam, create_engine, delete, event, func, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError, StatementError
@@ -30,17 +28,12 @@ from podium.parsing.text import storable
 from podium.paths import var_dir
 from podium.sdk.retry import retrying_while
 from podium.store import locks
+from podium.store.records import DeadLetter, StoredRecord, content_hash, dumps
 from podium.store.tables import canonical_records, dead_letters, source_records, sync_runs, sync_state
 
 log = logging.getLogger("podium.store")
 _MIGRATIONS = Path(__file__).parent / "migrations"
 _IN_CHUNK = 500  # ids per IN (...) query: well under every backend's parameter limit
-
-
-def dumps(value: Any) -> bytes:
-    """Canonical JSON bytes: sorted keys, so equal records give equal bytes (and hashes)."""
-    # NON_STR_KEYS: raw vendor data kept in dead letters may have integer keys (a CSV row by position).
-    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS, default=str)
 
 
 # A dead letter keeps its raw record for replay; past this size it keeps the start only (the page is in
@@ -88,39 +81,8 @@ def dead_letter_fingerprint(house: str, connector: str, stream: str, source_id: 
     return digest.hexdigest()
 
 
-def content_hash(data: bytes) -> str:
-    """The content hash of a record's canonical JSON."""
-    return hashlib.sha256(data).hexdigest()
-
-
 def now() -> datetime:
     return datetime.now(UTC)
-
-
-@dataclass
-class StoredRecord:
-    """A validated canonical record ready for the store."""
-
-    id: str
-    entity: str
-    source_system: str
-    source_id: str
-    deleted: bool
-    modified: str | None
-    data: bytes  # canonical JSON (sorted keys)
-    hash: str
-    parent: str | None = None  # vendor key of the raw record it came from
-
-
-@dataclass
-class DeadLetter:
-    """A record (or a part of a page) that could not become canonical."""
-
-    reason: str
-    source_id: str | None = None
-    schema_path: str | None = None
-    instance_path: str | None = None
-    raw: Any = None
 
 
 @dataclass
@@ -331,6 +293,11 @@ class Store:
         """Bring the schema to the newest Alembic revision (idempotent; safe to start concurrently)."""
         if self._migrated:
             return
+        # Imported here: Alembic costs ~0.5 s of CPU to import, paid by every process that imports the
+        # store (each mapping worker does, for its record types) though only a migrating one needs it.
+        from alembic import command
+        from alembic.config import Config
+
         config = Config()
         config.set_main_option("script_location", str(_MIGRATIONS))
         with self._migration_transaction() as connection:

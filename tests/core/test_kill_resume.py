@@ -17,6 +17,7 @@ import pytest
 import sqlalchemy as sa
 
 from connectors.ticketmatic.sandbox import TicketmaticSandbox
+from podium.pipeline import TEST_WORKERS_MAP_ALL_ENV
 from podium.store import Store
 
 HOUSE = """\
@@ -40,6 +41,9 @@ def _env(db_url: str, archive: Path) -> dict[str, str]:
 def _sync(house: Path, env: dict[str, str], workers: int = 1) -> subprocess.Popen[bytes]:
     return subprocess.Popen([sys.executable, "-m", "podium.cli", "sync", "--house", str(house),
                              "--workers", str(workers)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+WORKERS_MAP_ALL = 0  # ``workers`` value of the variant whose spawned worker maps every page (none here)
 
 
 def _pages(engine: sa.Engine) -> int:
@@ -89,12 +93,14 @@ def _workers_left(db_url: str) -> list[int]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("workers", [1, 2], ids=["in-process", "two-mapping-workers"])
+@pytest.mark.parametrize("workers", [1, 2, WORKERS_MAP_ALL],
+                         ids=["in-process", "two-mapping-processes", "a-spawned-worker-maps-every-page"])
 def test_sync_killed_at_random_points_resumes_to_the_identical_store(tmp_path: Path, store_url: str,
                                                                      workers: int) -> None:
     """On each store; the reference is always an uninterrupted single-process sync into SQLite (the stores
-    must agree too); with ``workers`` the killed syncs map their pages in worker processes (pages read
-    ahead, committed in order)."""
+    must agree too); with ``workers`` the killed syncs map their pages in a worker process as well (pages
+    read ahead, committed in order): at 2 the syncing process maps while its worker starts (a sync killed
+    within a few pages may never hand one out), so the last variant has the worker map every page."""
     rng = random.Random(20261125)
     with TicketmaticSandbox(events=40, contacts=120, orders=160) as sandbox:
         house = tmp_path / "cc-kill.yaml"
@@ -109,6 +115,8 @@ def test_sync_killed_at_random_points_resumes_to_the_identical_store(tmp_path: P
         killed_db = store_url
         killed = sa.create_engine(killed_db, poolclass=sa.pool.NullPool)
         env = _env(killed_db, tmp_path / "kill-archive")
+        if workers == WORKERS_MAP_ALL:
+            env[TEST_WORKERS_MAP_ALL_ENV], workers = "1", 2
         kills = 0
         while kills < 12:
             before = _pages(killed)

@@ -9,6 +9,7 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
@@ -21,7 +22,7 @@ from podium.engine import SyncReport, run_sync
 from podium.errors import ConfigError
 from podium.mapping import MappingContext
 from podium.paths import MAPPINGS_DIR
-from podium.pipeline import workers_setting
+from podium.pipeline import PagePipeline, workers_setting
 from podium.store import Store
 
 POISON_ENV = "PODIUM_TEST_POISON_ORDERS"  # order ids whose mapping raises (read by the worker processes too)
@@ -97,8 +98,11 @@ def sync_twice(url: str, tmp_path: Path, store: Store, workers: int, name: str) 
     return {"first": after_first, "reread": snapshot(store, again), "status": (first.status, again.status)}
 
 
+@pytest.mark.parametrize("maps_here", [True, False], ids=["syncing-process-maps-too", "workers-map-all"])
 def test_parallel_sync_stores_exactly_what_the_single_process_sync_stores(
-        sandbox: TicketmaticSandbox, store: Store, tmp_path: Path, poisoned_mappings: list[str]) -> None:
+        sandbox: TicketmaticSandbox, store: Store, tmp_path: Path, poisoned_mappings: list[str],
+        monkeypatch: pytest.MonkeyPatch, maps_here: bool) -> None:
+    monkeypatch.setattr(PagePipeline, "maps_here", maps_here)
     reference_store = Store(f"sqlite:///{tmp_path / 'reference.db'}")
     reference_store.migrate()
     reference = sync_twice(sandbox.url, tmp_path, reference_store, 1, "single")
@@ -127,6 +131,7 @@ def test_a_worker_that_dies_loses_and_reorders_no_page(sandbox: TicketmaticSandb
     run_sync(house(sandbox.url, tmp_path), "ticketmatic", store=reference_store, workers=1, streams=["orders"])
     marker = tmp_path / "crashed"
     monkeypatch.setenv(CRASH_ENV, str(marker))
+    monkeypatch.setattr(PagePipeline, "maps_here", False)  # the poisoned page must be a worker's, not this process's
     crashed_store = Store(f"sqlite:///{tmp_path / 'crashed.db'}")
     crashed_store.migrate()
     report = run_sync(house(sandbox.url, tmp_path), "ticketmatic", store=crashed_store, workers=2,
@@ -205,3 +210,79 @@ def test_a_stream_with_nothing_to_map_starts_no_worker_processes() -> None:
         mapped = list(pipeline.run([Page(records=[], state={"cursor": "x"})], stream, processor, lambda *_: None))
         assert pipeline._pool is None
     assert [(m.seq, m.page.state, m.result.read, m.result.records) for m in mapped] == [(0, {"cursor": "x"}, 0, [])]
+
+
+# -- the pipeline itself: who maps which page -------------------------------------------------------------
+def _orders_pipeline_parts(sandbox: TicketmaticSandbox) -> tuple[Any, Any, list[Any]]:
+    """The orders stream's mapping (as a worker rebuilds it and as this process runs it) and pages of
+    sandbox orders, three per page."""
+    from podium.engine import PageProcessor, stream_mapping
+    from podium.mapping import load_mapping
+    from podium.sdk.connector import Page
+
+    ctx = MappingContext(house="cc-parallel", system="ticketmatic", timezone=ZoneInfo("Europe/Brussels"))
+    spec = TicketmaticConnector.stream("orders")
+    processor = PageProcessor(load_mapping(TicketmaticConnector.mappings_dir(), "ticketmatic", "orders"), ctx,
+                              spec.entity, spec.primary_key)
+    orders = sandbox.data("parallel")["orders"]
+    pages = [Page(records=orders[i:i + 3], state={"offset": i}) for i in range(0, 60, 3)]
+    return stream_mapping(TicketmaticConnector, "orders", ctx), processor, pages
+
+
+def _as_stored(result: Any) -> tuple[Any, ...]:
+    return result.records, result.dead, result.read, result.complete_parents
+
+
+def test_a_stream_with_one_page_of_records_starts_no_worker(sandbox: TicketmaticSandbox) -> None:
+    from podium.sdk.connector import Page
+
+    stream, processor, pages = _orders_pipeline_parts(sandbox)
+    served = [Page(records=[], state={}), pages[0], Page(records=[], state={"end": True})]
+    with PagePipeline(2) as pipeline:
+        mapped = list(pipeline.run(served, stream, processor, lambda seq, page: None))
+        assert pipeline._pool is None and pipeline.handed_out == 0 and pipeline.mapped_here == 1
+    assert [m.seq for m in mapped] == [0, 1, 2]
+    assert [_as_stored(m.result) for m in mapped] == [_as_stored(processor.process(p)) for p in served]
+
+
+def test_the_syncing_process_maps_while_the_worker_starts_then_hands_pages_out(
+        sandbox: TicketmaticSandbox) -> None:
+    """workers=2: this process and one spawned worker. The first page with records is mapped here (no
+    pool yet), the next ones too while the worker starts; once it is ready it gets pages; every page
+    comes back in order, mapped exactly as in process."""
+    import time
+
+    stream, processor, pages = _orders_pipeline_parts(sandbox)
+    pipeline = PagePipeline(2)
+    assert pipeline.spawned == 1
+
+    def served() -> Iterator[Any]:
+        for number, page in enumerate(pages):
+            if number == 3:  # the pool started at page 1: wait for its worker, as a long sync would
+                deadline = time.monotonic() + 120
+                while not pipeline.workers_ready() and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                assert pipeline.workers_ready() == 1
+            yield page
+
+    with pipeline:
+        mapped = list(pipeline.run(served(), stream, processor, lambda seq, page: f"uri-{seq}"))
+        assert pipeline.mapped_here >= 2 and pipeline.handed_out >= 1
+        assert pipeline.mapped_here + pipeline.handed_out == len(pages)
+    assert [(m.seq, m.archive_uri, m.page.state) for m in mapped] == \
+        [(n, f"uri-{n}", p.state) for n, p in enumerate(pages)]
+    assert [_as_stored(m.result) for m in mapped] == [_as_stored(processor.process(p)) for p in pages]
+
+
+def test_a_mapping_worker_imports_neither_the_store_engine_nor_the_http_stack() -> None:
+    """What a worker imports (its start is CPU the sync pays per worker): mapping, not SQLAlchemy, Alembic,
+    the connector SDK (requests) or the engine."""
+    import subprocess
+    import sys
+
+    probe = ("import sys, podium.pipeline, podium.processing, podium.mapping\n"
+             "print(sorted(m for m in ('sqlalchemy', 'alembic', 'requests', 'podium.sdk', 'podium.engine', "
+             "'podium.store.store', 'psutil') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
+                         env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])})
+    assert out.stdout.strip() == "[]"
