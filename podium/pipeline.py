@@ -54,7 +54,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("podium.pipeline")
 
 WORKERS_ENV = "PODIUM_SYNC_WORKERS"
-TEST_WORKERS_MAP_ALL_ENV = "PODIUM_TEST_WORKERS_MAP_ALL"  # tests only: "1" = the spawned workers map every page
 MAX_WORKERS = 64
 PAGES_PER_WORKER = 2  # in flight per worker: one being mapped, one queued (keeps each busy, memory bounded)
 MAX_RESTARTS = 2  # pool breaks tolerated per sync before the stream fails
@@ -205,9 +204,9 @@ class PagePipeline:
     """
 
     # Whether this process maps pages with records itself (see the class docstring). Tests switch it off
-    # to have the spawned workers map every such page (a crash in a worker, results crossing back); a
-    # test that runs `podium sync` in a subprocess (the kill-resume test) does it through the environment.
-    maps_here: ClassVar[bool] = os.environ.get(TEST_WORKERS_MAP_ALL_ENV) != "1"
+    # to have the spawned workers map every such page (a crash in a worker, results crossing back, a
+    # worker killed with its sync).
+    maps_here: ClassVar[bool] = True
 
     def __init__(self, workers: int = 1, *, window: int | None = None) -> None:
         self.workers = workers

@@ -17,7 +17,6 @@ import pytest
 import sqlalchemy as sa
 
 from connectors.ticketmatic.sandbox import TicketmaticSandbox
-from podium.pipeline import TEST_WORKERS_MAP_ALL_ENV
 from podium.store import Store
 
 HOUSE = """\
@@ -38,12 +37,17 @@ def _env(db_url: str, archive: Path) -> dict[str, str]:
     return env
 
 
-def _sync(house: Path, env: dict[str, str], workers: int = 1) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "podium.cli", "sync", "--house", str(house),
-                             "--workers", str(workers)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-
-
 WORKERS_MAP_ALL = 0  # ``workers`` value of the variant whose spawned worker maps every page (none here)
+# The same CLI with the syncing process's own mapping switched off (the attribute the tests set in-process).
+_CLI_WORKERS_MAP_ALL = ("import sys; from podium.pipeline import PagePipeline; PagePipeline.maps_here = False; "
+                        "from podium.cli import main; sys.argv[0] = 'podium'; main()")
+
+
+def _sync(house: Path, env: dict[str, str], workers: int = 1) -> subprocess.Popen[bytes]:
+    command = ["-m", "podium.cli"] if workers != WORKERS_MAP_ALL else ["-c", _CLI_WORKERS_MAP_ALL]
+    return subprocess.Popen([sys.executable, *command, "sync", "--house", str(house),
+                             "--workers", str(workers or 2)], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
 
 
 def _pages(engine: sa.Engine) -> int:
@@ -115,8 +119,6 @@ def test_sync_killed_at_random_points_resumes_to_the_identical_store(tmp_path: P
         killed_db = store_url
         killed = sa.create_engine(killed_db, poolclass=sa.pool.NullPool)
         env = _env(killed_db, tmp_path / "kill-archive")
-        if workers == WORKERS_MAP_ALL:
-            env[TEST_WORKERS_MAP_ALL_ENV], workers = "1", 2
         kills = 0
         while kills < 12:
             before = _pages(killed)
