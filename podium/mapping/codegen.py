@@ -621,8 +621,8 @@ def generate(plan: Plan) -> tuple[str, dict[str, Any]]:
                 for slot in slots:
                     w.line(f"memo{slot} = _UNSET")
                 with w.block("if isinstance(item, dict):"):  # ``engine._extras`` of the parent, once per raw record
-                    w.line("parent_extras = {k: v for k, v in item.items() if (PARENT_KEYS[k] if k in PARENT_KEYS "
-                           "else parent_key(k)) and v is not None and (v or not isinstance(v, _EMPTYABLE))}")
+                    w.line("parent_extras = {k: v for k, v in item.items() "
+                           "if PARENT_KEYS[k] and v is not None and (v or not isinstance(v, _EMPTYABLE))}")
                 with w.block("else:"):
                     w.line("parent_extras = {}")
                 w.line("d1 = item if isinstance(item, dict) else {}")
@@ -637,8 +637,7 @@ def generate(plan: Plan) -> tuple[str, dict[str, Any]]:
     names.update({
         "REJECTIONS": plan.rejections, "PRE": plan.pre, "POST": plan.post, "EXPLODE": plan.explode,
         "POSITION": plan.usage.position, "EXPLODED": plan.usage.exploded, "EACH": plan.each_getter,
-        **_extra_keys(plan.item_skip, "EXTRA_KEYS", "extra_key"),
-        **_extra_keys(plan.parent_skip, "PARENT_KEYS", "parent_key"),
+        "EXTRA_KEYS": _ExtraKeys(plan.item_skip), "PARENT_KEYS": _ExtraKeys(plan.parent_skip),
     })
     return source, names
 
@@ -694,13 +693,18 @@ def _record_code(gen: _Generator, plan: Plan, scope: _Scope, memoised: bool, eac
         # is a candidate is remembered per key, as the records of a stream share their keys)
         node = "child" if each else "item"
         with w.block(f"if isinstance({node}, dict):"):
-            w.line(f"extras = {{k: v for k, v in {node}.items() if (EXTRA_KEYS[k] if k in EXTRA_KEYS else "
-                   "extra_key(k)) and v is not None and (v or not isinstance(v, _EMPTYABLE))}")
+            w.line(f"extras = {{k: v for k, v in {node}.items() "
+                   "if EXTRA_KEYS[k] and v is not None and (v or not isinstance(v, _EMPTYABLE))}")
         with w.block("else:"):
             w.line("extras = {}")
         if each:
             with w.block("if parent_extras:"):
-                w.line("extras['parent'] = dict(parent_extras)")
+                if plan.post is None:
+                    # One dict for the records of a raw record (nothing changes it after mapping): the
+                    # store's dump writes its JSON once (``CompiledMapping.shared_parent_extras``).
+                    w.line("extras['parent'] = parent_extras")
+                else:  # a post hook gets the record and may change it: its own copy
+                    w.line("extras['parent'] = dict(parent_extras)")
         with w.block("if extras:"):
             if any((parents[0] if parents else key) == "extras" for key, parents, *_ in plan.fields):
                 w.line("record.setdefault('extras', {}).update(extras)")  # merged with fields mapped into extras
@@ -719,17 +723,22 @@ def _record_code(gen: _Generator, plan: Plan, scope: _Scope, memoised: bool, eac
 _MAX_EXTRA_KEYS = 4096
 
 
-def _extra_keys(skip: frozenset[str], known_name: str, decide_name: str) -> dict[str, Any]:
-    """A dict (key -> whether it goes to extras) and a function that decides and remembers a key: the
-    test of ``engine._extras`` in the same order (a key that is not a string fails as it does there)."""
-    known: dict[Any, bool] = {}
+class _ExtraKeys(dict[Any, bool]):
+    """Key -> whether it goes to extras: one subscript in the generated code (``__missing__`` decides a
+    key not seen yet with the test of ``engine._extras``, in the same order — a key that is not a string
+    fails as it does there — and remembers it)."""
 
-    def extra_key(key: Any) -> bool:
-        kept = key not in skip and not key.startswith("@_")
-        if len(known) < _MAX_EXTRA_KEYS:
-            known[key] = kept
+    __slots__ = ("skip",)
+
+    def __init__(self, skip: frozenset[str]) -> None:
+        super().__init__()
+        self.skip = skip
+
+    def __missing__(self, key: Any) -> bool:
+        kept = key not in self.skip and not key.startswith("@_")
+        if len(self) < _MAX_EXTRA_KEYS:
+            self[key] = kept
         return kept
-    return {known_name: known, decide_name: extra_key}
 
 
 def _field_key(spec: Mapping[str, Any], index: int) -> Any:

@@ -816,6 +816,9 @@ class CompiledMapping:
     # Whether mapping calls vendor Python (``pre``, ``post``, ``function``) that might change the raw
     # record it is given; the mapping language itself never does.
     hooks: bool = True
+    # Whether the records of one raw record share one ``extras.parent`` dict (the generated code, without a
+    # post hook): its JSON can be written once for all of them (``PageProcessor``). Nothing may change it.
+    shared_parent_extras: bool = False
 
     def map(self, raw: dict[str, Any], ctx: MappingContext) -> tuple[list[dict[str, Any]], list[MappingError]]:
         """Canonical records (with envelope) and the errors of the items that could not be mapped."""
@@ -993,6 +996,7 @@ def compile_mapping(spec: Mapping[str, Any], connector: str, stream: str, where:
                         item_skip=frozenset(item_skip), parent_skip=frozenset(parent_skip), rejections=rejections,
                         pre=pre, post=post, explode=explode, usage=usage, each_getter=each_getter)
     compiled.apply, compiled.source = codegen.build(plan)
+    compiled.shared_parent_extras = each is not None and post is None
     return compiled
 
 
