@@ -486,10 +486,14 @@ class _Generator:
             wanted = "not_in" not in spec
             with w.block(f"if {value} is None:"):
                 w.line(f"{out} = {not wanted}")
+            operator = "in" if wanted else "not in"
+            # An int (a status code) is compared as the int itself: the listed texts that ``str`` writes
+            # for an int, as ints (no ``str`` per record; the same truth).
+            numbers = w.const(frozenset(_int_texts(w.names[accepted])), "accepted")
+            with w.block(f"elif type({value}) is int:"):
+                w.line(f"{out} = {value} {operator} {numbers}")
             with w.block("else:"):
-                operator = "in" if wanted else "not in"
-                w.line(f"{out} = (str({value}) if type({value}) is int else str({value}).strip().lower()) "
-                       f"{operator} {accepted}")
+                w.line(f"{out} = str({value}).strip().lower() {operator} {accepted}")
             return
         if "matches" in spec:
             import re
@@ -512,6 +516,18 @@ class _Generator:
         if len(parts) > 1:
             with w.block(f"if {out}:" if is_all else f"if not {out}:"):
                 self._junction(parts[1:], is_all, out, scope)
+
+
+def _int_texts(texts: frozenset[str]) -> set[int]:
+    """The ints whose ``str`` is one of ``texts`` ("21002" -> 21002; never "007", "1_000", "+1" or "٣")."""
+    numbers = set()
+    for text in texts:
+        digits = text[1:] if text.startswith("-") else text
+        if 0 < len(digits) <= 100 and digits.isascii() and digits.isdigit():
+            number = int(text)
+            if str(number) == text:
+                numbers.add(number)
+    return numbers
 
 
 def _condition_transforms(value: Any, fns: tuple[Callable[[Any, Any], Any], ...]) -> Any:
