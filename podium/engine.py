@@ -181,7 +181,7 @@ class PageProcessor:
         records: list[StoredRecord] = []
         dead: list[DeadLetter] = []
         entity, system, mapping, ctx, primary_key = self.entity, self.ctx.system, self.mapping, self.ctx, self.primary_key
-        link = bool(mapping.links)
+        link = mapping.linker if mapping.links else None
         is_valid, page_context = self.is_valid, page.context
         if page_context:
             ctx = replace(ctx, page=page_context)
@@ -212,8 +212,8 @@ class PageProcessor:
             for record in mapped:
                 letter = None
                 try:
-                    if link:
-                        mapping.link(record, ctx)
+                    if link is not None:
+                        link(record, ctx)
                     if is_valid(record):  # the common case inline: dump, hash, ready for the store
                         extras: Any = record.get("extras") if shared_parent else None
                         shared = extras.get("parent") if type(extras) is dict else None

@@ -673,17 +673,32 @@ def _record_code(gen: _Generator, plan: Plan, scope: _Scope, memoised: bool, eac
         _field_code(gen, plan.source_id, "source_id", sid_fn, sid_slot, "source_id", scope, memoised)
         w.line("sid = source_id  # only a value: a failure leaves the error without an id")
         w.line("record = {}")
+        written: set[str] = set()  # the record's top-level keys an earlier field may have set
         for index, (key, parents, fn, slot) in enumerate(plan.fields):
             target = ".".join((*parents, key))
             spec = (plan.spec.get("fields") or {})[_field_key(plan.spec, index)]
             out = f"f{index}"
             _field_code(gen, spec, target, fn, slot, out, scope, memoised)
             with w.block(f"if {out} is not _MISSING:"):
-                if parents:
+                if len(parents) == 1:
+                    # ``record.setdefault(parent, {})[key] = out`` without an empty dict made per call: a
+                    # parent no earlier field sets is new here; else it is created when absent.
+                    parent = parents[0]
+                    if parent not in written:
+                        w.line(f"record[{parent!r}] = {{{key!r}: {out}}}")
+                    else:
+                        node = w.var("node")
+                        w.line(f"{node} = record.get({parent!r}, _MISSING)")
+                        with w.block(f"if {node} is _MISSING:"):
+                            w.line(f"record[{parent!r}] = {{{key!r}: {out}}}")
+                        with w.block("else:"):
+                            w.line(f"{node}[{key!r}] = {out}")
+                elif parents:
                     node = "record" + "".join(f".setdefault({name!r}, {{}})" for name in parents[:-1])
                     w.line(f"{node}.setdefault({parents[-1]!r}, {{}})[{key!r}] = {out}")
                 else:
                     w.line(f"record[{key!r}] = {out}")
+            written.add(parents[0] if parents else key)
         w.line(f"record['id'] = canonical_id(house, system, {plan.entity!r}, sid)")
         w.line(f"record['entity'] = {plan.entity!r}")
         w.line("record['house'] = house")

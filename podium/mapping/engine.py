@@ -830,10 +830,13 @@ class CompiledMapping:
         Run on the way to the store, after mapping: the vendor's references are data of the mapped
         record, the canonical ids a property of this hub (deterministic, so no lookup).
         """
-        for target, entity in self.links:
-            reference = record.get(target)
-            if isinstance(reference, dict) and reference.get("source_id") and "id" not in reference:
-                reference["id"] = _linked_id(ctx.house, ctx.system, entity, str(reference["source_id"]))
+        self.linker(record, ctx)
+
+    @functools.cached_property
+    def linker(self) -> Callable[[dict[str, Any], MappingContext], None]:
+        """``link`` as one straight-line function of this mapping's links (no loop, no method call: it runs
+        for every record)."""
+        return _link_function(self.links)
 
 
 def mapping_source(mapping: CompiledMapping) -> str:
@@ -1004,6 +1007,20 @@ def compile_mapping(spec: Mapping[str, Any], connector: str, stream: str, where:
 def _linked_id(house: str, system: str, entity: str, source_id: str) -> str:
     # Tickets of one event/contact repeat its id: derive each once (uuid5 is the costly part).
     return canonical_id(house, system, entity, source_id)
+
+
+def _link_function(links: tuple[tuple[str, str], ...]) -> Callable[[dict[str, Any], MappingContext], None]:
+    """For each link in turn: a reference (a dict with a non-empty ``source_id`` and no ``id`` yet) gets
+    the canonical id of the record it names."""
+    lines = ["def link(record, ctx):"]
+    for target, entity in links:
+        lines += [f"    reference = record.get({target!r})",
+                  "    if isinstance(reference, dict) and reference.get('source_id') and 'id' not in reference:",
+                  f"        reference['id'] = _linked_id(ctx.house, ctx.system, {entity!r}, str(reference['source_id']))"]
+    lines.append("    return None")
+    namespace: dict[str, Any] = {"_linked_id": _linked_id}
+    exec(compile("\n".join(lines) + "\n", "<links>", "exec"), namespace)
+    return namespace["link"]  # type: ignore[no-any-return]
 
 
 def _links(spec: Any, where: str) -> tuple[tuple[str, str], ...]:

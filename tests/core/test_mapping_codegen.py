@@ -228,3 +228,25 @@ def test_a_condition_on_ints_is_the_closures_condition(listed: list[Any], operat
     ctx = MappingContext("demo", "acme", ZoneInfo("Europe/Brussels"))
     for value in values:
         _assert_same(generated, closures, {"id": 1, "code": value}, ctx)
+
+
+@pytest.mark.parametrize("whole", [{"path": "seat"}, {"path": "seat", "default": None}, {"value": "x"}, None])
+def test_a_nested_field_after_its_parent_field_is_written_as_the_closures_write_it(whole: Any) -> None:
+    """``seat`` set whole by one field, then ``seat.zone`` and ``seat.row``: dict, text, None, absent."""
+    fields: dict[str, Any] = {"seat.zone": {"path": "zone"}}
+    if whole is not None:
+        fields["seat"] = whole
+    fields["seat.row"] = {"path": "row"}
+    spec = {"entity": "event", "source_id": "id", "fields": fields}
+    generated = compile_mapping(spec, "acme", "events")
+    closures = compile_mapping(spec, "acme", "events", generated=False)
+    ctx = MappingContext("demo", "acme", ZoneInfo("Europe/Brussels"))
+    for seat in ({"n": 1}, "text", None, [], [1], _ABSENT):
+        for zone in ("A", None):
+            raw = {"id": 1, "zone": zone, "row": "3"}
+            if seat is not _ABSENT:
+                raw["seat"] = seat
+            _assert_same(generated, closures, raw, ctx)
+
+
+_ABSENT = object()
