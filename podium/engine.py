@@ -230,7 +230,9 @@ class PageProcessor:
                                 data = dumps(record)
                         else:
                             data = dumps(record)
-                        if _NUL_ESCAPE in data:  # orjson escapes NUL; PostgreSQL's text columns refuse it raw
+                        # orjson escapes NUL; PostgreSQL's text columns refuse it raw. Most records have no
+                        # backslash at all: an int's ``in`` is one memchr, the 6-byte search costs 25 times more.
+                        if _BACKSLASH in data and _NUL_ESCAPE in data:
                             raise ValueError("a text value contains a NUL character (U+0000)")
                         records.append(StoredRecord(
                             record["id"], entity, system, record["source"]["id"], record["deleted"],
@@ -277,6 +279,7 @@ def _parent_json(parent: dict[str, Any]) -> orjson.Fragment | None:
         return None
     return orjson.Fragment(data[len(b'{"e":{"p":'):-len(b"}}")])
 _NUL_ESCAPE = b"\\u0000"
+_BACKSLASH = ord("\\")
 MAX_REASON_CHARS = 2000  # a dead letter's reason: enough for five schema violations, never a whole record
 
 
