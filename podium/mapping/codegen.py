@@ -638,7 +638,7 @@ def generate(plan: Plan) -> tuple[str, dict[str, Any]]:
                     w.line(f"memo{slot} = _UNSET")
                 with w.block("if isinstance(item, dict):"):  # ``engine._extras`` of the parent, once per raw record
                     w.line("parent_extras = {k: v for k, v in item.items() "
-                           "if PARENT_KEYS[k] and v is not None and (v or not isinstance(v, _EMPTYABLE))}")
+                           "if PARENT_KEYS[k] and v is not None and (v or type(v) in _KEPT_FALSY or not isinstance(v, _EMPTYABLE))}")
                 with w.block("else:"):
                     w.line("parent_extras = {}")
                 w.line("d1 = item if isinstance(item, dict) else {}")
@@ -725,7 +725,7 @@ def _record_code(gen: _Generator, plan: Plan, scope: _Scope, memoised: bool, eac
         node = "child" if each else "item"
         with w.block(f"if isinstance({node}, dict):"):
             w.line(f"extras = {{k: v for k, v in {node}.items() "
-                   "if EXTRA_KEYS[k] and v is not None and (v or not isinstance(v, _EMPTYABLE))}")
+                   "if EXTRA_KEYS[k] and v is not None and (v or type(v) in _KEPT_FALSY or not isinstance(v, _EMPTYABLE))}")
         with w.block("else:"):
             w.line("extras = {}")
         if each:
@@ -776,8 +776,12 @@ def _field_key(spec: Mapping[str, Any], index: int) -> Any:
     return list((spec.get("fields") or {}).keys())[index]
 
 
+# A 0, 0.0 or False is kept in extras (only an empty text, list or object is left out): their exact types
+# are never one of those, so one set lookup answers before ``isinstance`` (vendors send many zeros).
+_KEPT_FALSY = frozenset({int, float, bool})
+
 _BASE_NAMES: dict[str, Any] = {
-    "_MISSING": _MISSING, "_UNSET": _UNSET, "_EMPTYABLE": _EMPTYABLE, "_SHAREABLE": _SHAREABLE,
+    "_KEPT_FALSY": _KEPT_FALSY, "_MISSING": _MISSING, "_UNSET": _UNSET, "_EMPTYABLE": _EMPTYABLE, "_SHAREABLE": _SHAREABLE,
     "_Failure": _Failure, "MappingError": MappingError, "RecordTooLargeError": RecordTooLargeError,
     "MAX_RECORDS_PER_RAW": MAX_RECORDS_PER_RAW, "check_explosion": check_explosion, "unexpected": unexpected,
     "canonical_id": canonical_id,
