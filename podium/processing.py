@@ -10,6 +10,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 from podium import canonical
 from podium.mapping import CompiledMapping, MappingContext, MappingError
 from podium.mapping.engine import unexpected
@@ -55,7 +57,7 @@ class PageProcessor:
         records: list[StoredRecord] = []
         dead: list[DeadLetter] = []
         entity, system, mapping, ctx, primary_key = self.entity, self.ctx.system, self.mapping, self.ctx, self.primary_key
-        link = bool(mapping.links)
+        link = mapping.linker if mapping.links else None
         is_valid = self.is_valid
         if page_context:
             ctx = replace(ctx, page=page_context)
@@ -64,6 +66,11 @@ class PageProcessor:
         # A letter keeps the raw record as it came in. The mapping never changes it, so the letter's copy
         # (with the page context) is made only for a record that has a letter; a hook might: copy first.
         copy_first = mapping.hooks
+        # The records of one raw record share its ``extras.parent`` (often a third of each record's JSON):
+        # its JSON is written once per raw record and put into each record's dump as it is.
+        shared_parent = mapping.shared_parent_extras
+        last_parent: Any = None
+        parent_json: Any = None
         for raw in raws:
             letter_raw = _with_page_context(raw, page_context) if copy_first else _PENDING
             parent = _sid(raw.get(primary_key) if isinstance(raw, dict) else None)
@@ -81,11 +88,27 @@ class PageProcessor:
             for record in mapped:
                 letter = None
                 try:
-                    if link:
-                        mapping.link(record, ctx)
+                    if link is not None:
+                        link(record, ctx)
                     if is_valid(record):  # the common case inline: dump, hash, ready for the store
-                        data = dumps(record)
-                        if _NUL_ESCAPE in data:  # orjson escapes NUL; PostgreSQL's text columns refuse it raw
+                        extras: Any = record.get("extras") if shared_parent else None
+                        shared = extras.get("parent") if type(extras) is dict else None
+                        if type(shared) is dict:
+                            if shared is not last_parent:
+                                last_parent, parent_json = shared, _parent_json(shared)
+                            if parent_json is not None:
+                                extras["parent"] = parent_json
+                                try:
+                                    data = dumps(record)
+                                finally:
+                                    extras["parent"] = shared
+                            else:
+                                data = dumps(record)
+                        else:
+                            data = dumps(record)
+                        # orjson escapes NUL; PostgreSQL's text columns refuse it raw. Most records have no
+                        # backslash at all: an int's ``in`` is one memchr, the 6-byte search costs 25 times more.
+                        if _BACKSLASH in data and _NUL_ESCAPE in data:
                             raise ValueError("a text value contains a NUL character (U+0000)")
                         records.append(StoredRecord(
                             record["id"], entity, system, record["source"]["id"], record["deleted"],
@@ -120,7 +143,21 @@ class PageProcessor:
 
 
 _PENDING: Any = object()  # a letter's raw record not copied yet (see ``PageProcessor.process``)
+
+
+def _parent_json(parent: dict[str, Any]) -> orjson.Fragment | None:
+    """``extras.parent``'s JSON as ``dumps`` writes it inside a record, or None (then the record is dumped
+    whole, failing as it would). Written at the depth it has in the record (record > extras > parent),
+    so the encoder's nesting limit applies to it alike."""
+    try:
+        data = dumps({"e": {"p": parent}})
+    except Exception:
+        return None
+    return orjson.Fragment(data[len(b'{"e":{"p":'):-len(b"}}")])
+
+
 _NUL_ESCAPE = b"\\u0000"
+_BACKSLASH = ord("\\")
 MAX_REASON_CHARS = 2000  # a dead letter's reason: enough for five schema violations, never a whole record
 
 

@@ -486,10 +486,14 @@ class _Generator:
             wanted = "not_in" not in spec
             with w.block(f"if {value} is None:"):
                 w.line(f"{out} = {not wanted}")
+            operator = "in" if wanted else "not in"
+            # An int (a status code) is compared as the int itself: the listed texts that ``str`` writes
+            # for an int, as ints (no ``str`` per record; the same truth).
+            numbers = w.const(frozenset(_int_texts(w.names[accepted])), "accepted")
+            with w.block(f"elif type({value}) is int:"):
+                w.line(f"{out} = {value} {operator} {numbers}")
             with w.block("else:"):
-                operator = "in" if wanted else "not in"
-                w.line(f"{out} = (str({value}) if type({value}) is int else str({value}).strip().lower()) "
-                       f"{operator} {accepted}")
+                w.line(f"{out} = str({value}).strip().lower() {operator} {accepted}")
             return
         if "matches" in spec:
             import re
@@ -512,6 +516,18 @@ class _Generator:
         if len(parts) > 1:
             with w.block(f"if {out}:" if is_all else f"if not {out}:"):
                 self._junction(parts[1:], is_all, out, scope)
+
+
+def _int_texts(texts: frozenset[str]) -> set[int]:
+    """The ints whose ``str`` is one of ``texts`` ("21002" -> 21002; never "007", "1_000", "+1" or "٣")."""
+    numbers = set()
+    for text in texts:
+        digits = text[1:] if text.startswith("-") else text
+        if 0 < len(digits) <= 100 and digits.isascii() and digits.isdigit():
+            number = int(text)
+            if str(number) == text:
+                numbers.add(number)
+    return numbers
 
 
 def _condition_transforms(value: Any, fns: tuple[Callable[[Any, Any], Any], ...]) -> Any:
@@ -621,8 +637,8 @@ def generate(plan: Plan) -> tuple[str, dict[str, Any]]:
                 for slot in slots:
                     w.line(f"memo{slot} = _UNSET")
                 with w.block("if isinstance(item, dict):"):  # ``engine._extras`` of the parent, once per raw record
-                    w.line("parent_extras = {k: v for k, v in item.items() if (PARENT_KEYS[k] if k in PARENT_KEYS "
-                           "else parent_key(k)) and v is not None and (v or not isinstance(v, _EMPTYABLE))}")
+                    w.line("parent_extras = {k: v for k, v in item.items() "
+                           "if PARENT_KEYS[k] and v is not None and (v or type(v) in _KEPT_FALSY or not isinstance(v, _EMPTYABLE))}")
                 with w.block("else:"):
                     w.line("parent_extras = {}")
                 w.line("d1 = item if isinstance(item, dict) else {}")
@@ -637,8 +653,7 @@ def generate(plan: Plan) -> tuple[str, dict[str, Any]]:
     names.update({
         "REJECTIONS": plan.rejections, "PRE": plan.pre, "POST": plan.post, "EXPLODE": plan.explode,
         "POSITION": plan.usage.position, "EXPLODED": plan.usage.exploded, "EACH": plan.each_getter,
-        **_extra_keys(plan.item_skip, "EXTRA_KEYS", "extra_key"),
-        **_extra_keys(plan.parent_skip, "PARENT_KEYS", "parent_key"),
+        "EXTRA_KEYS": _ExtraKeys(plan.item_skip), "PARENT_KEYS": _ExtraKeys(plan.parent_skip),
     })
     return source, names
 
@@ -658,17 +673,32 @@ def _record_code(gen: _Generator, plan: Plan, scope: _Scope, memoised: bool, eac
         _field_code(gen, plan.source_id, "source_id", sid_fn, sid_slot, "source_id", scope, memoised)
         w.line("sid = source_id  # only a value: a failure leaves the error without an id")
         w.line("record = {}")
+        written: set[str] = set()  # the record's top-level keys an earlier field may have set
         for index, (key, parents, fn, slot) in enumerate(plan.fields):
             target = ".".join((*parents, key))
             spec = (plan.spec.get("fields") or {})[_field_key(plan.spec, index)]
             out = f"f{index}"
             _field_code(gen, spec, target, fn, slot, out, scope, memoised)
             with w.block(f"if {out} is not _MISSING:"):
-                if parents:
+                if len(parents) == 1:
+                    # ``record.setdefault(parent, {})[key] = out`` without an empty dict made per call: a
+                    # parent no earlier field sets is new here; else it is created when absent.
+                    parent = parents[0]
+                    if parent not in written:
+                        w.line(f"record[{parent!r}] = {{{key!r}: {out}}}")
+                    else:
+                        node = w.var("node")
+                        w.line(f"{node} = record.get({parent!r}, _MISSING)")
+                        with w.block(f"if {node} is _MISSING:"):
+                            w.line(f"record[{parent!r}] = {{{key!r}: {out}}}")
+                        with w.block("else:"):
+                            w.line(f"{node}[{key!r}] = {out}")
+                elif parents:
                     node = "record" + "".join(f".setdefault({name!r}, {{}})" for name in parents[:-1])
                     w.line(f"{node}.setdefault({parents[-1]!r}, {{}})[{key!r}] = {out}")
                 else:
                     w.line(f"record[{key!r}] = {out}")
+            written.add(parents[0] if parents else key)
         w.line(f"record['id'] = canonical_id(house, system, {plan.entity!r}, sid)")
         w.line(f"record['entity'] = {plan.entity!r}")
         w.line("record['house'] = house")
@@ -694,13 +724,18 @@ def _record_code(gen: _Generator, plan: Plan, scope: _Scope, memoised: bool, eac
         # is a candidate is remembered per key, as the records of a stream share their keys)
         node = "child" if each else "item"
         with w.block(f"if isinstance({node}, dict):"):
-            w.line(f"extras = {{k: v for k, v in {node}.items() if (EXTRA_KEYS[k] if k in EXTRA_KEYS else "
-                   "extra_key(k)) and v is not None and (v or not isinstance(v, _EMPTYABLE))}")
+            w.line(f"extras = {{k: v for k, v in {node}.items() "
+                   "if EXTRA_KEYS[k] and v is not None and (v or type(v) in _KEPT_FALSY or not isinstance(v, _EMPTYABLE))}")
         with w.block("else:"):
             w.line("extras = {}")
         if each:
             with w.block("if parent_extras:"):
-                w.line("extras['parent'] = dict(parent_extras)")
+                if plan.post is None:
+                    # One dict for the records of a raw record (nothing changes it after mapping): the
+                    # store's dump writes its JSON once (``CompiledMapping.shared_parent_extras``).
+                    w.line("extras['parent'] = parent_extras")
+                else:  # a post hook gets the record and may change it: its own copy
+                    w.line("extras['parent'] = dict(parent_extras)")
         with w.block("if extras:"):
             if any((parents[0] if parents else key) == "extras" for key, parents, *_ in plan.fields):
                 w.line("record.setdefault('extras', {}).update(extras)")  # merged with fields mapped into extras
@@ -719,25 +754,34 @@ def _record_code(gen: _Generator, plan: Plan, scope: _Scope, memoised: bool, eac
 _MAX_EXTRA_KEYS = 4096
 
 
-def _extra_keys(skip: frozenset[str], known_name: str, decide_name: str) -> dict[str, Any]:
-    """A dict (key -> whether it goes to extras) and a function that decides and remembers a key: the
-    test of ``engine._extras`` in the same order (a key that is not a string fails as it does there)."""
-    known: dict[Any, bool] = {}
+class _ExtraKeys(dict[Any, bool]):
+    """Key -> whether it goes to extras: one subscript in the generated code (``__missing__`` decides a
+    key not seen yet with the test of ``engine._extras``, in the same order — a key that is not a string
+    fails as it does there — and remembers it)."""
 
-    def extra_key(key: Any) -> bool:
-        kept = key not in skip and not key.startswith("@_")
-        if len(known) < _MAX_EXTRA_KEYS:
-            known[key] = kept
+    __slots__ = ("skip",)
+
+    def __init__(self, skip: frozenset[str]) -> None:
+        super().__init__()
+        self.skip = skip
+
+    def __missing__(self, key: Any) -> bool:
+        kept = key not in self.skip and not key.startswith("@_")
+        if len(self) < _MAX_EXTRA_KEYS:
+            self[key] = kept
         return kept
-    return {known_name: known, decide_name: extra_key}
 
 
 def _field_key(spec: Mapping[str, Any], index: int) -> Any:
     return list((spec.get("fields") or {}).keys())[index]
 
 
+# A 0, 0.0 or False is kept in extras (only an empty text, list or object is left out): their exact types
+# are never one of those, so one set lookup answers before ``isinstance`` (vendors send many zeros).
+_KEPT_FALSY = frozenset({int, float, bool})
+
 _BASE_NAMES: dict[str, Any] = {
-    "_MISSING": _MISSING, "_UNSET": _UNSET, "_EMPTYABLE": _EMPTYABLE, "_SHAREABLE": _SHAREABLE,
+    "_KEPT_FALSY": _KEPT_FALSY, "_MISSING": _MISSING, "_UNSET": _UNSET, "_EMPTYABLE": _EMPTYABLE, "_SHAREABLE": _SHAREABLE,
     "_Failure": _Failure, "MappingError": MappingError, "RecordTooLargeError": RecordTooLargeError,
     "MAX_RECORDS_PER_RAW": MAX_RECORDS_PER_RAW, "check_explosion": check_explosion, "unexpected": unexpected,
     "canonical_id": canonical_id,

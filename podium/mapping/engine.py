@@ -816,6 +816,9 @@ class CompiledMapping:
     # Whether mapping calls vendor Python (``pre``, ``post``, ``function``) that might change the raw
     # record it is given; the mapping language itself never does.
     hooks: bool = True
+    # Whether the records of one raw record share one ``extras.parent`` dict (the generated code, without a
+    # post hook): its JSON can be written once for all of them (``PageProcessor``). Nothing may change it.
+    shared_parent_extras: bool = False
 
     def map(self, raw: dict[str, Any], ctx: MappingContext) -> tuple[list[dict[str, Any]], list[MappingError]]:
         """Canonical records (with envelope) and the errors of the items that could not be mapped."""
@@ -827,10 +830,13 @@ class CompiledMapping:
         Run on the way to the store, after mapping: the vendor's references are data of the mapped
         record, the canonical ids a property of this hub (deterministic, so no lookup).
         """
-        for target, entity in self.links:
-            reference = record.get(target)
-            if isinstance(reference, dict) and reference.get("source_id") and "id" not in reference:
-                reference["id"] = _linked_id(ctx.house, ctx.system, entity, str(reference["source_id"]))
+        self.linker(record, ctx)
+
+    @functools.cached_property
+    def linker(self) -> Callable[[dict[str, Any], MappingContext], None]:
+        """``link`` as one straight-line function of this mapping's links (no loop, no method call: it runs
+        for every record)."""
+        return _link_function(self.links)
 
 
 def mapping_source(mapping: CompiledMapping) -> str:
@@ -993,6 +999,7 @@ def compile_mapping(spec: Mapping[str, Any], connector: str, stream: str, where:
                         item_skip=frozenset(item_skip), parent_skip=frozenset(parent_skip), rejections=rejections,
                         pre=pre, post=post, explode=explode, usage=usage, each_getter=each_getter)
     compiled.apply, compiled.source = codegen.build(plan)
+    compiled.shared_parent_extras = each is not None and post is None
     return compiled
 
 
@@ -1000,6 +1007,20 @@ def compile_mapping(spec: Mapping[str, Any], connector: str, stream: str, where:
 def _linked_id(house: str, system: str, entity: str, source_id: str) -> str:
     # Tickets of one event/contact repeat its id: derive each once (uuid5 is the costly part).
     return canonical_id(house, system, entity, source_id)
+
+
+def _link_function(links: tuple[tuple[str, str], ...]) -> Callable[[dict[str, Any], MappingContext], None]:
+    """For each link in turn: a reference (a dict with a non-empty ``source_id`` and no ``id`` yet) gets
+    the canonical id of the record it names."""
+    lines = ["def link(record, ctx):"]
+    for target, entity in links:
+        lines += [f"    reference = record.get({target!r})",
+                  "    if isinstance(reference, dict) and reference.get('source_id') and 'id' not in reference:",
+                  f"        reference['id'] = _linked_id(ctx.house, ctx.system, {entity!r}, str(reference['source_id']))"]
+    lines.append("    return None")
+    namespace: dict[str, Any] = {"_linked_id": _linked_id}
+    exec(compile("\n".join(lines) + "\n", "<links>", "exec"), namespace)
+    return namespace["link"]  # type: ignore[no-any-return]
 
 
 def _links(spec: Any, where: str) -> tuple[tuple[str, str], ...]:

@@ -205,3 +205,48 @@ def test_mapping_source_is_readable() -> None:
     assert "no generated source" in mapping_source(closures)
     json.dumps(source)  # plain text
 
+
+
+# -- conditions on ints --------------------------------------------------------------------------------
+
+_LISTED = st.lists(st.one_of(st.integers(-1000, 1000), st.sampled_from(["007", "+1", "1_000", "-0", "--5", " 12 ", "٣",
+                                                                      "1.0", True, None, "x", 2**70, str(2**70)]),
+                             st.text(alphabet="-0123 ", max_size=4)), max_size=5)
+
+
+@settings(max_examples=400, deadline=None, database=None)
+@given(listed=_LISTED, operator=st.sampled_from(["in", "not_in", "equals"]),
+       values=st.lists(st.one_of(st.integers(-1000, 1000), st.sampled_from([7, 2**70, -0, True, False, 1.0, "7", None])),
+                       max_size=6))
+def test_a_condition_on_ints_is_the_closures_condition(listed: list[Any], operator: str, values: list[Any]) -> None:
+    """``status: 21002`` as an int is compared as an int in the generated code: the same truth as ``str``."""
+    test: Any = listed[0] if operator == "equals" and listed else listed
+    spec = {"entity": "event", "source_id": "id",
+            "fields": {"title.nl": {"case": [{"when": {"path": "code", operator: test}, "value": "yes"}, {"value": "no"}]}}}
+    generated = compile_mapping(spec, "acme", "events")
+    closures = compile_mapping(spec, "acme", "events", generated=False)
+    ctx = MappingContext("demo", "acme", ZoneInfo("Europe/Brussels"))
+    for value in values:
+        _assert_same(generated, closures, {"id": 1, "code": value}, ctx)
+
+
+@pytest.mark.parametrize("whole", [{"path": "seat"}, {"path": "seat", "default": None}, {"value": "x"}, None])
+def test_a_nested_field_after_its_parent_field_is_written_as_the_closures_write_it(whole: Any) -> None:
+    """``seat`` set whole by one field, then ``seat.zone`` and ``seat.row``: dict, text, None, absent."""
+    fields: dict[str, Any] = {"seat.zone": {"path": "zone"}}
+    if whole is not None:
+        fields["seat"] = whole
+    fields["seat.row"] = {"path": "row"}
+    spec = {"entity": "event", "source_id": "id", "fields": fields}
+    generated = compile_mapping(spec, "acme", "events")
+    closures = compile_mapping(spec, "acme", "events", generated=False)
+    ctx = MappingContext("demo", "acme", ZoneInfo("Europe/Brussels"))
+    for seat in ({"n": 1}, "text", None, [], [1], _ABSENT):
+        for zone in ("A", None):
+            raw = {"id": 1, "zone": zone, "row": "3"}
+            if seat is not _ABSENT:
+                raw["seat"] = seat
+            _assert_same(generated, closures, raw, ctx)
+
+
+_ABSENT = object()
