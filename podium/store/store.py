@@ -11,7 +11,8 @@ import os
 import sqlite3
 import threading
 import uuid
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -277,6 +278,7 @@ class Store:
         self._migrated = False
         self._open_letters: dict[str, bool] = {}  # stream run id -> has open dead letters
         self._source_hashes_known: dict[str, bool] = {}  # stream run id -> the stream had raw hashes
+        self._source_readers: dict[str, _SourceHashReader] = {}  # stream run id -> its raw-hash look-ups
         self._inserted_since_analyze, self._analyze_at = 0, 1000
         self._checkpointer: _WalCheckpointer | None = None
 
@@ -325,6 +327,7 @@ class Store:
 
     def dispose(self) -> None:
         self._stop_checkpointer()
+        self._close_source_reader()
         self.engine.dispose()
 
     # -- the one-sync-per-house-×-connector lock -------------------------------------------------
@@ -366,6 +369,7 @@ class Store:
                 status=status, finished_at=now(), error_class=error_class, error=error))
         self._stop_checkpointer()
         self._source_hashes_known.pop(run.id, None)
+        self._close_source_reader(run.id)
 
     def _start_checkpointer(self) -> None:
         if self._checkpointer is None and self.engine.dialect.name == "sqlite":
@@ -475,11 +479,34 @@ class Store:
     def unchanged_sources(self, run: StreamRun, hashes: Mapping[str, str]) -> dict[str, int]:
         """Of ``hashes`` (raw record key -> raw hash), the keys stored with the same hash, with the
         number of canonical records each gave. Asks nothing while the stream has no stored hash."""
-        if not hashes or not self._has_source_hashes(run):
-            return {}
-        with self.engine.connect() as conn, _store_errors(conn):
-            stored = _PageWriter.of(conn, run, now()).source_hashes(list(hashes))
+        stored = self.ask_source_hashes(run, list(hashes))()
         return {key: given for key, (raw_hash, given) in stored.items() if hashes.get(key) == raw_hash}
+
+    def ask_source_hashes(self, run: StreamRun, keys: Sequence[str]) -> Callable[[], dict[str, tuple[str, int]]]:
+        """Ask for the stored (raw hash, records given) of the stream's raw records ``keys``; the returned
+        call waits for the answer. Asks nothing while the stream has no stored hash.
+
+        PostgreSQL: the question leaves at once, from a helper thread on the stream run's own connection
+        outside any transaction (one round trip a page: no pool checkout, ping, BEGIN or ROLLBACK), so the
+        caller hashes the page while the server answers. Each answer sees every page committed before it
+        was asked. SQLite: answered here and now (an in-process call; its look-up costs no wait).
+        """
+        if not keys or not self._has_source_hashes(run):
+            return lambda: {}
+        if self.engine.dialect.name == "postgresql":
+            reader = self._source_readers.get(run.id)
+            if reader is None:
+                reader = self._source_readers[run.id] = _SourceHashReader(self.engine, run)
+            return reader.ask(list(keys)).result
+        with self.engine.connect() as conn, _store_errors(conn):
+            stored = _PageWriter.of(conn, run, now()).source_hashes(list(keys))
+        return lambda: stored
+
+    def _close_source_reader(self, run_id: str | None = None) -> None:
+        for key in [run_id] if run_id is not None else list(self._source_readers):
+            reader = self._source_readers.pop(key, None) if key is not None else None
+            if reader is not None:
+                reader.close()
 
     def _has_source_hashes(self, run: StreamRun) -> bool:
         """Whether the stream had stored raw hashes when the run started (a first load has none)."""
@@ -912,6 +939,42 @@ class _PageWriter:
                   " records = excluded.records WHERE source_records.raw_hash <> excluded.raw_hash"
                   " OR source_records.records <> excluded.records",
                 [value for row in chunk for value in row])
+
+
+class _SourceHashReader:
+    """A stream run's raw-hash look-ups on PostgreSQL, asked from one helper thread on one connection of
+    their own in autocommit (outside any transaction: nothing held open between pages, and each question
+    sees every page committed before it). The thread waits for the server without the GIL, so the
+    reading thread hashes the page meanwhile; the connection is touched by that thread only."""
+
+    def __init__(self, engine: Engine, run: StreamRun) -> None:
+        self._engine, self._run = engine, run
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="podium-raw-hashes")
+        self._conn: Connection | None = None
+        self._cursor: Any = None
+
+    def ask(self, keys: list[str]) -> Future[dict[str, tuple[str, int]]]:
+        return self._thread.submit(self._read, keys)
+
+    def _read(self, keys: list[str]) -> dict[str, tuple[str, int]]:
+        if self._conn is None:
+            self._conn = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+            self._cursor = self._conn.connection.cursor()
+        run = self._run
+        with _store_errors(self._conn):
+            self._cursor.execute(_SOURCE_HASHES, (run.house, run.connector, run.stream, keys))
+            return {key: (raw_hash, given) for key, raw_hash, given in self._cursor.fetchall()}
+
+    def _disconnect(self) -> None:
+        if self._conn is not None:
+            self._conn.close()  # back to the pool, its isolation level reset
+            self._conn = self._cursor = None
+
+    def close(self) -> None:
+        try:
+            self._thread.submit(self._disconnect).result()
+        finally:
+            self._thread.shutdown()
 
 
 class _NewKeyTaken(Exception):
