@@ -675,10 +675,13 @@ class Store:
             row = conn.execute(select(canonical_records.c.data).where(canonical_records.c.id == record_id)).first()
         return orjson.loads(row[0]) if row else None
 
-    def count_records(self, house: str | None = None, entity: str | None = None) -> int:
+    def count_records(self, house: str | None = None, entity: str | None = None, *,
+                      source_system: str | None = None) -> int:
         query = select(func.count()).select_from(canonical_records)
         if house:
             query = query.where(canonical_records.c.house == house)
+        if source_system:
+            query = query.where(canonical_records.c.source_system == source_system)
         if entity:
             query = query.where(canonical_records.c.entity == entity)
         with self.engine.connect() as conn:
