@@ -160,7 +160,7 @@ def ordered_pages(store: Store, archive: Archive, house: str, connector: str, st
 
 def _remap_stream(cls: type[Connector], stream: str, store: Store, archive: Archive, ctx: MappingContext,
                   run_id: str, report: StreamReport, progress: ProgressFn | None, pipeline: PagePipeline,
-                  produced: set[str], settings: Mapping[str, Any]) -> None:
+                  produced: DistinctIds, settings: Mapping[str, Any]) -> None:
     spec = cls.stream(stream)
     started = time.perf_counter()
     run = store.start_stream_run(run_id, ctx.house, cls.name, stream, spec.entity, "remap")
