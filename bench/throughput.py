@@ -31,7 +31,7 @@ Records are tickets. Ends with one line of ``key=value`` figures for every store
 
     python bench/throughput.py [--tickets 200000 [1000000 ...]] [--stores sqlite,postgresql] [--quick]
                                [--workers N] [--page-size 100] [--no-archive] [--no-dlt] [--no-remap]
-                               [--keep DIR] [--pg-port 55433] [--pg-dir DIR]
+                               [--keep DIR] [--pg-port 55433] [--pg-dir DIR] [--rereads N]
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ import sqlite3
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -489,18 +489,29 @@ class Store:
         PostgreSQL: the question leaves at once, from a helper thread on the stream run's own connection
         outside any transaction (one round trip a page: no pool checkout, ping, BEGIN or ROLLBACK), so the
         caller hashes the page while the server answers. Each answer sees every page committed before it
-        was asked. SQLite: answered here and now (an in-process call; its look-up costs no wait).
+        was asked. SQLite: answered here and now (an in-process call), on the run's own connection too for
+        a file database (see ``_SourceHashReader``).
         """
         if not keys or not self._has_source_hashes(run):
             return lambda: {}
+        reader = self._source_readers.get(run.id)
+        if reader is None:
+            reader = self._source_reader(run)
+            if reader is None:  # an in-memory SQLite database: its one connection is the pool's
+                with self.engine.connect() as conn, _store_errors(conn):
+                    stored = _PageWriter.of(conn, run, now()).source_hashes(list(keys))
+                return lambda: stored
+            self._source_readers[run.id] = reader
+        return reader.ask(list(keys))
+
+    def _source_reader(self, run: StreamRun) -> _SourceHashReader | None:
         if self.engine.dialect.name == "postgresql":
-            reader = self._source_readers.get(run.id)
-            if reader is None:
-                reader = self._source_readers[run.id] = _SourceHashReader(self.engine, run)
-            return reader.ask(list(keys)).result
-        with self.engine.connect() as conn, _store_errors(conn):
-            stored = _PageWriter.of(conn, run, now()).source_hashes(list(keys))
-        return lambda: stored
+            return _SourceHashReader(self.engine, run, threaded=True)
+        if self.engine.dialect.name == "sqlite" and self.engine.url.database not in (None, "", ":memory:"):
+            engine = create_engine(self.engine.url, poolclass=NullPool, hide_parameters=True)
+            event.listen(engine, "connect", _sqlite_pragmas)
+            return _SourceHashReader(engine, run, threaded=False, owns_engine=True)
+        return None
 
     def _close_source_reader(self, run_id: str | None = None) -> None:
         for key in [run_id] if run_id is not None else list(self._source_readers):
@@ -784,6 +795,8 @@ _CHILDREN = ("SELECT source_id FROM canonical_records WHERE house = %s AND sourc
              "AND parent_key = ANY(%s) AND NOT deleted")
 _SOURCE_HASHES = ("SELECT source_key, raw_hash, records FROM source_records WHERE house = %s AND connector = %s "
                   "AND stream = %s AND source_key = ANY(%s)")
+_SQLITE_SOURCE_HASHES = ("SELECT source_key, raw_hash, records FROM source_records WHERE house = ? AND connector = ? "
+                         "AND stream = ? AND source_key IN (SELECT value FROM json_each(?))")
 _SQLITE_ROWS_PER_STATEMENT = 256  # × 13 columns: far below SQLITE_MAX_VARIABLE_NUMBER (32,766)
 
 
@@ -945,19 +958,28 @@ class _PageWriter:
 
 
 class _SourceHashReader:
-    """A stream run's raw-hash look-ups on PostgreSQL, asked from one helper thread on one connection of
-    their own in autocommit (outside any transaction: nothing held open between pages, and each question
-    sees every page committed before it). The thread waits for the server without the GIL, so the
-    reading thread hashes the page meanwhile; the connection is touched by that thread only."""
+    """A stream run's raw-hash look-ups on one connection of their own in autocommit: outside any
+    transaction (nothing held open between pages; each question sees every page committed before it),
+    and no pool checkout, ping, BEGIN or ROLLBACK per page.
 
-    def __init__(self, engine: Engine, run: StreamRun) -> None:
-        self._engine, self._run = engine, run
-        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="podium-raw-hashes")
+    PostgreSQL (``threaded``): asked from one helper thread, which waits for the server without the GIL
+    while the reading thread hashes the page; the connection is touched by that thread only. SQLite: asked
+    in the caller's thread (an in-process call), on a connection of a pool-less engine of its own (a
+    file database: another connection reads the committed pages from the WAL), all keys in one statement.
+    """
+
+    def __init__(self, engine: Engine, run: StreamRun, *, threaded: bool, owns_engine: bool = False) -> None:
+        self._engine, self._run, self._owns_engine = engine, run, owns_engine
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="podium-raw-hashes") if threaded \
+            else None
         self._conn: Connection | None = None
         self._cursor: Any = None
 
-    def ask(self, keys: list[str]) -> Future[dict[str, tuple[str, int]]]:
-        return self._thread.submit(self._read, keys)
+    def ask(self, keys: list[str]) -> Callable[[], dict[str, tuple[str, int]]]:
+        if self._thread is None:
+            stored = self._read(keys)
+            return lambda: stored
+        return self._thread.submit(self._read, keys).result
 
     def _read(self, keys: list[str]) -> dict[str, tuple[str, int]]:
         if self._conn is None:
@@ -965,15 +987,25 @@ class _SourceHashReader:
             self._cursor = self._conn.connection.cursor()
         run = self._run
         with _store_errors(self._conn):
-            self._cursor.execute(_SOURCE_HASHES, (run.house, run.connector, run.stream, keys))
+            if self._conn.dialect.name == "sqlite":
+                # One statement whatever the page's size: the keys as one JSON array parameter.
+                self._cursor.execute(_SQLITE_SOURCE_HASHES, (run.house, run.connector, run.stream,
+                                                             orjson.dumps(keys).decode()))
+            else:
+                self._cursor.execute(_SOURCE_HASHES, (run.house, run.connector, run.stream, keys))
             return {key: (raw_hash, given) for key, raw_hash, given in self._cursor.fetchall()}
 
     def _disconnect(self) -> None:
         if self._conn is not None:
             self._conn.close()  # back to the pool, its isolation level reset
             self._conn = self._cursor = None
+        if self._owns_engine:
+            self._engine.dispose()
 
     def close(self) -> None:
+        if self._thread is None:
+            self._disconnect()
+            return
         try:
             self._thread.submit(self._disconnect).result()
         finally:
