@@ -123,7 +123,7 @@ class DistinctIds:
 
     def _spill(self) -> None:
         run = tempfile.TemporaryFile(prefix="podium-remap-ids-")  # noqa: SIM115 — closed by ``close``
-        run.write("".join(f"{key}\n" for key in sorted(self._ids)).encode())
+        run.writelines(f"{key}\n".encode() for key in sorted(self._ids))  # no copy of the whole run in memory
         run.seek(0)
         self._runs.append(run)
         self._ids = set()
