@@ -14,7 +14,7 @@ import time
 import traceback
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import closing
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
@@ -359,15 +359,22 @@ class _UncommittedHashes:
                 else:
                     del self._keys[key]
 
-    def unchanged_sources(self, run: StreamRun, hashes: Mapping[str, str]) -> dict[str, int]:
+    def ask_source_hashes(self, run: StreamRun, keys: Sequence[str]) -> Callable[[], dict[str, tuple[str, int]]]:
         # The keys still waiting are taken before the store is asked: a page that commits in between
         # is then either still excluded or already visible to the question.
         with self._lock:
-            waiting = [key for key in hashes if key in self._keys] if self._keys else []
-        unchanged = self.store.unchanged_sources(run, hashes)
-        for key in waiting:
-            unchanged.pop(key, None)
-        return unchanged
+            waiting = [key for key in keys if key in self._keys] if self._keys else []
+        answer = self.store.ask_source_hashes(run, keys)
+        if not waiting:
+            return answer
+
+        def without_waiting() -> dict[str, tuple[str, int]]:
+            stored = answer()
+            for key in waiting:
+                stored.pop(key, None)
+            return stored
+
+        return without_waiting
 
 
 def _commits_behind(store: Store) -> bool:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import inspect
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -33,8 +33,8 @@ _CORE_CODE = (_PODIUM / "mapping", _PODIUM / "engine.py", _PODIUM / "canonical.p
               SCHEMAS_DIR)
 
 
-class _UnchangedSources(Protocol):
-    def unchanged_sources(self, run: Any, hashes: Mapping[str, str]) -> dict[str, int]: ...
+class _StoredSources(Protocol):
+    def ask_source_hashes(self, run: Any, keys: Sequence[str]) -> Callable[[], Mapping[str, tuple[str, int]]]: ...
 
 
 @lru_cache(maxsize=256)
@@ -90,33 +90,46 @@ class RawSplit:
         return {key: value for key, value in self.hashes.items() if key not in rejected}
 
 
-def split_unchanged(store: _UnchangedSources, run: Any, records: Sequence[Any], primary_key: str,
+def split_unchanged(store: _StoredSources, run: Any, records: Sequence[Any], primary_key: str,
                     key: str, page_context: Any = None) -> RawSplit:
     """Split ``records`` (one page) by their stored raw hash; ``key`` is :func:`mapping_key`'s answer.
 
-    A key served twice in one page is always mapped (which one is current is the mapping's business).
+    The stored hashes are asked for by key first and the page hashed while the store answers (on
+    PostgreSQL the two overlap). A key served twice in one page is always mapped (which one is current
+    is the mapping's business).
     """
+    sources = [_source(record, primary_key) for record in records]
+    answer = store.ask_source_hashes(run, list(dict.fromkeys(s for s in sources if s is not None)))
+    hashes = _page_hashes(records, sources, key, page_context)
+    stored = answer()
+    unchanged = {source: given for source, (digest, given) in stored.items() if hashes.get(source) == digest}
+    if not unchanged:
+        return RawSplit(list(records), hashes)
+    todo = [record for record, source in zip(records, sources, strict=True) if source not in unchanged]
+    return RawSplit(todo, {k: v for k, v in hashes.items() if k not in unchanged}, len(records) - len(todo),
+                    sum(unchanged.values()))
+
+
+def _source(record: Any, primary_key: str) -> str | None:
+    source = record.get(primary_key) if isinstance(record, dict) else None
+    return None if source is None else str(source)
+
+
+def _page_hashes(records: Sequence[Any], sources: Sequence[str | None], key: str, page_context: Any) -> dict[str, str]:
+    """Key -> raw hash of the page's records, less keys served twice or whose record is not JSON-able."""
     context = page_context.to_json() if page_context else None
     salt = (key + "\x1f").encode() + (orjson.dumps(context, option=orjson.OPT_NON_STR_KEYS) if context else b"")
     salt = hashlib.sha256(salt).digest()
     hashes: dict[str, str] = {}
     twice: set[str] = set()
-    for record in records:
-        source = record.get(primary_key) if isinstance(record, dict) else None
+    for record, source in zip(records, sources, strict=True):
         if source is None:
             continue
-        source = str(source)
         digest = raw_hash(record, salt)
         if source in hashes or digest is None:
             twice.add(source)
-        elif digest is not None:
+        else:
             hashes[source] = digest
     for source in twice:
         hashes.pop(source, None)
-    unchanged = store.unchanged_sources(run, hashes)
-    if not unchanged:
-        return RawSplit(list(records), hashes)
-    todo = [r for r in records
-            if not (isinstance(r, dict) and r.get(primary_key) is not None and str(r[primary_key]) in unchanged)]
-    return RawSplit(todo, {k: v for k, v in hashes.items() if k not in unchanged}, len(records) - len(todo),
-                    sum(unchanged.values()))
+    return hashes

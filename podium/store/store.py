@@ -11,7 +11,8 @@ import os
 import sqlite3
 import threading
 import uuid
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -278,6 +279,7 @@ class Store:
         self._open_letters: dict[str, bool] = {}  # stream run id -> has open dead letters
         self._source_hashes_known: dict[str, bool] = {}  # stream run id -> the stream had raw hashes
         self._first_loads: dict[str, _FirstLoad] = {}  # stream run id -> its first load (see _FirstLoad)
+        self._source_readers: dict[str, _SourceHashReader] = {}  # stream run id -> its raw-hash look-ups
         self._inserted_since_analyze, self._analyze_at = 0, 1000
         self._checkpointer: _WalCheckpointer | None = None
 
@@ -331,6 +333,7 @@ class Store:
 
     def dispose(self) -> None:
         self._stop_checkpointer()
+        self._close_source_reader()
         self.engine.dispose()
 
     # -- the one-sync-per-house-×-connector lock -------------------------------------------------
@@ -373,6 +376,7 @@ class Store:
         self._stop_checkpointer()
         self._source_hashes_known.pop(run.id, None)
         self._first_loads.pop(run.id, None)
+        self._close_source_reader(run.id)
 
     def _start_checkpointer(self) -> None:
         if self._checkpointer is None and self.engine.dialect.name == "sqlite":
@@ -525,11 +529,45 @@ class Store:
     def unchanged_sources(self, run: StreamRun, hashes: Mapping[str, str]) -> dict[str, int]:
         """Of ``hashes`` (raw record key -> raw hash), the keys stored with the same hash, with the
         number of canonical records each gave. Asks nothing while the stream has no stored hash."""
-        if not hashes or not self._has_source_hashes(run):
-            return {}
-        with self.engine.connect() as conn, _store_errors(conn):
-            stored = _PageWriter.of(conn, run, now()).source_hashes(list(hashes))
+        stored = self.ask_source_hashes(run, list(hashes))()
         return {key: given for key, (raw_hash, given) in stored.items() if hashes.get(key) == raw_hash}
+
+    def ask_source_hashes(self, run: StreamRun, keys: Sequence[str]) -> Callable[[], dict[str, tuple[str, int]]]:
+        """Ask for the stored (raw hash, records given) of the stream's raw records ``keys``; the returned
+        call waits for the answer. Asks nothing while the stream has no stored hash.
+
+        PostgreSQL: the question leaves at once, from a helper thread on the stream run's own connection
+        outside any transaction (one round trip a page: no pool checkout, ping, BEGIN or ROLLBACK), so the
+        caller hashes the page while the server answers. Each answer sees every page committed before it
+        was asked. SQLite: answered here and now (an in-process call), on the run's own connection too for
+        a file database (see ``_SourceHashReader``).
+        """
+        if not keys or not self._has_source_hashes(run):
+            return lambda: {}
+        reader = self._source_readers.get(run.id)
+        if reader is None:
+            reader = self._source_reader(run)
+            if reader is None:  # an in-memory SQLite database: its one connection is the pool's
+                with self.engine.connect() as conn, _store_errors(conn):
+                    stored = _PageWriter.of(conn, run, now()).source_hashes(list(keys))
+                return lambda: stored
+            self._source_readers[run.id] = reader
+        return reader.ask(list(keys))
+
+    def _source_reader(self, run: StreamRun) -> _SourceHashReader | None:
+        if self.engine.dialect.name == "postgresql":
+            return _SourceHashReader(self.engine, run, threaded=True)
+        if self.engine.dialect.name == "sqlite" and self.engine.url.database not in (None, "", ":memory:"):
+            engine = create_engine(self.engine.url, poolclass=NullPool, hide_parameters=True)
+            event.listen(engine, "connect", _sqlite_pragmas)
+            return _SourceHashReader(engine, run, threaded=False, owns_engine=True)
+        return None
+
+    def _close_source_reader(self, run_id: str | None = None) -> None:
+        for key in [run_id] if run_id is not None else list(self._source_readers):
+            reader = self._source_readers.pop(key, None) if key is not None else None
+            if reader is not None:
+                reader.close()
 
     def _has_source_hashes(self, run: StreamRun) -> bool:
         """Whether the stream had stored raw hashes when the run started (a first load has none)."""
@@ -698,10 +736,13 @@ class Store:
             row = conn.execute(select(canonical_records.c.data).where(canonical_records.c.id == record_id)).first()
         return orjson.loads(row[0]) if row else None
 
-    def count_records(self, house: str | None = None, entity: str | None = None) -> int:
+    def count_records(self, house: str | None = None, entity: str | None = None, *,
+                      source_system: str | None = None) -> int:
         query = select(func.count()).select_from(canonical_records)
         if house:
             query = query.where(canonical_records.c.house == house)
+        if source_system:
+            query = query.where(canonical_records.c.source_system == source_system)
         if entity:
             query = query.where(canonical_records.c.entity == entity)
         with self.engine.connect() as conn:
@@ -804,6 +845,8 @@ _CHILDREN = ("SELECT source_id FROM canonical_records WHERE house = %s AND sourc
              "AND parent_key = ANY(%s) AND NOT deleted")
 _SOURCE_HASHES = ("SELECT source_key, raw_hash, records FROM source_records WHERE house = %s AND connector = %s "
                   "AND stream = %s AND source_key = ANY(%s)")
+_SQLITE_SOURCE_HASHES = ("SELECT source_key, raw_hash, records FROM source_records WHERE house = ? AND connector = ? "
+                         "AND stream = ? AND source_key IN (SELECT value FROM json_each(?))")
 _SQLITE_ROWS_PER_STATEMENT = 256  # × 13 columns: far below SQLITE_MAX_VARIABLE_NUMBER (32,766)
 
 
@@ -984,6 +1027,61 @@ class _PageWriter:
                   " records = excluded.records WHERE source_records.raw_hash <> excluded.raw_hash"
                   " OR source_records.records <> excluded.records",
                 [value for row in chunk for value in row])
+
+
+class _SourceHashReader:
+    """A stream run's raw-hash look-ups on one connection of their own in autocommit: outside any
+    transaction (nothing held open between pages; each question sees every page committed before it),
+    and no pool checkout, ping, BEGIN or ROLLBACK per page.
+
+    PostgreSQL (``threaded``): asked from one helper thread, which waits for the server without the GIL
+    while the reading thread hashes the page; the connection is touched by that thread only. SQLite: asked
+    in the caller's thread (an in-process call), on a connection of a pool-less engine of its own (a
+    file database: another connection reads the committed pages from the WAL), all keys in one statement.
+    """
+
+    def __init__(self, engine: Engine, run: StreamRun, *, threaded: bool, owns_engine: bool = False) -> None:
+        self._engine, self._run, self._owns_engine = engine, run, owns_engine
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="podium-raw-hashes") if threaded \
+            else None
+        self._conn: Connection | None = None
+        self._cursor: Any = None
+
+    def ask(self, keys: list[str]) -> Callable[[], dict[str, tuple[str, int]]]:
+        if self._thread is None:
+            stored = self._read(keys)
+            return lambda: stored
+        return self._thread.submit(self._read, keys).result
+
+    def _read(self, keys: list[str]) -> dict[str, tuple[str, int]]:
+        if self._conn is None:
+            self._conn = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+            self._cursor = self._conn.connection.cursor()
+        run = self._run
+        with _store_errors(self._conn):
+            if self._conn.dialect.name == "sqlite":
+                # One statement whatever the page's size: the keys as one JSON array parameter.
+                self._cursor.execute(_SQLITE_SOURCE_HASHES, (run.house, run.connector, run.stream,
+                                                             orjson.dumps(keys).decode()))
+            else:
+                self._cursor.execute(_SOURCE_HASHES, (run.house, run.connector, run.stream, keys))
+            return {key: (raw_hash, given) for key, raw_hash, given in self._cursor.fetchall()}
+
+    def _disconnect(self) -> None:
+        if self._conn is not None:
+            self._conn.close()  # back to the pool, its isolation level reset
+            self._conn = self._cursor = None
+        if self._owns_engine:
+            self._engine.dispose()
+
+    def close(self) -> None:
+        if self._thread is None:
+            self._disconnect()
+            return
+        try:
+            self._thread.submit(self._disconnect).result()
+        finally:
+            self._thread.shutdown()
 
 
 class _NewKeyTaken(Exception):

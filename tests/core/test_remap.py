@@ -203,3 +203,22 @@ def test_a_page_context_that_comes_from_the_settings_is_given_back_on_replay() -
     page = RecreatexConnector.replay_page("culture_events", data, {"language": "fr"})
     assert page.records and page.context.language == "fr"
     assert RecreatexConnector.replay_page("culture_events", data, {}).context.language == "nl"
+
+
+def test_the_produced_ids_are_counted_once_each_in_bounded_memory() -> None:
+    """A remap replays every run's pages, so ids come again and again; past ``limit`` they go to sorted
+    temporary files and are counted by merging them."""
+    from podium.remap import DistinctIds
+
+    ids = DistinctIds(limit=4)
+    try:
+        for page in (["c", "a", "b"], ["a", "d", "e"], ["b", "c", "f", "g"], ["g", "a"]):
+            ids.update(page)
+        assert len(ids._runs) >= 2  # spilled
+        assert len(ids) == 7
+        assert len(ids) == 7  # counting again reads the runs from their start
+    finally:
+        ids.close()
+    small = DistinctIds()
+    small.update(["x", "y", "x"])
+    assert len(small) == 2 and not small._runs
