@@ -119,6 +119,12 @@ class Sandbox:
         with self._lock:
             return self._raw_answers.popleft() if self._raw_answers else None
 
+    def reset_rate_limit(self) -> None:
+        """Forget the requests counted in the rate-limit window (tests sharing one sandbox: a test's burst
+        must not cost the next test's first request a 429)."""
+        with self._lock:
+            self._window.clear()
+
     def clear_faults(self) -> None:
         """Drop injected answers that were not used."""
         self.faults.clear()
