@@ -526,12 +526,6 @@ class Store:
                 canonical_records.c.entity == entity)).limit(1)).first() is None
         return {kind for kind in kinds if first_load.empty[kind]}
 
-    def unchanged_sources(self, run: StreamRun, hashes: Mapping[str, str]) -> dict[str, int]:
-        """Of ``hashes`` (raw record key -> raw hash), the keys stored with the same hash, with the
-        number of canonical records each gave. Asks nothing while the stream has no stored hash."""
-        stored = self.ask_source_hashes(run, list(hashes))()
-        return {key: given for key, (raw_hash, given) in stored.items() if hashes.get(key) == raw_hash}
-
     def ask_source_hashes(self, run: StreamRun, keys: Sequence[str]) -> Callable[[], dict[str, tuple[str, int]]]:
         """Ask for the stored (raw hash, records given) of the stream's raw records ``keys``; the returned
         call waits for the answer. Asks nothing while the stream has no stored hash.
