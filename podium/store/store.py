@@ -410,8 +410,12 @@ class Store:
     def commit_page(self, run: StreamRun, records: Sequence[StoredRecord], dead: Sequence[DeadLetter],
                     state: dict[str, Any] | None, *, read: int, archive_uri: str | None = None,
                     complete_parents: Iterable[str] = (), vanished: dict[str, Any] | None = None,
-                    source_hashes: Mapping[str, str] | None = None, unchanged: int = 0) -> PageCounts:
+                    source_hashes: Mapping[str, str] | None = None, unchanged: int = 0,
+                    pages: int = 1) -> PageCounts:
         """Upsert the page's records, add its dead letters, count, and store the state: one transaction.
+
+        ``pages`` > 1: the counts and state of that many pages that write nothing else (no records, no dead
+        letters, no raw hashes), committed as one (see ``podium.engine._ProgressOnlyPages``).
 
         A dead letter already open for the same unchanged record is seen again, not added; an open
         letter of a record stored now is resolved. ``rejected`` counts the records rejected by this
@@ -436,7 +440,7 @@ class Store:
         self._start_checkpointer()
         try:
             counts = self._write_page(run, list(unique.values()), dead, state, read, archive_uri,
-                                      set(complete_parents), vanished, source_hashes, unchanged, copy_new=True)
+                                      set(complete_parents), vanished, source_hashes, unchanged, pages, copy_new=True)
         except _NewKeyTaken:
             first_load = self._first_loads.get(run.id)
             if first_load is not None:
@@ -444,7 +448,7 @@ class Store:
             log.info("%s %s: a row of this page was stored by another writer meanwhile; writing the page again "
                      "by upserts", run.connector, run.stream)
             counts = self._write_page(run, list(unique.values()), dead, state, read, archive_uri,
-                                      set(complete_parents), vanished, source_hashes, unchanged, copy_new=False)
+                                      set(complete_parents), vanished, source_hashes, unchanged, pages, copy_new=False)
         run.counts.add(counts)
         self._after_commit(counts.inserted)
         if self._checkpointer is not None:
@@ -453,8 +457,8 @@ class Store:
 
     def _write_page(self, run: StreamRun, records: list[StoredRecord], dead: Sequence[DeadLetter],
                     state: dict[str, Any] | None, read: int, archive_uri: str | None, parents: set[str],
-                    vanished: dict[str, Any] | None, source_hashes: Mapping[str, str] | None, unchanged: int, *,
-                    copy_new: bool) -> PageCounts:
+                    vanished: dict[str, Any] | None, source_hashes: Mapping[str, str] | None, unchanged: int,
+                    pages: int, *, copy_new: bool) -> PageCounts:
         """``commit_page``'s one transaction (``copy_new``: see ``_PostgresPageWriter``)."""
         counts = PageCounts(read=read, rejected=len(dead), unchanged=unchanged)
         stamp = now()
@@ -487,7 +491,7 @@ class Store:
             with writer.page_end():
                 if source_hashes and not writer.sources_written:
                     writer.put_source_hashes(self._given(records, source_hashes))
-                writer.count_page(counts, archive_uri.rsplit("/", 1)[0] if archive_uri else None)
+                writer.count_page(counts, pages, archive_uri.rsplit("/", 1)[0] if archive_uri else None)
                 if state is not None:
                     writer.put_state(dumps(state).decode())
         if first_load is not None:
@@ -963,14 +967,14 @@ class _PageWriter:
         """Around the page's last writes (raw hashes, counts, state). SQLite: nothing."""
         yield
 
-    def count_page(self, counts: PageCounts, archive_dir: str | None) -> None:
-        """Add the page's counts to its stream run (and beat the run's heartbeat)."""
+    def count_page(self, counts: PageCounts, pages: int, archive_dir: str | None) -> None:
+        """Add the page's (or ``pages`` pages') counts to its stream run (and beat the run's heartbeat)."""
         m = self.mark
         self.cursor.execute(
-            f"UPDATE sync_runs SET pages = pages + 1, read = read + {m}, inserted = inserted + {m}, "
+            f"UPDATE sync_runs SET pages = pages + {m}, read = read + {m}, inserted = inserted + {m}, "
             f"updated = updated + {m}, unchanged = unchanged + {m}, rejected = rejected + {m}, "
             f"deleted = deleted + {m}, heartbeat_at = {m}, archive_uri = COALESCE({m}, archive_uri) WHERE id = {m}",
-            (counts.read, counts.inserted, counts.updated, counts.unchanged, counts.rejected, counts.deleted,
+            (pages, counts.read, counts.inserted, counts.updated, counts.unchanged, counts.rejected, counts.deleted,
              self.stamp, archive_dir, self.run.id))
 
     def put_state(self, state: str) -> None:

@@ -12,7 +12,9 @@ import pytest
 
 from connectors.ticketmatic.connector import TicketmaticConnector
 from connectors.ticketmatic.sandbox import TicketmaticSandbox
+from podium import engine
 from podium.engine import run_sync
+from podium.errors import VendorDownError
 from podium.mapping import CompiledMapping
 from podium.store import Store
 from podium.store.source_hashes import RawSplit
@@ -112,3 +114,69 @@ def test_a_rejected_raw_record_keeps_no_hash() -> None:
 
     split = RawSplit(todo=[], hashes={"1": "a", "2": "b"})
     assert split.to_store([DeadLetter("bad", raw={"orderid": 2, "x": 1})], "orderid") == {"1": "a"}
+
+
+@pytest.fixture
+def commits(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The pages each page transaction of a sync committed (``commit_page``'s ``pages``), in order."""
+    seen: list[int] = []
+    original = Store.commit_page
+
+    def counting(self: Store, *args: Any, **kwargs: Any) -> Any:
+        seen.append(kwargs.get("pages", 1))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Store, "commit_page", counting)
+    return seen
+
+
+@pytest.mark.parametrize("hold_seconds", [3600.0, 0.0], ids=["held", "one-by-one"])
+def test_the_unchanged_pages_of_a_reread_commit_together_with_every_count_and_the_last_state(
+        sandbox: TicketmaticSandbox, store: Store, tmp_path: Path, commits: list[int], hold_seconds: float,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    config = house(sandbox.url, tmp_path, account="heldpages")  # 25 orders a page: 3 pages
+    orders = len(sandbox.data("heldpages")["orders"])
+    first = run_sync(config, "ticketmatic", store=store, streams=["orders"])
+    assert first.status == "succeeded" and commits == [1, 1, 1]
+    state = store.get_state("cc-engine", "ticketmatic", "orders")
+    stored = list(store.export("cc-engine"))
+
+    monkeypatch.setattr(engine, "PROGRESS_COMMIT_SECONDS", hold_seconds)
+    commits.clear()
+    reread = run_sync(config, "ticketmatic", store=store, streams=["orders"], full_refresh=True)
+    # Held: one transaction for the three pages; due at once: each page commits as it comes.
+    assert commits == ([3] if hold_seconds else [1, 1, 1])
+    (stream,) = reread.streams
+    assert (stream.status, stream.pages, stream.read) == ("succeeded", 3, orders)
+    (row,) = store.runs(reread.run_id)
+    assert (row["pages"], row["read"], row["unchanged"], row["inserted"]) == (3, orders, stream.unchanged, 0)
+    assert store.get_state("cc-engine", "ticketmatic", "orders") == state
+    assert list(store.export("cc-engine")) == stored
+
+
+def test_a_read_that_fails_after_unchanged_pages_commits_them_and_their_state(
+        sandbox: TicketmaticSandbox, store: Store, tmp_path: Path, commits: list[int],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The state moves to the last page read before the failure, as if each page had committed alone."""
+    config = house(sandbox.url, tmp_path, account="heldfail")
+    run_sync(config, "ticketmatic", store=store, streams=["orders"])
+    monkeypatch.setattr(engine, "PROGRESS_COMMIT_SECONDS", 3600.0)
+    read = TicketmaticConnector.read
+    states: list[Any] = []
+
+    def two_pages_then_down(self: TicketmaticConnector, stream: str, state: Any) -> Iterator[Any]:
+        for page in read(self, stream, state):
+            if len(states) == 2:
+                raise VendorDownError("vendor down after two pages")
+            states.append(page.state)
+            yield page
+
+    monkeypatch.setattr(TicketmaticConnector, "read", two_pages_then_down)
+    commits.clear()
+    reread = run_sync(config, "ticketmatic", store=store, streams=["orders"], full_refresh=True)
+    (stream,) = reread.streams
+    assert (stream.status, stream.error_class, stream.pages, stream.read) == ("failed", "vendor_down", 2, 50)
+    assert commits == [2]
+    assert store.get_state("cc-engine", "ticketmatic", "orders") == states[1] != states[0]
+    (row,) = store.runs(reread.run_id)
+    assert (row["status"], row["pages"], row["read"]) == ("failed", 2, 50)
