@@ -12,8 +12,7 @@ import sqlite3
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -534,11 +533,11 @@ class Store:
         """Ask for the stored (raw hash, records given) of the stream's raw records ``keys``; the returned
         call waits for the answer. Asks nothing while the stream has no stored hash.
 
-        PostgreSQL: the question leaves at once, from a helper thread on the stream run's own connection
-        outside any transaction (one round trip a page: no pool checkout, ping, BEGIN or ROLLBACK), so the
-        caller hashes the page while the server answers. Each answer sees every page committed before it
-        was asked. SQLite: answered here and now (an in-process call), on the run's own connection too for
-        a file database (see ``_SourceHashReader``).
+        PostgreSQL: the question leaves at once (pipeline mode) on the stream run's own connection outside
+        any transaction (no pool checkout, ping, BEGIN or ROLLBACK), and the caller hashes the page while
+        the server answers; read the answer before asking again. Each answer sees every page committed
+        before it was asked. SQLite: answered here and now (an in-process call), on the run's own connection
+        too for a file database (see ``_SourceHashReader``).
         """
         if not keys or not self._has_source_hashes(run):
             return lambda: {}
@@ -554,11 +553,11 @@ class Store:
 
     def _source_reader(self, run: StreamRun) -> _SourceHashReader | None:
         if self.engine.dialect.name == "postgresql":
-            return _SourceHashReader(self.engine, run, threaded=True)
+            return _SourceHashReader(self.engine, run)
         if self.engine.dialect.name == "sqlite" and self.engine.url.database not in (None, "", ":memory:"):
             engine = create_engine(self.engine.url, poolclass=NullPool, hide_parameters=True)
             event.listen(engine, "connect", _sqlite_pragmas)
-            return _SourceHashReader(engine, run, threaded=False, owns_engine=True)
+            return _SourceHashReader(engine, run, owns_engine=True)
         return None
 
     def _close_source_reader(self, run_id: str | None = None) -> None:
@@ -1032,54 +1031,60 @@ class _SourceHashReader:
     transaction (nothing held open between pages; each question sees every page committed before it),
     and no pool checkout, ping, BEGIN or ROLLBACK per page.
 
-    PostgreSQL (``threaded``): asked from one helper thread, which waits for the server without the GIL
-    while the reading thread hashes the page; the connection is touched by that thread only. SQLite: asked
-    in the caller's thread (an in-process call), on a connection of a pool-less engine of its own (a
-    file database: another connection reads the committed pages from the WAL), all keys in one statement.
+    PostgreSQL: the question is sent in pipeline mode and not waited for; its answer is read when the
+    caller asks for it, so the server looks the keys up while the caller hashes the page (one round trip
+    the caller does not wait through; a helper thread that did the same cost more, in waits for the GIL,
+    than the look-up itself). SQLite: answered at once (an in-process call), on a connection of a pool-less
+    engine of its own (a file database: another connection reads the committed pages from the WAL), all
+    keys in one statement. Used from one thread (the reading one).
     """
 
-    def __init__(self, engine: Engine, run: StreamRun, *, threaded: bool, owns_engine: bool = False) -> None:
+    def __init__(self, engine: Engine, run: StreamRun, *, owns_engine: bool = False) -> None:
         self._engine, self._run, self._owns_engine = engine, run, owns_engine
-        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="podium-raw-hashes") if threaded \
-            else None
         self._conn: Connection | None = None
         self._cursor: Any = None
+        self._unread: Callable[[], dict[str, tuple[str, int]]] | None = None  # asked, its answer not yet read
 
     def ask(self, keys: list[str]) -> Callable[[], dict[str, tuple[str, int]]]:
-        if self._thread is None:
-            stored = self._read(keys)
-            return lambda: stored
-        return self._thread.submit(self._read, keys).result
-
-    def _read(self, keys: list[str]) -> dict[str, tuple[str, int]]:
+        if self._unread is not None:  # its asker failed before reading the answer: read it off the connection
+            self._unread()
         if self._conn is None:
             self._conn = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
             self._cursor = self._conn.connection.cursor()
-        run = self._run
-        with _store_errors(self._conn):
-            if self._conn.dialect.name == "sqlite":
+        run, cursor = self._run, self._cursor
+        if self._conn.dialect.name == "sqlite":
+            with _store_errors(self._conn):
                 # One statement whatever the page's size: the keys as one JSON array parameter.
-                self._cursor.execute(_SQLITE_SOURCE_HASHES, (run.house, run.connector, run.stream,
-                                                             orjson.dumps(keys).decode()))
-            else:
-                self._cursor.execute(_SOURCE_HASHES, (run.house, run.connector, run.stream, keys))
-            return {key: (raw_hash, given) for key, raw_hash, given in self._cursor.fetchall()}
+                cursor.execute(_SQLITE_SOURCE_HASHES, (run.house, run.connector, run.stream, orjson.dumps(keys).decode()))
+                stored = {key: (raw_hash, given) for key, raw_hash, given in cursor.fetchall()}
+            return lambda: stored
+        pipeline = ExitStack()
+        with _store_errors(self._conn):
+            try:
+                pipeline.enter_context(self._conn.connection.driver_connection.pipeline())  # type: ignore[union-attr]
+                cursor.execute(_SOURCE_HASHES, (run.house, run.connector, run.stream, keys))
+            except BaseException:
+                pipeline.close()
+                raise
 
-    def _disconnect(self) -> None:
-        if self._conn is not None:
-            self._conn.close()  # back to the pool, its isolation level reset
-            self._conn = self._cursor = None
-        if self._owns_engine:
-            self._engine.dispose()
+        def answer() -> dict[str, tuple[str, int]]:
+            self._unread = None
+            with _store_errors(self._conn), pipeline:  # type: ignore[arg-type]
+                return {key: (raw_hash, given) for key, raw_hash, given in cursor.fetchall()}
+
+        self._unread = answer
+        return answer
 
     def close(self) -> None:
-        if self._thread is None:
-            self._disconnect()
-            return
         try:
-            self._thread.submit(self._disconnect).result()
+            if self._unread is not None:
+                self._unread()
         finally:
-            self._thread.shutdown()
+            if self._conn is not None:
+                self._conn.close()  # back to the pool, its isolation level reset
+                self._conn = self._cursor = None
+            if self._owns_engine:
+                self._engine.dispose()
 
 
 class _NewKeyTaken(Exception):
