@@ -197,8 +197,8 @@ def run_sync(house: HouseConfig, connector: str, *, store: Store | None = None, 
     the pages in all: this one, which also commits them in order, and ``workers - 1`` spawned ones
     (default: the house's ``workers``, else ``PODIUM_SYNC_WORKERS``, else 1 — everything in this
     process; ``auto``: the CPU count). On PostgreSQL the commits run in a writer thread, page N while
-    page N+1 is read and mapped; ``progress`` is called after each page's commit, in order (from that
-    thread when there is one).
+    page N+1 is read and mapped; ``progress`` is called after each page's commit (or after it was held
+    back: ``_ProgressOnlyPages``), in order (from that thread when there is one).
     """
     store = store or Store.from_env()
     store.migrate()
@@ -296,10 +296,11 @@ def _sync_stream(instance: Connector, stream: str, store: Store, archive: Archiv
             if held.hold(mapped, split):
                 uncommitted.committed()  # it stores no raw hash
                 if held.due():
-                    counted(held.flush())
+                    held.flush()
+                counted(mapped.seq + 1)
                 return
             if held.pages:
-                counted(held.flush())
+                held.flush()
             try:
                 _commit(store, run, mapped, mapped.page.state, mapping.vanished, split, spec.primary_key)
             except BaseException:
@@ -310,7 +311,10 @@ def _sync_stream(instance: Connector, stream: str, store: Store, archive: Archiv
             counted(mapped.seq + 1)
 
         def counted(pages: int) -> None:
+            """The report shows the pages read so far, the held ones too (read and found unchanged)."""
             _copy_counts(run.counts, report, pages)
+            report.read += held.read
+            report.unchanged += held.unchanged
             if progress is not None:
                 progress(stream, report)
 
@@ -326,13 +330,13 @@ def _sync_stream(instance: Connector, stream: str, store: Store, archive: Archiv
             # (not after a failed commit: the store may be what failed).
             if held.pages and not held.commit_failed:
                 try:
-                    counted(held.flush())
+                    held.flush()
                 except Exception as exc:  # the stream's failure is the first one; this one is only logged
                     log.error("%s × %s × %s: the pages read before the failure were not committed: %s", house.key,
                               cls.name, stream, redact(describe_error(exc)) or type(exc).__name__)
             raise
         if held.pages:
-            counted(held.flush())
+            held.flush()
         # Nothing listed at all is more likely a wrong account or a vendor fault than everyone leaving.
         if whole and listed and mapping.unlisted is not None:
             store.retire_unlisted(run, listed, mapping.unlisted)
@@ -369,15 +373,14 @@ class _ProgressOnlyPages:
     was a tenth of such a page's time on SQLite and most of it on PostgreSQL (its round trips, in a writer
     thread waiting for the GIL). Nothing is lost or skipped: the state never moves past a page before that
     page is read and found unchanged, and a sync killed meanwhile resumes from the last committed state
-    and reads the held pages again (unchanged, they cost the same once more). The run's counts show them
-    when they commit.
+    and reads the held pages again (unchanged, they cost the same once more). The stream run's row counts
+    them when they commit; the sync's report and ``progress`` as they are read.
     """
 
     def __init__(self, store: Store, run: StreamRun) -> None:
         self.store, self.run = store, run
-        self.pages = 0  # held back now
         self.commit_failed = False  # a commit of this stream raised: nothing more is committed
-        self._read = self._unchanged = self._through = 0
+        self.pages = self.read = self.unchanged = 0  # held back now, their raw and canonical records
         self._state: dict[str, Any] | None = None
         self._archive_uri: str | None = None
         self._since = 0.0
@@ -390,28 +393,26 @@ class _ProgressOnlyPages:
         if not self.pages:
             self._since = time.monotonic()
         self.pages += 1
-        self._read += result.read + split.skipped
-        self._unchanged += split.unchanged
+        self.read += result.read + split.skipped
+        self.unchanged += split.unchanged
         if mapped.page.state is not None:  # None: the page moves no state
             self._state = mapped.page.state
         self._archive_uri = mapped.archive_uri or self._archive_uri
-        self._through = mapped.seq + 1
         return True
 
     def due(self) -> bool:
         return time.monotonic() - self._since >= PROGRESS_COMMIT_SECONDS
 
-    def flush(self) -> int:
-        """Commit the held pages' counts and latest state (one transaction); the stream's pages read through them."""
+    def flush(self) -> None:
+        """Commit the held pages' counts and latest state, one transaction (the run's counts then hold them)."""
         try:
-            self.store.commit_page(self.run, [], [], self._state, read=self._read, archive_uri=self._archive_uri,
-                                   unchanged=self._unchanged, pages=self.pages)
+            self.store.commit_page(self.run, [], [], self._state, read=self.read, archive_uri=self._archive_uri,
+                                   unchanged=self.unchanged, pages=self.pages)
         except BaseException:
             self.commit_failed = True
             raise
-        self.pages = self._read = self._unchanged = 0
+        self.pages = self.read = self.unchanged = 0
         self._state = None
-        return self._through
 
 
 class _UncommittedHashes:

@@ -143,9 +143,12 @@ def test_the_unchanged_pages_of_a_reread_commit_together_with_every_count_and_th
 
     monkeypatch.setattr(engine, "PROGRESS_COMMIT_SECONDS", hold_seconds)
     commits.clear()
-    reread = run_sync(config, "ticketmatic", store=store, streams=["orders"], full_refresh=True)
+    shown: list[tuple[int, int]] = []
+    reread = run_sync(config, "ticketmatic", store=store, streams=["orders"], full_refresh=True,
+                      progress=lambda stream, report: shown.append((report.pages, report.read)))
     # Held: one transaction for the three pages; due at once: each page commits as it comes.
     assert commits == ([3] if hold_seconds else [1, 1, 1])
+    assert shown == [(1, 25), (2, 50), (3, orders)]  # progress page by page either way
     (stream,) = reread.streams
     assert (stream.status, stream.pages, stream.read) == ("succeeded", 3, orders)
     (row,) = store.runs(reread.run_id)
