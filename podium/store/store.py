@@ -546,7 +546,7 @@ class Store:
             reader = self._source_reader(run)
             if reader is None:  # an in-memory SQLite database: its one connection is the pool's
                 with self.engine.connect() as conn, _store_errors(conn):
-                    stored = _PageWriter.of(conn, run, now()).source_hashes(list(keys))
+                    stored = _sqlite_source_hashes(conn.connection.cursor(), run, list(keys))
                 return lambda: stored
             self._source_readers[run.id] = reader
         return reader.ask(list(keys))
@@ -562,7 +562,7 @@ class Store:
 
     def _close_source_reader(self, run_id: str | None = None) -> None:
         for key in [run_id] if run_id is not None else list(self._source_readers):
-            reader = self._source_readers.pop(key, None) if key is not None else None
+            reader = self._source_readers.pop(key, None)
             if reader is not None:
                 reader.close()
 
@@ -844,6 +844,15 @@ _SOURCE_HASHES = ("SELECT source_key, raw_hash, records FROM source_records WHER
                   "AND stream = %s AND source_key = ANY(%s)")
 _SQLITE_SOURCE_HASHES = ("SELECT source_key, raw_hash, records FROM source_records WHERE house = ? AND connector = ? "
                          "AND stream = ? AND source_key IN (SELECT value FROM json_each(?))")
+
+
+def _sqlite_source_hashes(cursor: Any, run: StreamRun, keys: list[str]) -> dict[str, tuple[str, int]]:
+    """Stored (raw hash, records given) of the stream's raw records ``keys`` on SQLite: one statement whatever
+    the page's size, the keys as one JSON array parameter."""
+    cursor.execute(_SQLITE_SOURCE_HASHES, (run.house, run.connector, run.stream, orjson.dumps(keys).decode()))
+    return {key: (raw_hash, given) for key, raw_hash, given in cursor.fetchall()}
+
+
 _SQLITE_ROWS_PER_STATEMENT = 256  # × 13 columns: far below SQLITE_MAX_VARIABLE_NUMBER (32,766)
 
 
@@ -984,17 +993,6 @@ class _PageWriter:
             "state = excluded.state, run_id = excluded.run_id, updated_at = excluded.updated_at",
             (run.house, run.connector, run.stream, state, run.run_id, self.stamp))
 
-    def source_hashes(self, keys: list[str]) -> dict[str, tuple[str, int]]:
-        """Stored (raw hash, records given) of the stream's raw records ``keys``."""
-        found: dict[str, tuple[str, int]] = {}
-        for chunk in _chunks(keys, _SQLITE_ROWS_PER_STATEMENT):
-            self.cursor.execute(
-                "SELECT source_key, raw_hash, records FROM source_records WHERE house = ? AND connector = ? "
-                f"AND stream = ? AND source_key IN ({','.join('?' * len(chunk))})",
-                (self.run.house, self.run.connector, self.run.stream, *chunk))
-            found.update((key, (raw_hash, given)) for key, raw_hash, given in self.cursor.fetchall())
-        return found
-
     def claim_new_sources(self, hashes: dict[str, tuple[str, int]]) -> bool:
         """Whether the page's raw record keys are all new (none stored before); else the page takes the full
         path. SQLite: inserted now, without ON CONFLICT; a key stored already fails its statement, which is
@@ -1054,9 +1052,7 @@ class _SourceHashReader:
         run, cursor = self._run, self._cursor
         if self._conn.dialect.name == "sqlite":
             with _store_errors(self._conn):
-                # One statement whatever the page's size: the keys as one JSON array parameter.
-                cursor.execute(_SQLITE_SOURCE_HASHES, (run.house, run.connector, run.stream, orjson.dumps(keys).decode()))
-                stored = {key: (raw_hash, given) for key, raw_hash, given in cursor.fetchall()}
+                stored = _sqlite_source_hashes(cursor, run, keys)
             return lambda: stored
         pipeline = ExitStack()
         with _store_errors(self._conn):
@@ -1232,10 +1228,6 @@ class _PostgresPageWriter(_PageWriter):
             "AND entity = %s AND source_id = ANY(%s)",
             (self.run.house, self.run.connector, self.run.entity, source_ids))
         return list(self.cursor.fetchall())
-
-    def source_hashes(self, keys: list[str]) -> dict[str, tuple[str, int]]:
-        self.cursor.execute(_SOURCE_HASHES, (self.run.house, self.run.connector, self.run.stream, keys))
-        return {key: (raw_hash, given) for key, raw_hash, given in self.cursor.fetchall()}
 
     def put_source_hashes(self, hashes: dict[str, tuple[str, int]]) -> None:
         # As the records: new keys inserted (no ON CONFLICT), changed ones upserted, unchanged ones not sent.
